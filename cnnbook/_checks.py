@@ -1,0 +1,164 @@
+"""Shared argument checks. Every error the library raises about bad input comes from here.
+
+A message names the function, the quantity, the numbers, and a fix, e.g.::
+
+    ValueError: conv2d: stride must be a positive integer, got stride=0; use stride=1 for no striding.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_float_array", "check_ndim", "pair", "pair_nonneg", "check_bias", "check_channels",
+    "check_window_fits", "check_strict_tiling", "check_targets", "out_size",
+]
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def as_float_array(fn: str, name: str, x, dtype=None) -> np.ndarray:
+    """Return `x` as a floating NumPy array without modifying it.
+
+    Integer and boolean arrays (a 0/1 toy image) become float64; float32/float64 keep their dtype
+    unless `dtype` is given. Anything that is not array-like raises TypeError.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{fn}: {name} must be a NumPy array of numbers, got {type(x).__name__}; "
+                        f"pass e.g. np.asarray(...).")
+    if type(x).__module__.startswith("torch"):
+        raise TypeError(f"{fn}: {name} is a torch.Tensor; cnnbook works on NumPy arrays: "
+                        f"pass {name}.detach().cpu().numpy().")
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{fn}: {name} must hold numbers, got dtype {arr.dtype}; "
+                        f"convert it with np.asarray({name}, dtype=float).")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{fn}: {name} is complex ({arr.dtype}); pass a real array.")
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_ndim(fn: str, name: str, x: np.ndarray, ndim, layout: str) -> None:
+    """Raise ValueError unless x.ndim is `ndim` (an int or a tuple of allowed ints)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in allowed:
+        want = " or ".join(str(a) for a in allowed)
+        hint = ""
+        if x.ndim == min(allowed) - 1:
+            hint = f" For a single example add a batch axis: {name}[None]."
+        raise ValueError(f"{fn}: {name} must be {want}-D {layout}, got {x.ndim}-D with shape "
+                         f"{tuple(x.shape)}.{hint}")
+
+
+def pair(fn: str, name: str, v, n: int = 2, minimum: int = 1) -> tuple:
+    """Normalise an int or a length-n sequence to an n-tuple of ints >= `minimum`.
+
+    `minimum=1` for kernel_size/stride/dilation, `minimum=0` for padding.
+    """
+    vals = tuple(v) if isinstance(v, (tuple, list, np.ndarray)) else (v,) * n
+    if len(vals) != n:
+        raise ValueError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {v!r}.")
+    for e in vals:
+        if not _is_int(e):
+            raise TypeError(f"{fn}: {name} must be an integer (or {n} integers), got {name}={v!r} "
+                            f"of type {type(e).__name__}; use e.g. {name}={int(e) if isinstance(e, float) and float(e).is_integer() else 1}.")
+        if e < minimum:
+            if minimum == 0:
+                raise ValueError(f"{fn}: {name} must be >= 0, got {name}={v!r}; negative padding "
+                                 f"is not supported, crop the input instead.")
+            fix = {"dilation": "use dilation=1 for an ordinary (undilated) kernel",
+                   "stride": "use stride=1 for no striding"}.get(name, f"use {name}>=1")
+            raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; {fix}.")
+    return tuple(int(e) for e in vals)
+
+
+def pair_nonneg(fn: str, name: str, v, n: int = 2) -> tuple:
+    return pair(fn, name, v, n=n, minimum=0)
+
+
+def check_bias(fn: str, b, c_out: int, dtype) -> np.ndarray | None:
+    if b is None:
+        return None
+    b = as_float_array(fn, "b", b)
+    if b.shape != (c_out,):
+        raise ValueError(f"{fn}: bias b must have shape ({c_out},) — one value per output channel "
+                         f"— got shape {tuple(b.shape)}; pass b of length {c_out} or b=None.")
+    return b.astype(dtype, copy=False)
+
+
+def check_channels(fn: str, c_in: int, w_c_in: int, groups: int, c_out: int) -> None:
+    """Check that x's channels, w's input channels and groups agree (PyTorch's rule)."""
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive integer, got groups={groups!r}; "
+                         f"use groups=1 for an ordinary convolution.")
+    if c_in % groups != 0:
+        raise ValueError(f"{fn}: input channels C_in={c_in} are not divisible by groups={groups}; "
+                         f"choose groups among the divisors of {c_in}.")
+    if c_out % groups != 0:
+        raise ValueError(f"{fn}: output channels C_out={c_out} are not divisible by groups={groups}; "
+                         f"choose groups among the divisors of {c_out}.")
+    if w_c_in * groups != c_in:
+        raise ValueError(f"{fn}: channel mismatch: x has C_in={c_in} channels but w expects "
+                         f"C_in/groups={w_c_in} with groups={groups} (= {w_c_in * groups} channels); "
+                         f"w must have shape (C_out, {c_in // groups}, KH, KW).")
+
+
+def out_size(fn: str, axis: str, n: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
+    """Output length along one axis, with an error that carries the arithmetic when it is < 1."""
+    eff = d * (k - 1) + 1
+    span = n + 2 * p - eff
+    if span < 0:
+        raise ValueError(
+            f"{fn}: the kernel (effective size {eff} = dilation {d} * (kernel {k} - 1) + 1) is larger "
+            f"than the padded input along {axis} ({n} + 2*{p} = {n + 2 * p}); use a smaller kernel "
+            f"or dilation, or padding >= {-(-(eff - n) // 2)}.")
+    if ceil_mode:
+        o = -(-span // s) + 1
+        # PyTorch: the last window must start inside the input or left padding.
+        if (o - 1) * s >= n + p:
+            o -= 1
+        return o
+    return span // s + 1
+
+
+def check_window_fits(fn: str, axis: str, n: int, k: int, p: int, d: int = 1) -> None:
+    out_size(fn, axis, n, k, 1, p, d)
+
+
+def check_strict_tiling(fn: str, axis: str, n: int, k: int, s: int, p: int, d: int = 1) -> None:
+    """With strict=True: raise if the stride leaves rows/columns of the padded input unused."""
+    eff = d * (k - 1) + 1
+    left = (n + 2 * p - eff) % s
+    if left:
+        unit = "row" if axis in ("H", "height") else "column"
+        plural = "s" if left > 1 else ""
+        raise ValueError(
+            f"{fn}: kernel_size={k}, stride={s} leave {left} {unit}{plural} of {axis}={n} unused "
+            f"(({n} + 2*{p} - {eff}) % {s} = {left}); change padding or stride so that it divides "
+            f"evenly, or use strict=False to drop them as PyTorch does.")
+
+
+def check_targets(fn: str, target, n: int, num_classes: int) -> np.ndarray:
+    """Class-index targets: integer array of shape (N,) with values in [0, num_classes)."""
+    t = np.asarray(target)
+    if not (np.issubdtype(t.dtype, np.integer)):
+        if np.issubdtype(t.dtype, np.floating) and t.size and np.all(np.mod(t, 1) == 0):
+            raise TypeError(f"{fn}: class targets must be integers, got dtype {t.dtype}; "
+                            f"use target.astype(np.int64).")
+        raise TypeError(f"{fn}: class targets must be integer class indices, got dtype {t.dtype}; "
+                        f"for one-hot or probability targets use argmax(axis=1) first.")
+    if t.shape != (n,):
+        raise ValueError(f"{fn}: target must have shape ({n},) — one class index per row of the "
+                         f"logits — got shape {tuple(t.shape)}.")
+    if t.size and (t.min() < 0 or t.max() >= num_classes):
+        bad = int(t.min()) if t.min() < 0 else int(t.max())
+        raise ValueError(f"{fn}: target value {bad} is out of range for {num_classes} classes; "
+                         f"targets must lie in [0, {num_classes - 1}].")
+    return t.astype(np.int64, copy=False)
