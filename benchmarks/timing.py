@@ -1,0 +1,54 @@
+"""Timing helpers for comparing NumPy code with PyTorch in one process.
+
+On 2 cores NumPy's and torch's thread pools slow each other down right after a switch, so we
+pause between libraries and take the median of interleaved rounds.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def interleaved(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5) -> dict:
+    """Median seconds per call for each callable in `fns`, over interleaved rounds.
+
+    Each round calls every function `repeat` times (after one warm-up call on the first round)
+    and keeps the best of those; rounds alternate between the functions with a pause between.
+    """
+    times = {k: [] for k in fns}
+    for k, f in fns.items():
+        f()
+    for _ in range(rounds):
+        for k, f in fns.items():
+            time.sleep(pause)
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                f()
+                best = min(best, time.perf_counter() - t0)
+            times[k].append(best)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def header(command: str) -> str:
+    import numpy as np
+    import torch
+    return (f"- command: `{command}`\n- date: {datetime.date.today().isoformat()}\n"
+            f"- machine: {machine()}\n- numpy {np.__version__}, torch {torch.__version__}, "
+            f"torch threads {torch.get_num_threads()}\n")
