@@ -1,0 +1,333 @@
+"""The book's data: Fashion-MNIST, MNIST, scikit-learn's digits and scikit-image's sample photos.
+
+Image sets come back as ``(x, y)``: ``x`` float32 in ``[0, 1]`` shaped ``(N, 1, H, W)`` (NCHW,
+ready for ``conv2d``), ``y`` int64 class indices ``(N,)``. Loaded arrays are cached in memory and
+handed out read-only, so no caller can corrupt the cache (use ``x.copy()`` for a writable array).
+
+Fashion-MNIST and MNIST are read from IDX files by a small NumPy reader (gzip or plain; magic
+number, dimensions and dtype code checked; no pickle). The files are looked for, in order, in
+
+1. ``$CNNBOOK_DATA/<name>/`` if that variable is set, else the repository's ``data/<name>/``;
+2. Debian's ``/usr/share/datasets/fashion-mnist/`` or ``/usr/share/datasets/mnist/``
+   (``apt-get install dataset-fashion-mnist``);
+3. the official download site, fetched into the first directory — only when none of the files
+   is found locally.
+
+Every file is checked against a table of known checksums: SHA-256 for Debian's Fashion-MNIST
+archives and their decompressed contents and for the official MNIST archives; the official
+Fashion-MNIST archives are published with MD5 sums only, so those are checked by MD5. A file
+with no known checksum (e.g. an uncompressed MNIST file) is checked for structure only.
+
+References:
+- Y. LeCun, C. Cortes and C. Burges, "The MNIST database of handwritten digits" (the IDX format).
+- H. Xiao, K. Rasul and R. Vollgraf, "Fashion-MNIST: a Novel Image Dataset for Benchmarking
+  Machine Learning Algorithms", arXiv:1708.07747, 2017.
+- scikit-learn: ``sklearn.datasets.load_digits`` (UCI optical recognition of handwritten digits).
+- scikit-image: ``skimage.data`` (the bundled sample images).
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "load_fashion_mnist", "load_mnist", "load_digits", "sample_image", "read_idx",
+    "FASHION_MNIST_CLASSES", "SAMPLE_IMAGES",
+]
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+_REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+_SYSTEM_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),
+                "mnist": Path("/usr/share/datasets/mnist")}
+_URLS = {"fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+         "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/"}
+_INSTALL_HINT = {"fashion-mnist": "apt-get install dataset-fashion-mnist",
+                 "mnist": "download the four MNIST .gz files from https://yann.lecun.com/exdb/mnist/"}
+_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+# Known checksums: {(dataset, file name): {"sha256": {...}, "md5": {...}}}
+_CHECKSUMS = {
+    # Debian's dataset-fashion-mnist archives (recompressed, so they differ from the official ones)
+    ("fashion-mnist", "t10k-images-idx3-ubyte.gz"): {
+        "sha256": {"cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"},
+        "md5": {"bef4ecab320f06d8554ea6380940ec79"}},          # the official archive
+    ("fashion-mnist", "t10k-labels-idx1-ubyte.gz"): {
+        "sha256": {"8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"},
+        "md5": {"bb300cfdad3c16e7a12a480ee83cd310"}},
+    ("fashion-mnist", "train-images-idx3-ubyte.gz"): {
+        "sha256": {"b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"},
+        "md5": {"8d4fb7e6c68d591d4c3dfef9ec88bf0d"}},
+    ("fashion-mnist", "train-labels-idx1-ubyte.gz"): {
+        "sha256": {"0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"},
+        "md5": {"25c81989df183df01b3e8a0aad5dffbe"}},
+    # the decompressed Fashion-MNIST IDX files
+    ("fashion-mnist", "t10k-images-idx3-ubyte"): {
+        "sha256": {"5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"}},
+    ("fashion-mnist", "t10k-labels-idx1-ubyte"): {
+        "sha256": {"0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}},
+    ("fashion-mnist", "train-images-idx3-ubyte"): {
+        "sha256": {"c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"}},
+    ("fashion-mnist", "train-labels-idx1-ubyte"): {
+        "sha256": {"bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"}},
+    # the official MNIST archives
+    ("mnist", "train-images-idx3-ubyte.gz"): {
+        "sha256": {"440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"}},
+    ("mnist", "train-labels-idx1-ubyte.gz"): {
+        "sha256": {"3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"}},
+    ("mnist", "t10k-images-idx3-ubyte.gz"): {
+        "sha256": {"8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"}},
+    ("mnist", "t10k-labels-idx1-ubyte.gz"): {
+        "sha256": {"f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"}},
+}
+
+# IDX type codes (third byte of the magic number) and their big-endian NumPy dtypes
+_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX reading and checksums
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":                                  # gzip magic
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"read_idx: {path} is a corrupt or truncated gzip file ({e}); delete "
+                             f"it and fetch it again.") from None
+    return raw
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (plain or gzip-compressed) into a NumPy array in native byte order.
+
+    The header is 2 zero bytes, a type code (0x08 = unsigned byte, ...), the number of dimensions,
+    then one big-endian int32 per dimension; the data follow in C order.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise ValueError(f"read_idx: {path} has {len(data)} bytes, too short for an IDX header "
+                         f"(4 bytes of magic number expected).")
+    if data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"read_idx: {path} is not an IDX file: magic number "
+                         f"0x{data[:4].hex()} should be 0x0000TTDD with type code TT in "
+                         f"{{08, 09, 0b, 0c, 0d, 0e}} and DD dimensions (0x00000803 for images, "
+                         f"0x00000801 for labels).")
+    dtype, ndim = _IDX_DTYPES[data[2]], data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"read_idx: {path} is truncated: its header announces {ndim} dimensions "
+                         f"({header} header bytes) but the file has {len(data)} bytes.")
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    count = int(np.prod(dims)) if dims else 1
+    expected = header + count * dtype.itemsize
+    if len(data) != expected:
+        what = (f"{dims[0]} images of {dims[1]}x{dims[2]}" if ndim == 3 else
+                f"{dims[0]} labels" if ndim == 1 else f"shape {dims}")
+        state = "truncated" if len(data) < expected else "too long"
+        raise ValueError(f"read_idx: {path} is {state}: expected {expected} bytes "
+                         f"({header}-byte header + {count * dtype.itemsize} bytes of data for "
+                         f"{what}), found {len(data)}; delete it and fetch it again.")
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="))                 # a writable native-order copy
+
+
+def _verify(dataset: str, path: Path) -> None:
+    known = _CHECKSUMS.get((dataset, path.name))
+    if known is None:
+        return                                                  # structure checks only
+    raw = path.read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    if sha in known.get("sha256", ()):
+        return
+    if known.get("md5") and hashlib.md5(raw, usedforsecurity=False).hexdigest() in known["md5"]:
+        return
+    want = " or ".join(sorted(known["sha256"]))
+    raise ValueError(f"{dataset}: checksum mismatch for {path}: SHA-256 {sha}, expected {want} "
+                     f"(or the official archive's MD5); the file is corrupt or not the "
+                     f"{dataset} file it is named after — delete it and fetch it again.")
+
+
+# ---------------------------------------------------------------------------------------------
+# finding and downloading the files
+
+def _cache_dir(dataset: str) -> Path:
+    env = os.environ.get("CNNBOOK_DATA")
+    return (Path(env) if env else _REPO_DATA) / dataset
+
+
+def _find(dataset: str, directory: Path, base: str):
+    for name in (base + ".gz", base):
+        p = directory / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _download(dataset: str, directory: Path, names) -> None:
+    import urllib.request
+    directory.mkdir(parents=True, exist_ok=True)
+    for base in names:
+        target = directory / (base + ".gz")
+        if target.is_file():
+            continue
+        url = _URLS[dataset] + base + ".gz"
+        tmp = target.with_suffix(".gz.part")
+        with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
+            f.write(r.read())
+        tmp.replace(target)
+        try:
+            _verify(dataset, target)
+        except ValueError:
+            target.unlink(missing_ok=True)                      # never keep a bad download
+            raise
+
+
+def _locate(dataset: str, split: str, root) -> tuple:
+    names = _FILES[split]
+    if root is not None:
+        dirs = [Path(root)]
+    else:
+        dirs = [_cache_dir(dataset), _SYSTEM_DIRS[dataset]]
+    for d in dirs:
+        found = [_find(dataset, d, b) for b in names]
+        if all(found):
+            return tuple(found)
+    if root is None:
+        d = _cache_dir(dataset)
+        try:
+            _download(dataset, d, names)
+        except OSError as e:
+            raise FileNotFoundError(
+                f"load_{dataset.replace('-', '_')}: the {split} files {', '.join(names)} (.gz) "
+                f"were not found in {d} or {_SYSTEM_DIRS[dataset]}, and downloading them from "
+                f"{_URLS[dataset]} failed ({e}). Get them with `{_INSTALL_HINT[dataset]}`, or "
+                f"place the .gz files in {d} (set $CNNBOOK_DATA to use another directory)."
+            ) from None
+        return tuple(d / (b + ".gz") for b in names)
+    raise FileNotFoundError(f"load_{dataset.replace('-', '_')}: the {split} files "
+                            f"{', '.join(names)} (plain or .gz) are not in {root}.")
+
+
+@functools.lru_cache(maxsize=None)
+def _load_idx_pair(dataset: str, split: str, root, checksum: bool) -> tuple:
+    img_path, lbl_path = _locate(dataset, split, root)
+    if checksum:
+        _verify(dataset, img_path)
+        _verify(dataset, lbl_path)
+    images, labels = read_idx(img_path), read_idx(lbl_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{dataset}: {img_path} should hold uint8 images (N, H, W), found "
+                         f"{images.dtype} with shape {images.shape}.")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(f"{dataset}: {lbl_path} should hold uint8 labels (N,), found "
+                         f"{labels.dtype} with shape {labels.shape}.")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{dataset}: {img_path} has {images.shape[0]} images but {lbl_path} has "
+                         f"{labels.shape[0]} labels; the counts must match — one of the files is "
+                         f"from another split or data set.")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{dataset}: {lbl_path} has label {int(labels.max())}; expected classes "
+                         f"0..9.")
+    x = (images.astype(np.float32) / np.float32(255))[:, None]  # (N, 1, H, W) in [0, 1]
+    y = labels.astype(np.int64)                                 # (N,)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def _check_split(fn: str, split) -> str:
+    if split not in _FILES:
+        raise ValueError(f"{fn}: split must be 'train' or 'test', got split={split!r}.")
+    return split
+
+
+def _readonly_views(x: np.ndarray, y: np.ndarray) -> tuple:
+    return x.view(), y.view()                                  # views of read-only arrays stay read-only
+
+
+def load_fashion_mnist(split="train", *, root=None, checksum=True):
+    """Fashion-MNIST: ``x`` float32 ``(N, 1, 28, 28)`` in [0, 1], ``y`` int64 ``(N,)``.
+
+    N is 60000 for ``split="train"`` and 10000 for ``"test"``; class ``k`` is
+    ``FASHION_MNIST_CLASSES[k]``. ``root`` reads the IDX files from that directory only (no
+    search, no download); ``checksum=False`` skips the checksum table (structure is still
+    checked). The arrays are read-only; ``x.copy()`` gives a writable one.
+    """
+    _check_split("load_fashion_mnist", split)
+    return _readonly_views(*_load_idx_pair("fashion-mnist", split,
+                                           None if root is None else str(root), bool(checksum)))
+
+
+def load_mnist(split="train", *, root=None, checksum=True):
+    """MNIST handwritten digits: ``x`` float32 ``(N, 1, 28, 28)`` in [0, 1], ``y`` int64 ``(N,)``.
+
+    Arguments as in :func:`load_fashion_mnist`.
+    """
+    _check_split("load_mnist", split)
+    return _readonly_views(*_load_idx_pair("mnist", split,
+                                           None if root is None else str(root), bool(checksum)))
+
+
+@functools.lru_cache(maxsize=None)
+def _digits() -> tuple:
+    from sklearn.datasets import load_digits as sk_load_digits
+    d = sk_load_digits()
+    x = (d.images.astype(np.float32) / np.float32(16))[:, None]  # (1797, 1, 8, 8); raw 0..16
+    y = d.target.astype(np.int64)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def load_digits():
+    """scikit-learn's 8x8 handwritten digits: ``x`` float32 ``(1797, 1, 8, 8)`` in [0, 1]
+    (the raw values 0..16 divided by 16), ``y`` int64 ``(1797,)``. Read-only arrays."""
+    return _readonly_views(*_digits())
+
+
+# ---------------------------------------------------------------------------------------------
+# sample photos
+
+# scikit-image images bundled in its wheel (no network needed): 2-D gray or H x W x 3 RGB, uint8
+SAMPLE_IMAGES = ("astronaut", "brick", "camera", "cat", "chelsea", "clock", "coffee", "coins",
+                 "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page",
+                 "retina", "rocket", "text")
+
+
+@functools.lru_cache(maxsize=None)
+def _raw_image(name: str) -> np.ndarray:
+    import skimage.data
+    img = np.asarray(getattr(skimage.data, name)())
+    img.flags.writeable = False
+    return img
+
+
+def sample_image(name, as_gray=False, raw=False):
+    """One of scikit-image's bundled photos (``SAMPLE_IMAGES``), e.g. ``"camera"``.
+
+    Returns a float64 array in [0, 1] of shape ``(H, W)`` (gray) or ``(H, W, 3)`` (RGB);
+    ``as_gray=True`` converts RGB with ITU-R 709 luminance weights (``skimage.color.rgb2gray``);
+    ``raw=True`` returns the uint8 values 0..255 instead. Always a fresh, writable copy.
+    """
+    if name not in SAMPLE_IMAGES:
+        raise ValueError(f"sample_image: unknown image {name!r}; the images available offline "
+                         f"are {', '.join(SAMPLE_IMAGES)}.")
+    img = _raw_image(name)
+    if as_gray and img.ndim == 3:
+        from skimage.color import rgb2gray
+        gray = rgb2gray(img)                                    # float64 in [0, 1]
+        return np.round(gray * 255).astype(np.uint8) if raw else gray
+    if raw:
+        return img.copy()
+    return img.astype(np.float64) / 255

@@ -1,0 +1,197 @@
+"""Batch normalization over NCHW feature maps, and (inverted) dropout — forward and backward.
+
+``batch_norm2d`` follows PyTorch: in training it normalizes with the batch mean and the *biased*
+variance (divide by ``n = N*H*W``) but feeds the *unbiased* variance (divide by ``n - 1``) into the
+running estimate. It never modifies the caller's running statistics: ``batch_norm2d_forward``
+returns the updated copies in its cache, ``cache.running_mean`` and ``cache.running_var`` (None
+when none were given). A layer object stores them for the next step; ``cnnbook.nn.BatchNorm2d``
+does exactly that.
+
+References:
+- S. Ioffe and C. Szegedy, "Batch Normalization: Accelerating Deep Network Training by Reducing
+  Internal Covariate Shift", ICML 2015.
+- N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever and R. Salakhutdinov, "Dropout: A Simple
+  Way to Prevent Neural Networks from Overfitting", JMLR 15, 2014.
+- CS231n assignment 2, "Batch normalization" (the compact backward formula).
+- PyTorch documentation: ``torch.nn.BatchNorm2d``, ``torch.nn.functional.batch_norm``,
+  ``torch.nn.functional.dropout``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import as_float_array, check_ndim
+from .activations import _check_dout, _check_real
+
+__all__ = [
+    "batch_norm2d", "batch_norm2d_forward", "batch_norm2d_backward",
+    "dropout", "dropout_forward", "dropout_backward",
+]
+
+
+def _check_channel_param(fn: str, name: str, v, c: int, dtype, fix: str):
+    if v is None:
+        return None
+    v = as_float_array(fn, name, v)
+    if v.shape != (c,):
+        raise ValueError(f"{fn}: {name} must have shape ({c},) — one value per channel of x — got "
+                         f"shape {tuple(v.shape)}; {fix}.")
+    return v.astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# batch normalization
+
+class BatchNorm2dCache(NamedTuple):
+    x_hat: np.ndarray             # (N, C, H, W) normalized input
+    inv_std: np.ndarray           # (C,) 1 / sqrt(var + eps), var of the batch or the running one
+    gamma: np.ndarray | None      # (C,) scale, None means 1
+    has_beta: bool
+    training: bool                # batch statistics (True) or running statistics (False)
+    running_mean: np.ndarray | None   # (C,) the updated running mean (a new array)
+    running_var: np.ndarray | None    # (C,) the updated running variance (a new array)
+
+
+def batch_norm2d_forward(x, gamma, beta, running_mean=None, running_var=None, training=True,
+                         momentum=0.1, eps=1e-5):
+    """``gamma * (x - mean) / sqrt(var + eps) + beta`` per channel.
+
+    Shape: x ``(N, C, H, W)``; gamma, beta, running_mean, running_var ``(C,)`` (gamma/beta may be
+    None, meaning 1 and 0). With ``training=True`` mean and var come from the batch (over N, H, W)
+    and the running statistics, if given, are updated as
+    ``new = (1 - momentum) * old + momentum * batch_stat``, using the unbiased variance. With
+    ``training=False`` the running statistics are used and returned unchanged (as copies).
+
+    Returns ``(out, cache)``; the updated running statistics are ``cache.running_mean`` and
+    ``cache.running_var`` — the arrays passed in are left untouched.
+    """
+    fn = "batch_norm2d"
+    x = as_float_array(fn, "x", x)
+    check_ndim(fn, "x", x, 4, "(N, C, H, W)")
+    N, C, H, W = x.shape
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"{fn}: training must be True or False, got training={training!r}.")
+    momentum = _check_real(fn, "momentum", momentum, "use momentum=0.1 as PyTorch "
+                           "(a cumulative average, momentum=None, is not supported)")
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"{fn}: momentum must lie in [0, 1], got momentum={momentum}; use 0.1.")
+    eps = _check_real(fn, "eps", eps, "use eps=1e-5 as PyTorch", positive=True)
+    fix = "pass an array of length C"
+    gamma = _check_channel_param(fn, "gamma", gamma, C, x.dtype, fix + " (ones) or None")
+    beta = _check_channel_param(fn, "beta", beta, C, x.dtype, fix + " (zeros) or None")
+    running_mean = _check_channel_param(fn, "running_mean", running_mean, C, x.dtype, fix + " (zeros)")
+    running_var = _check_channel_param(fn, "running_var", running_var, C, x.dtype, fix + " (ones)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: pass both running_mean and running_var, or neither; got only "
+                         f"{'running_mean' if running_var is None else 'running_var'}.")
+    n = N * H * W                                             # values per channel
+    axes = (0, 2, 3)
+    if training:
+        if n <= 1:
+            raise ValueError(f"{fn}: training needs more than 1 value per channel to estimate a "
+                             f"variance, got N*H*W = {N}*{H}*{W} = {n}; use a larger batch or "
+                             f"training=False.")
+        mean = x.mean(axis=axes)                              # (C,)
+        var = x.var(axis=axes)                                # (C,) biased: divide by n
+        if running_mean is not None:
+            m = x.dtype.type(momentum)
+            running_mean = (1 - m) * running_mean + m * mean
+            running_var = (1 - m) * running_var + m * var * x.dtype.type(n / (n - 1))
+    else:
+        if running_mean is None:
+            raise ValueError(f"{fn}: training=False normalizes with the running statistics, but "
+                             f"running_mean and running_var are None; pass them, or use "
+                             f"training=True for batch statistics.")
+        mean, var = running_mean, running_var
+        running_mean, running_var = running_mean.copy(), running_var.copy()
+    inv_std = 1 / np.sqrt(var + x.dtype.type(eps))            # (C,)
+    x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
+    out = x_hat if gamma is None else x_hat * gamma[None, :, None, None]
+    if beta is not None:
+        out = out + beta[None, :, None, None]
+    cache = BatchNorm2dCache(x_hat, inv_std, gamma, beta is not None, bool(training),
+                             running_mean, running_var)
+    return out, cache
+
+
+def batch_norm2d_backward(dout, cache: BatchNorm2dCache):
+    """Returns ``(dx, dgamma, dbeta)`` (dgamma/dbeta None where gamma/beta were None).
+
+    In training the batch mean and variance depend on x, giving
+    ``dx = inv_std / n * (n * g - sum(g) - x_hat * sum(g * x_hat))`` with ``g = dout * gamma``
+    and sums over (N, H, W); in eval the statistics are constants and ``dx = g * inv_std``.
+    """
+    x_hat, inv_std, gamma, has_beta, training = cache[:5]
+    N, C, H, W = x_hat.shape
+    dout = _check_dout("batch_norm2d_backward", dout, x_hat.shape, x_hat.dtype)
+    axes = (0, 2, 3)
+    dgamma = np.sum(dout * x_hat, axis=axes) if gamma is not None else None
+    dbeta = np.sum(dout, axis=axes) if has_beta else None
+    g = dout if gamma is None else dout * gamma[None, :, None, None]
+    s = inv_std[None, :, None, None]
+    if not training:
+        return g * s, dgamma, dbeta
+    n = N * H * W
+    sum_g = g.sum(axis=axes, keepdims=True)
+    sum_gx = np.sum(g * x_hat, axis=axes, keepdims=True)
+    dx = s / n * (n * g - sum_g - x_hat * sum_gx)
+    return dx, dgamma, dbeta
+
+
+def batch_norm2d(x, gamma, beta, running_mean=None, running_var=None, training=True,
+                 momentum=0.1, eps=1e-5):
+    """Batch normalization of an ``(N, C, H, W)`` batch; returns only ``out``.
+
+    To keep the updated running statistics use ``batch_norm2d_forward`` and read
+    ``cache.running_mean`` / ``cache.running_var``.
+    """
+    return batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
+                                momentum, eps)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# dropout
+
+class DropoutCache(NamedTuple):
+    mask: np.ndarray | None       # 0 or 1/(1-p) per element; None in eval (identity)
+    shape: tuple
+    dtype: np.dtype
+
+
+def dropout_forward(x, p=0.5, training=True, rng=None):
+    """Inverted dropout: zero each element with probability ``p``, scale the rest by ``1/(1-p)``.
+
+    The scaling keeps the expected value unchanged, so evaluation (``training=False``) is the
+    identity. ``rng`` is a ``np.random.Generator`` (e.g. ``np.random.default_rng(0)``); it is
+    needed only when training with ``p > 0``. Shape: unchanged.
+    """
+    fn = "dropout"
+    x = as_float_array(fn, "x", x)
+    p = _check_real(fn, "p", p, "use e.g. p=0.5")
+    if not 0 <= p < 1:
+        raise ValueError(f"{fn}: p is the probability of dropping an element and must lie in "
+                         f"[0, 1), got p={p}; use e.g. p=0.5 (p=1 would drop everything).")
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"{fn}: training must be True or False, got training={training!r}.")
+    if not training or p == 0:
+        return x.copy(), DropoutCache(None, x.shape, x.dtype)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{fn}: rng must be a np.random.Generator when training with p={p}, got "
+                        f"{type(rng).__name__}; pass rng=np.random.default_rng(0) for a "
+                        f"reproducible mask.")
+    keep = rng.random(x.shape) >= p                           # True with probability 1 - p
+    mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p))
+    return x * mask, DropoutCache(mask, x.shape, x.dtype)
+
+
+def dropout_backward(dout, cache: DropoutCache):
+    """dx = dout * mask (the same elements are dropped and scaled); identity in eval."""
+    dout = _check_dout("dropout_backward", dout, cache.shape, cache.dtype)
+    return dout.copy() if cache.mask is None else dout * cache.mask
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Inverted dropout (PyTorch's ``F.dropout``); identity when ``training=False``."""
+    return dropout_forward(x, p, training, rng)[0]

@@ -1,0 +1,146 @@
+"""Batch normalization and dropout: PyTorch, finite differences, running statistics, errors."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from conftest import assert_matches_torch
+
+from cnnbook import norm as B
+from cnnbook.gradcheck import check_gradients
+
+
+def _bn_fwd(training, rm, rv, momentum=0.1, eps=1e-5):
+    return lambda x, g, b: B.batch_norm2d_forward(x, g, b, rm, rv, training, momentum, eps)
+
+
+def _bn_torch(training, rm, rv, momentum=0.1, eps=1e-5):
+    def f(x, g, b):
+        r_m = None if rm is None else torch.tensor(rm, device=x.device)
+        r_v = None if rv is None else torch.tensor(rv, device=x.device)
+        return TF.batch_norm(x, r_m, r_v, g, b, training, momentum, eps)
+    return f
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm_matches_torch(training, device, rng):
+    x = rng.standard_normal((4, 3, 5, 2)) * 2 + 1
+    g, b = rng.standard_normal(3), rng.standard_normal(3)
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    assert_matches_torch(_bn_fwd(training, rm, rv, 0.3, 1e-3), B.batch_norm2d_backward,
+                         _bn_torch(training, rm, rv, 0.3, 1e-3), [x, g, b],
+                         names=["dx", "dgamma", "dbeta"], device=device)
+
+
+def test_batch_norm_without_running_stats_matches_torch(device, rng):
+    x, g, b = rng.standard_normal((3, 2, 4, 4)), rng.standard_normal(2), rng.standard_normal(2)
+    assert_matches_torch(_bn_fwd(True, None, None), B.batch_norm2d_backward,
+                         _bn_torch(True, None, None), [x, g, b],
+                         names=["dx", "dgamma", "dbeta"], device=device)
+
+
+def test_batch_norm_running_stats_match_torch_and_inputs_untouched(rng):
+    x = rng.standard_normal((5, 3, 4, 4)) * 3 + 2
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    rm0, rv0, x0 = rm.copy(), rv.copy(), x.copy()
+    _, cache = B.batch_norm2d_forward(x, np.ones(3), np.zeros(3), rm, rv, momentum=0.2)
+    t_rm, t_rv = torch.tensor(rm), torch.tensor(rv)
+    TF.batch_norm(torch.tensor(x), t_rm, t_rv, None, None, True, 0.2, 1e-5)
+    np.testing.assert_allclose(cache.running_mean, t_rm.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(cache.running_var, t_rv.numpy(), rtol=1e-12)  # unbiased variance
+    np.testing.assert_array_equal(rm, rm0)
+    np.testing.assert_array_equal(rv, rv0)
+    np.testing.assert_array_equal(x, x0)
+    assert not np.allclose(cache.running_var, rv0)
+
+
+def test_batch_norm_normalizes_with_biased_variance(rng):
+    x = rng.standard_normal((2, 2, 3, 3)) * 5 + 7
+    out = B.batch_norm2d(x, None, None, eps=0.0 + 1e-12)
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(out.var(axis=(0, 2, 3)), 1, rtol=1e-9)      # ddof=0
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm_finite_differences(training, rng):
+    x = rng.standard_normal((2, 3, 3, 2))
+    g, b = rng.standard_normal(3), rng.standard_normal(3)
+    fwd = _bn_fwd(training, np.zeros(3), np.ones(3) * 1.5)
+    # seed=1: the rng fixture also starts from seed 0, and dout == x would make dx vanish
+    errs = check_gradients(fwd, B.batch_norm2d_backward, [x, g, b], names=["dx", "dgamma", "dbeta"],
+                           seed=1)
+    assert max(errs.values()) < 1e-6, errs
+
+
+def test_batch_norm_float32_stays_float32(rng):
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    out, cache = B.batch_norm2d_forward(x, np.ones(3, np.float32), np.zeros(3, np.float32),
+                                        np.zeros(3, np.float32), np.ones(3, np.float32))
+    dx, dg, db = B.batch_norm2d_backward(np.ones_like(out), cache)
+    assert out.dtype == dx.dtype == dg.dtype == cache.running_var.dtype == np.float32
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda: B.batch_norm2d(np.ones((2, 3, 4)), None, None), ValueError, ["batch_norm2d", "4-D"]),
+    (lambda: B.batch_norm2d(np.ones((2, 3, 4, 4)), np.ones(4), None), ValueError,
+     ["batch_norm2d", "gamma", "(3,)", "(4,)"]),
+    (lambda: B.batch_norm2d(np.ones((1, 3, 1, 1)), None, None), ValueError,
+     ["batch_norm2d", "N*H*W = 1*1*1 = 1"]),
+    (lambda: B.batch_norm2d(np.ones((2, 3, 4, 4)), None, None, training=False), ValueError,
+     ["batch_norm2d", "running"]),
+    (lambda: B.batch_norm2d(np.ones((2, 3, 4, 4)), None, None, np.zeros(3)), ValueError,
+     ["batch_norm2d", "running_var"]),
+    (lambda: B.batch_norm2d(np.ones((2, 3, 4, 4)), None, None, momentum=1.5), ValueError,
+     ["batch_norm2d", "momentum=1.5"]),
+    (lambda: B.batch_norm2d(np.ones((2, 3, 4, 4)), None, None, eps=0), ValueError,
+     ["batch_norm2d", "eps=0"]),
+    (lambda: B.dropout(np.ones(3), p=1.0, rng=np.random.default_rng(0)), ValueError,
+     ["dropout", "p=1.0", "[0, 1)"]),
+    (lambda: B.dropout(np.ones(3), p=-0.1, rng=np.random.default_rng(0)), ValueError, ["dropout", "p=-0.1"]),
+    (lambda: B.dropout(np.ones(3), p=0.5), TypeError, ["dropout", "rng", "default_rng"]),
+    (lambda: B.dropout(np.ones(3), p=0.5, training="yes"), TypeError, ["dropout", "training"]),
+])
+def test_norm_errors(call, exc, words):
+    with pytest.raises(exc) as e:
+        call()
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# dropout
+
+def test_dropout_matches_torch_given_the_mask(device, rng):
+    x = rng.standard_normal((4, 6))
+    _, cache = B.dropout_forward(x, 0.3, True, np.random.default_rng(1))
+    mask = cache.mask
+    assert_matches_torch(lambda a: B.dropout_forward(a, 0.3, True, np.random.default_rng(1)),
+                         B.dropout_backward,
+                         lambda t: t * torch.tensor(mask, device=t.device), [x], names=["dx"],
+                         device=device)
+
+
+def test_dropout_eval_matches_torch(device, rng):
+    x = rng.standard_normal((3, 5))
+    assert_matches_torch(lambda a: B.dropout_forward(a, 0.5, False), B.dropout_backward,
+                         lambda t: TF.dropout(t, 0.5, training=False), [x], names=["dx"],
+                         device=device)
+
+
+def test_dropout_finite_differences(rng):
+    f = lambda a: B.dropout_forward(a, 0.4, True, np.random.default_rng(3))  # noqa: E731
+    errs = check_gradients(f, B.dropout_backward, [rng.standard_normal((5, 5))])
+    assert max(errs.values()) < 1e-7, errs
+
+
+def test_dropout_statistics_and_scaling():
+    x = np.ones((200, 500))
+    x0 = x.copy()
+    out = B.dropout(x, 0.25, True, np.random.default_rng(0))
+    kept = out != 0
+    np.testing.assert_allclose(out[kept], 1 / 0.75)          # survivors scaled by 1/(1-p)
+    assert abs(kept.mean() - 0.75) < 0.01                    # 100,000 draws: sd of the mean ~0.0014
+    assert abs(out.mean() - 1.0) < 0.015                     # expectation preserved
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(B.dropout(x, 0.0, True, np.random.default_rng(0)), x)
+    # the same seed gives the same mask
+    np.testing.assert_array_equal(out, B.dropout(x, 0.25, True, np.random.default_rng(0)))
