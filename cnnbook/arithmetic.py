@@ -1,0 +1,381 @@
+"""Shape arithmetic: output sizes, receptive fields, parameter and FLOP counts.
+
+Everything here is bookkeeping on hyper-parameters; nothing runs a layer. The functions accept
+``cnnbook.nn`` models and, where it makes sense, PyTorch modules (read through the same attribute
+names: ``kernel_size``, ``stride``, ``padding``, ``dilation``, ``in_features``, ...).
+
+References:
+- PyTorch documentation of ``torch.nn.Conv2d`` (the ``Shape:`` block, floor formula).
+- Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", 2016.
+- Araujo, Norris & Sim, "Computing receptive fields of convolutional neural networks",
+  Distill, 2019 (the closed forms used by :func:`receptive_field`).
+"""
+from __future__ import annotations
+
+import html
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import out_size, pair, pair_nonneg
+
+__all__ = [
+    "conv_output_size", "ReceptiveField", "receptive_field", "receptive_field_table",
+    "receptive_field_of", "count_parameters", "FlopCount", "count_flops", "summary", "Table",
+]
+
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    """Output length of a convolution or pooling window sliding over `n` inputs (PyTorch's rule).
+
+    ``floor((n + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``
+
+    Every argument is an int or an (H, W) pair; with any pair the result is an (H_out, W_out)
+    tuple, otherwise an int. A window that does not fit raises ValueError with the arithmetic.
+
+    >>> conv_output_size(288, 4, stride=2)
+    143
+    >>> conv_output_size((32, 28), 5)
+    (28, 24)
+    """
+    fn = "conv_output_size"
+    args = (n, kernel_size, stride, padding, dilation)
+    is_pair = any(isinstance(a, (tuple, list, np.ndarray)) for a in args)
+    ns = pair(fn, "n", n)
+    ks = pair(fn, "kernel_size", kernel_size)
+    ss = pair(fn, "stride", stride)
+    ps = pair_nonneg(fn, "padding", padding)
+    ds = pair(fn, "dilation", dilation)
+    outs = tuple(out_size(fn, axis, *vals) for axis, vals in zip(("H", "W"), zip(ns, ks, ss, ps, ds)))
+    return outs if is_pair else outs[0]
+
+
+# --------------------------------------------------------------------------- layer descriptions
+class _Spec(NamedTuple):
+    """What the arithmetic needs to know about one layer."""
+    kind: str            # "conv", "pool", "linear", "flatten", "identity"
+    kernel: tuple = (1, 1)
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    dilation: tuple = (1, 1)
+    ceil_mode: bool = False
+    in_channels: int = 0
+    out_channels: int = 0
+    groups: int = 1
+
+
+_IDENTITY = {"ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softplus", "Dropout", "BatchNorm2d",
+             "Identity", "Softmax", "LogSoftmax", "GELU", "ELU"}
+
+
+def _tuple_attr(v, n=2):
+    return tuple(int(e) for e in v) if isinstance(v, (tuple, list)) else (int(v),) * n
+
+
+def _spec(layer, fn: str) -> _Spec:
+    """Read a layer's hyper-parameters: a dict, a (k, s, p, d) tuple, or a layer object."""
+    if isinstance(layer, dict):
+        unknown = set(layer) - {"kernel_size", "stride", "padding", "dilation", "name"}
+        if unknown or "kernel_size" not in layer:
+            raise ValueError(f"{fn}: a layer dict needs 'kernel_size' and may have 'stride', "
+                             f"'padding', 'dilation'; got keys {sorted(layer)}.")
+        k = pair(fn, "kernel_size", layer["kernel_size"])
+        s = layer.get("stride", 1)
+        s = k if s is None else pair(fn, "stride", s)
+        return _Spec("conv", k, s, pair_nonneg(fn, "padding", layer.get("padding", 0)),
+                     pair(fn, "dilation", layer.get("dilation", 1)))
+    if isinstance(layer, (tuple, list)):
+        if not 1 <= len(layer) <= 4:
+            raise ValueError(f"{fn}: a layer tuple is (kernel_size, stride, padding, dilation), "
+                             f"1 to 4 entries, got {layer!r}.")
+        names = ("kernel_size", "stride", "padding", "dilation")
+        return _spec(dict(zip(names, layer)), fn)
+    name = type(layer).__name__
+    if name in ("Conv2d",):
+        return _Spec("conv", _tuple_attr(layer.kernel_size), _tuple_attr(layer.stride),
+                     _tuple_attr(layer.padding), _tuple_attr(layer.dilation),
+                     in_channels=int(layer.in_channels), out_channels=int(layer.out_channels),
+                     groups=int(layer.groups))
+    if name in ("MaxPool2d", "AvgPool2d"):
+        k = _tuple_attr(layer.kernel_size)
+        s = k if layer.stride is None else _tuple_attr(layer.stride)
+        return _Spec("pool", k, s, _tuple_attr(layer.padding),
+                     _tuple_attr(getattr(layer, "dilation", 1)),
+                     ceil_mode=bool(getattr(layer, "ceil_mode", False)))
+    if name == "Linear":
+        return _Spec("linear", in_channels=int(layer.in_features),
+                     out_channels=int(layer.out_features))
+    if name == "Flatten":
+        return _Spec("flatten")
+    if name in _IDENTITY:
+        return _Spec("identity")
+    raise TypeError(f"{fn}: don't know the arithmetic of a {name} layer; pass its hyper-parameters "
+                    f"as a dict {{'kernel_size': k, 'stride': s, 'padding': p, 'dilation': d}}.")
+
+
+def _layers(model, fn: str):
+    """(name, layer) pairs of a model, a Sequential (ours or torch's) or a plain sequence."""
+    if isinstance(model, (dict, tuple)) and not isinstance(model, list) and _looks_like_layer(model):
+        return [("0", model)]
+    if hasattr(model, "named_children"):            # torch.nn.Module
+        kids = list(model.named_children())
+        if not kids:
+            return [("", model)]
+        out = []
+        for n, m in kids:
+            out += [(f"{n}.{sub}" if sub else n, l) for sub, l in _layers(m, fn)]
+        return out
+    if hasattr(model, "layers") and isinstance(getattr(model, "layers"), list):   # cnnbook Sequential
+        out = []
+        for i, m in enumerate(model.layers):
+            out += [(f"{i}.{sub}" if sub else str(i), l) for sub, l in _layers(m, fn)]
+        return out
+    if isinstance(model, (list, tuple)):
+        return [(str(i), l) for i, l in enumerate(model)]
+    return [("", model)]
+
+
+def _looks_like_layer(v) -> bool:
+    if isinstance(v, dict):
+        return "kernel_size" in v
+    return isinstance(v, tuple) and len(v) > 0 and all(isinstance(e, (int, np.integer)) for e in v)
+
+
+# --------------------------------------------------------------------------- receptive fields
+class ReceptiveField(NamedTuple):
+    """Receptive field of one output unit (Araujo et al., 2019): ``size`` r0 input pixels,
+    neighbouring units ``stride`` S0 pixels apart, the first one starting ``padding`` P0 pixels
+    before the input (its interval is ``[u*S0 - P0, u*S0 - P0 + r0 - 1]``)."""
+    size: int | tuple
+    stride: int | tuple
+    padding: int | tuple
+
+
+def _rf_axes(layers, fn):
+    """Per-layer running values (name, kind, k_eff, s, p, r, S, P) for both axes."""
+    specs = []
+    for name, layer in _layers(layers, fn):
+        sp = _spec(layer, fn)
+        if sp.kind == "linear":
+            raise ValueError(f"{fn}: layer {name} is fully connected (Linear): each of its units "
+                             f"sees the whole input, so the receptive field stops being local; "
+                             f"pass only the convolutional part, e.g. model[:6].")
+        specs.append((name, type(layer).__name__ if not isinstance(layer, (dict, tuple, list))
+                       else "layer", sp))
+    if not specs:
+        raise ValueError(f"{fn}: no layers given; pass a list of (kernel_size, stride, padding, "
+                         f"dilation) tuples or a model.")
+    rows = []
+    r, S, P = [1, 1], [1, 1], [0, 0]
+    for name, typ, sp in specs:
+        if sp.kind in ("identity", "flatten"):
+            keff, s, p = (1, 1), (1, 1), (0, 0)
+        else:
+            keff = tuple(d * (k - 1) + 1 for k, d in zip(sp.kernel, sp.dilation))
+            s, p = sp.stride, sp.padding
+        for a in range(2):
+            r[a] += (keff[a] - 1) * S[a]      # r0 = sum (k_l - 1) prod_{i<l} s_i + 1
+            P[a] += p[a] * S[a]               # P0 = sum p_l prod_{i<l} s_i
+            S[a] *= s[a]                      # S0 = prod s_l
+        rows.append((name, typ, keff, s, p, tuple(r), tuple(S), tuple(P)))
+    return rows
+
+
+def _squash(v):
+    return v[0] if v[0] == v[1] else v
+
+
+def receptive_field(layers) -> ReceptiveField:
+    """Receptive field size, effective stride and effective padding of a stack of layers.
+
+    `layers`: a sequence of ``(kernel_size, stride, padding, dilation)`` tuples (trailing entries
+    optional) or dicts with those keys, or a ``cnnbook.nn`` / ``torch.nn`` model. Dilation enters
+    as the effective kernel ``d*(k - 1) + 1``; activations, dropout, batch norm and flatten change
+    nothing. Closed forms (Araujo, Norris & Sim, Distill 2019), with l = 1..L::
+
+        r0 = sum_l (k_l - 1) * prod_{i<l} s_i + 1
+        S0 = prod_l s_l
+        P0 = sum_l p_l * prod_{i<l} s_i
+
+    Each field is an int when height and width agree, else an (H, W) tuple.
+
+    >>> receptive_field([(3, 1, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4)]).size
+    15
+    """
+    *_, r, S, P = _rf_axes(layers, "receptive_field")[-1]
+    return ReceptiveField(_squash(r), _squash(S), _squash(P))
+
+
+def receptive_field_of(layers, out_index):
+    """Input interval ``(start, end)`` (inclusive, may reach into the padding) seen by output unit
+    `out_index` (an int, or an (i, j) pair giving ``((start_h, end_h), (start_w, end_w))``)."""
+    rf = _rf_axes(layers, "receptive_field_of")[-1]
+    r, S, P = rf[5], rf[6], rf[7]
+    idx = pair_nonneg("receptive_field_of", "out_index", out_index)
+    spans = tuple((u * s - p, u * s - p + rr - 1) for u, s, p, rr in zip(idx, S, P, r))
+    return spans if isinstance(out_index, (tuple, list, np.ndarray)) else spans[0]
+
+
+def receptive_field_table(layers) -> "Table":
+    """Layer-by-layer growth of the receptive field: for each layer its effective kernel, stride
+    and padding, then the running size r, jump S (distance between neighbouring units in input
+    pixels) and offset P after it."""
+    rows = []
+    for name, typ, keff, s, p, r, S, P in _rf_axes(layers, "receptive_field_table"):
+        rows.append(_RFRow(name, typ, _squash(keff), _squash(s), _squash(p), _squash(r),
+                           _squash(S), _squash(P)))
+    return Table(["layer", "type", "k_eff", "stride", "padding", "rf size", "jump", "offset"], rows)
+
+
+class _RFRow(NamedTuple):
+    name: str
+    layer: str
+    kernel: object
+    stride: object
+    padding: object
+    size: object
+    jump: object
+    offset: object
+
+
+# --------------------------------------------------------------------------- counts
+def count_parameters(model) -> int:
+    """Number of trainable numbers: the sum of parameter sizes of a cnnbook or torch model."""
+    if not hasattr(model, "parameters"):
+        raise TypeError(f"count_parameters: expected a model with .parameters(), got "
+                        f"{type(model).__name__}.")
+    total = 0
+    for p in model.parameters():
+        if hasattr(p, "numel"):
+            total += int(p.numel())
+        else:
+            total += int(np.size(p.data))
+    return total
+
+
+class FlopCount(NamedTuple):
+    """Multiply-adds (``macs``) and floating-point operations (``flops`` = 2 * macs)."""
+    macs: int
+    flops: int
+
+
+class _SummaryRow(NamedTuple):
+    name: str
+    layer: str
+    output_shape: tuple
+    params: int
+    macs: int
+
+
+def _own_params(layer) -> int:
+    if not hasattr(layer, "parameters"):
+        return 0
+    return count_parameters(layer)
+
+
+def _walk(model, input_shape, fn):
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 3:
+        shape = (1,) + shape
+    if len(shape) not in (2, 4) or any(s < 1 for s in shape):
+        raise ValueError(f"{fn}: input_shape must be (N, C, H, W) or (C, H, W) with positive "
+                         f"sizes, got {tuple(input_shape)}; e.g. (1, 1, 28, 28) for one MNIST image.")
+    rows = []
+    for name, layer in _layers(model, fn):
+        sp = _spec(layer, fn)
+        macs = 0
+        typ = type(layer).__name__
+        if sp.kind in ("conv", "pool"):
+            if len(shape) != 4:
+                raise ValueError(f"{fn}: layer {name} ({typ}) needs an (N, C, H, W) input, but the "
+                                 f"shape reaching it is {shape}.")
+            n, c, h, w = shape
+            h_out, w_out = (out_size(f"{fn} ({name} {typ})", ax, size, k, s, p, d, sp.ceil_mode)
+                            for ax, size, k, s, p, d in zip(("H", "W"), (h, w), sp.kernel,
+                                                              sp.stride, sp.padding, sp.dilation))
+            if sp.kind == "conv":
+                if c != sp.in_channels:
+                    raise ValueError(f"{fn}: layer {name} expects C_in={sp.in_channels} channels, "
+                                     f"but {c} reach it; check input_shape.")
+                c = sp.out_channels
+                # one multiply-add per weight per output position
+                macs = n * c * h_out * w_out * (sp.in_channels // sp.groups) * sp.kernel[0] * sp.kernel[1]
+            shape = (n, c, h_out, w_out)
+        elif sp.kind == "flatten":
+            start = int(getattr(layer, "start_dim", 1))
+            shape = shape[:start] + (int(np.prod(shape[start:])),)
+        elif sp.kind == "linear":
+            if shape[-1] != sp.in_channels:
+                raise ValueError(f"{fn}: layer {name} (Linear) expects {sp.in_channels} input "
+                                 f"features, but the shape reaching it is {shape}; check "
+                                 f"input_shape or add a Flatten.")
+            macs = int(np.prod(shape[:-1])) * sp.in_channels * sp.out_channels
+            shape = shape[:-1] + (sp.out_channels,)
+        rows.append(_SummaryRow(name, typ, shape, _own_params(layer), int(macs)))
+    return rows
+
+
+def count_flops(model, input_shape) -> FlopCount:
+    """Multiply-adds of the convolutions and fully connected layers for one forward pass.
+
+    Convention: one multiply-add (MAC) is one weight times one input added to a sum; it counts
+    as 2 FLOPs. A convolution costs ``N * C_out * H_out * W_out * (C_in/groups) * KH * KW`` MACs,
+    a linear layer ``N * in_features * out_features``. Bias additions, activations and pooling
+    are not counted (they are a few percent at most). `input_shape` is ``(N, C, H, W)``, or
+    ``(C, H, W)`` for a single example. Returns ``FlopCount(macs, flops)`` with flops = 2 * macs.
+    """
+    macs = sum(r.macs for r in _walk(model, input_shape, "count_flops"))
+    return FlopCount(macs, 2 * macs)
+
+
+class Table:
+    """A small printable table: ``str()`` gives Markdown, notebooks render ``_repr_html_``;
+    ``.rows`` holds NamedTuples for asserts."""
+
+    def __init__(self, columns, rows, footer=None):
+        self.columns = list(columns)
+        self.rows = list(rows)
+        self.footer = footer
+
+    @staticmethod
+    def _fmt(v):
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return f"{int(v):,}"
+        return str(v)
+
+    def __str__(self):
+        cells = [[self._fmt(v) for v in r] for r in self.rows]
+        if self.footer:
+            cells.append([self._fmt(v) for v in self.footer])
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(self.columns)]
+        line = lambda vals: "| " + " | ".join(v.ljust(wd) for v, wd in zip(vals, widths)) + " |"
+        out = [line(self.columns), "|" + "|".join("-" * (wd + 2) for wd in widths) + "|"]
+        out += [line(r) for r in cells]
+        return "\n".join(out)
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_html_(self):
+        esc = lambda v: html.escape(self._fmt(v))
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>" for r in self.rows)
+        if self.footer:
+            body += "<tr>" + "".join(f"<td><b>{esc(v)}</b></td>" for v in self.footer) + "</tr>"
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def summary(model, input_shape) -> Table:
+    """Layer-by-layer table: name, type, output shape, parameters, multiply-adds (see
+    :func:`count_flops` for the convention); the last line holds the totals.
+
+    ``summary(cb.nn.LeNet5(), (1, 1, 28, 28)).rows[-1].output_shape == (1, 10)``
+    """
+    rows = _walk(model, input_shape, "summary")
+    total_p = sum(r.params for r in rows)
+    total_m = sum(r.macs for r in rows)
+    t = Table(["layer", "type", "output shape", "parameters", "MACs"], rows,
+              footer=("total", "", "", total_p, total_m))
+    t.total_params = total_p
+    t.total_macs = total_m
+    return t

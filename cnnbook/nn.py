@@ -1,0 +1,619 @@
+"""Layer classes over the function pairs of ``cnnbook.functional``, and LeNet-5.
+
+A layer keeps its parameters and the cache of its last forward pass; ``backward(dout)`` feeds
+that cache to the matching ``*_backward`` function, returns ``dx`` and *adds* the parameter
+gradients to ``Parameter.grad`` (as PyTorch's autograd does). Parameter names, shapes, the
+default initialisation and ``state_dict`` keys are PyTorch's, so that ``model.to_torch()``
+builds the twin ``torch.nn.Sequential`` with the same weights and whole models can be compared.
+
+References:
+- PyTorch ``torch/nn/modules`` (``conv.py``, ``linear.py``: ``reset_parameters``, kaiming-uniform
+  with a = sqrt(5), which gives U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+- LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document recognition",
+  Proc. IEEE 1998 (LeNet-5); Zhang et al., Dive into Deep Learning, §7.6 (the modern variant).
+"""
+from __future__ import annotations
+
+import importlib
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+from ._checks import check_channels, pair, pair_nonneg
+
+__all__ = [
+    "Parameter", "Module", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Sigmoid",
+    "Linear", "Flatten", "Dropout", "BatchNorm2d", "Sequential", "LeNet5", "torch_twin",
+]
+
+
+def _F():
+    """``cnnbook.functional``, imported on first use."""
+    return importlib.import_module("cnnbook.functional")
+
+
+def _make_rng(fn: str, rng):
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{fn}: rng must be a numpy.random.Generator or an int seed, got "
+                    f"{type(rng).__name__}; use rng=np.random.default_rng(0).")
+
+
+def _check_dtype(fn: str, dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: dtype must be float32 or float64, got {dt}; use dtype=np.float32.")
+    return dt
+
+
+def _check_positive_int(fn: str, name: str, v) -> int:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}.")
+    return int(v)
+
+
+class Parameter:
+    """A trainable array: ``data`` (the values) and ``grad`` (same shape, starts at zero)."""
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = np.array(data, copy=True)
+        self.grad = np.zeros_like(self.data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class: ``__call__`` runs ``forward`` and keeps the cache; ``backward`` uses it."""
+
+    def __init__(self):
+        self.training = True
+        self._cache = None
+
+    # ---- to override ----------------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def backward(self, dout):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    def _own_parameters(self):
+        """(name, Parameter) pairs of this module itself, in PyTorch's order."""
+        return []
+
+    def _own_buffers(self):
+        """(name, attribute) pairs of non-trainable state saved in ``state_dict``."""
+        return []
+
+    def children(self):
+        """(name, Module) pairs of sub-modules."""
+        return []
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def _torch_module(self):
+        raise NotImplementedError(f"{type(self).__name__} has no PyTorch twin")
+
+    # ---- shared machinery -------------------------------------------------------------------
+    def __call__(self, x):
+        return self.forward(x)
+
+    def _saved(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: no forward pass to go back "
+                               f"through; call the layer on an input first.")
+        return self._cache
+
+    def named_parameters(self, prefix: str = ""):
+        out = [(prefix + n, p) for n, p in self._own_parameters()]
+        for cn, child in self.children():
+            out += child.named_parameters(prefix + cn + ".")
+        return out
+
+    def parameters(self):
+        """All Parameter objects, this module's first, then its children's, in order."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = np.zeros_like(p.data)
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        for _, child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def _named_state(self, prefix=""):
+        out = [(prefix + n, p, "param") for n, p in self._own_parameters()]
+        out += [(prefix + n, a, "buffer") for n, a in self._own_buffers()]
+        for cn, child in self.children():
+            out += child._named_state(prefix + cn + ".")
+        return out
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of all parameters and buffers, keyed as in the PyTorch twin."""
+        sd = OrderedDict()
+        for name, v, kind in self._named_state():
+            sd[name] = (v.data if kind == "param" else getattr(self._owner(name), v)).copy()
+        return sd
+
+    def _owner(self, dotted: str):
+        mod = self
+        for part in dotted.split(".")[:-1]:
+            mod = dict(mod.children())[part]
+        return mod
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy values in from a ``state_dict`` (ours or a torch one: tensors are converted).
+
+        Keys and shapes must match; the values are copied (the caller's arrays are not shared)
+        and cast to this model's dtype.
+        """
+        fn = f"{type(self).__name__}.load_state_dict"
+        entries = self._named_state()
+        mine = {n for n, _, _ in entries}
+        theirs = set(state_dict)
+        missing, unexpected = sorted(mine - theirs), sorted(theirs - mine)
+        if strict and (missing or unexpected):
+            raise ValueError(f"{fn}: keys do not match: missing {missing}, unexpected "
+                             f"{unexpected}; expected keys {sorted(mine)}.")
+        for name, v, kind in entries:
+            if name not in state_dict:
+                continue
+            new = state_dict[name]
+            if hasattr(new, "detach"):
+                new = new.detach().cpu().numpy()
+            new = np.asarray(new)
+            old = v.data if kind == "param" else getattr(self._owner(name), v)
+            if new.shape != old.shape:
+                raise ValueError(f"{fn}: {name} has shape {tuple(old.shape)} here but "
+                                 f"{tuple(new.shape)} in the state_dict; the architectures "
+                                 f"differ.")
+            new = new.astype(old.dtype, copy=True)
+            if kind == "param":
+                v.data = new
+                if v.grad.dtype != new.dtype:
+                    v.grad = np.zeros_like(new)
+            else:
+                setattr(self._owner(name), v, new)
+        return self
+
+    def astype(self, dtype):
+        """Cast parameters, gradients and floating buffers to float32 or float64 (in place)."""
+        dt = _check_dtype(f"{type(self).__name__}.astype", dtype)
+        for p in self.parameters():
+            p.data = p.data.astype(dt)
+            p.grad = p.grad.astype(dt)
+        self._cast_buffers(dt)
+        return self
+
+    def _cast_buffers(self, dt):
+        for _, attr in self._own_buffers():
+            v = getattr(self, attr)
+            if v.dtype.kind == "f":
+                setattr(self, attr, v.astype(dt))
+        for _, child in self.children():
+            child._cast_buffers(dt)
+
+    def to_torch(self, device: str = "cpu"):
+        """The PyTorch twin: same layers, same weights, same dtype, same train/eval mode."""
+        import torch
+        twin = self._torch_module()
+        dtype = None
+        for p in self.parameters():
+            dtype = p.data.dtype
+            break
+        if dtype is not None:
+            twin = twin.to(torch.float64 if dtype == np.float64 else torch.float32)
+        twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
+                              for k, v in self.state_dict().items()})
+        twin.train(self.training)
+        return twin.to(device)
+
+    def __repr__(self):
+        kids = self.children()
+        if not kids:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for n, c in kids:
+            lines.append("  (" + n + "): " + repr(c).replace("\n", "\n  "))
+        return "\n".join(lines) + "\n)"
+
+
+def torch_twin(model: Module, device: str = "cpu"):
+    """``model.to_torch(device)``: the equivalent ``torch.nn`` module with the weights copied."""
+    return model.to_torch(device)
+
+
+# ------------------------------------------------------------------------------- layers
+class Conv2d(Module):
+    """2-D convolution (cross-correlation, as PyTorch), weight ``(C_out, C_in/groups, KH, KW)``.
+
+    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` with
+    ``H_out = floor((H + 2*padding - dilation*(KH - 1) - 1) / stride) + 1``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        fn = "Conv2d"
+        self.in_channels = _check_positive_int(fn, "in_channels", in_channels)
+        self.out_channels = _check_positive_int(fn, "out_channels", out_channels)
+        self.kernel_size = pair(fn, "kernel_size", kernel_size)
+        self.stride = pair(fn, "stride", stride)
+        self.padding = pair_nonneg(fn, "padding", padding)
+        self.dilation = pair(fn, "dilation", dilation)
+        check_channels(fn, self.in_channels, self.in_channels // max(int(groups), 1)
+                       if isinstance(groups, (int, np.integer)) else 0, groups, self.out_channels)
+        self.groups = int(groups)
+        dt = _check_dtype(fn, dtype)
+        g = _make_rng(fn, rng)
+        kh, kw = self.kernel_size
+        fan_in = self.in_channels // self.groups * kh * kw
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight = Parameter(g.uniform(-bound, bound, (self.out_channels,
+                                self.in_channels // self.groups, kh, kw)).astype(dt))
+        self.bias = Parameter(g.uniform(-bound, bound, self.out_channels).astype(dt)) if bias else None
+
+    def _own_parameters(self):
+        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
+
+    def forward(self, x):
+        b = None if self.bias is None else self.bias.data
+        out, self._cache = _F().conv2d_forward(x, self.weight.data, b, self.stride, self.padding,
+                                               self.dilation, self.groups)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = _F().conv2d_backward(dout, self._saved())
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                               self.padding, self.dilation, self.groups, self.bias is not None)
+
+
+class Linear(Module):
+    """Fully connected layer ``x @ weight.T + bias``; weight ``(out_features, in_features)``."""
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        fn = "Linear"
+        self.in_features = _check_positive_int(fn, "in_features", in_features)
+        self.out_features = _check_positive_int(fn, "out_features", out_features)
+        dt = _check_dtype(fn, dtype)
+        g = _make_rng(fn, rng)
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.weight = Parameter(g.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dt))
+        self.bias = Parameter(g.uniform(-bound, bound, self.out_features).astype(dt)) if bias else None
+
+    def _own_parameters(self):
+        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
+
+    def forward(self, x):
+        b = None if self.bias is None else self.bias.data
+        out, self._cache = _F().linear_forward(x, self.weight.data, b)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = _F().linear_backward(dout, self._saved())
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}"
+                + ("" if self.bias is not None else ", bias=False"))
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.Linear(self.in_features, self.out_features, self.bias is not None)
+
+
+class MaxPool2d(Module):
+    """Max pooling; ``stride=None`` means ``kernel_size``; pads with -inf."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+        super().__init__()
+        fn = "MaxPool2d"
+        self.kernel_size = pair(fn, "kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else pair(fn, "stride", stride)
+        self.padding = pair_nonneg(fn, "padding", padding)
+        self.dilation = pair(fn, "dilation", dilation)
+        self.ceil_mode = bool(ceil_mode)
+
+    def forward(self, x):
+        out, self._cache = _F().max_pool2d_forward(
+            x, self.kernel_size, stride=self.stride, padding=self.padding,
+            dilation=self.dilation, ceil_mode=self.ceil_mode)
+        return out
+
+    def backward(self, dout):
+        return _F().max_pool2d_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.MaxPool2d(self.kernel_size, self.stride, self.padding, self.dilation,
+                                  ceil_mode=self.ceil_mode)
+
+
+class AvgPool2d(Module):
+    """Average pooling; ``stride=None`` means ``kernel_size``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        fn = "AvgPool2d"
+        self.kernel_size = pair(fn, "kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else pair(fn, "stride", stride)
+        self.padding = pair_nonneg(fn, "padding", padding)
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x):
+        out, self._cache = _F().avg_pool2d_forward(
+            x, self.kernel_size, stride=self.stride, padding=self.padding,
+            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+        return out
+
+    def backward(self, dout):
+        return _F().avg_pool2d_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.AvgPool2d(self.kernel_size, self.stride, self.padding,
+                                  ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+
+
+class _Elementwise(Module):
+    """An activation: forward/backward are ``F.<name>_forward`` / ``F.<name>_backward``."""
+    _name = ""
+    _torch_name = ""
+
+    def forward(self, x):
+        out, self._cache = getattr(_F(), self._name + "_forward")(x)
+        return out
+
+    def backward(self, dout):
+        return getattr(_F(), self._name + "_backward")(dout, self._saved())
+
+    def _torch_module(self):
+        import torch
+        return getattr(torch.nn, self._torch_name)()
+
+
+class ReLU(_Elementwise):
+    """``max(x, 0)``; its gradient at 0 is taken as 0, as in PyTorch."""
+    _name, _torch_name = "relu", "ReLU"
+
+
+class Tanh(_Elementwise):
+    _name, _torch_name = "tanh", "Tanh"
+
+
+class Sigmoid(_Elementwise):
+    _name, _torch_name = "sigmoid", "Sigmoid"
+
+
+class Flatten(Module):
+    """Collapse dimensions ``start_dim`` .. last into one: ``(N, C, H, W) -> (N, C*H*W)``."""
+
+    def __init__(self, start_dim=1):
+        super().__init__()
+        self.start_dim = int(start_dim)
+
+    def forward(self, x):
+        out, self._cache = _F().flatten_forward(x, start_dim=self.start_dim)
+        return out
+
+    def backward(self, dout):
+        return _F().flatten_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.Flatten(self.start_dim)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training zero each value with probability p and scale the rest by
+    1/(1-p); identity in eval mode. The mask comes from this layer's own seeded generator."""
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        if not isinstance(p, (int, float, np.floating)) or isinstance(p, bool) or not 0 <= p < 1:
+            raise ValueError(f"Dropout: p is the probability of zeroing a value and must lie in "
+                             f"[0, 1), got p={p!r}; use e.g. p=0.5.")
+        self.p = float(p)
+        self.rng = _make_rng("Dropout", rng)
+
+    def forward(self, x):
+        out, self._cache = _F().dropout_forward(x, self.p, self.training, self.rng)
+        return out
+
+    def backward(self, dout):
+        return _F().dropout_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.Dropout(self.p)
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation over (N, H, W) per channel, with running statistics for eval mode.
+
+    Parameters ``weight`` (gamma, ones) and ``bias`` (beta, zeros); buffers ``running_mean``,
+    ``running_var`` and ``num_batches_tracked``, as in PyTorch's state_dict.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        super().__init__()
+        fn = "BatchNorm2d"
+        self.num_features = _check_positive_int(fn, "num_features", num_features)
+        dt = _check_dtype(fn, dtype)
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        self.weight = Parameter(np.ones(self.num_features, dtype=dt))
+        self.bias = Parameter(np.zeros(self.num_features, dtype=dt))
+        self.running_mean = np.zeros(self.num_features, dtype=dt)
+        self.running_var = np.ones(self.num_features, dtype=dt)
+        self.num_batches_tracked = np.array(0, dtype=np.int64)
+
+    def _own_parameters(self):
+        return [("weight", self.weight), ("bias", self.bias)]
+
+    def _own_buffers(self):
+        return [("running_mean", "running_mean"), ("running_var", "running_var"),
+                ("num_batches_tracked", "num_batches_tracked")]
+
+    def forward(self, x):
+        out, cache = _F().batch_norm2d_forward(
+            x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
+            self.training, self.momentum, self.eps)
+        self._cache = cache
+        if self.training:
+            self.running_mean = np.asarray(cache.running_mean)
+            self.running_var = np.asarray(cache.running_var)
+            self.num_batches_tracked = self.num_batches_tracked + 1
+        return out
+
+    def backward(self, dout):
+        dx, dgamma, dbeta = _F().batch_norm2d_backward(dout, self._saved())
+        self.weight.grad += dgamma
+        self.bias.grad += dbeta
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.BatchNorm2d(self.num_features, eps=self.eps, momentum=self.momentum)
+
+
+class Sequential(Module):
+    """Layers applied in order; backward goes through them in reverse. Indexing and slicing
+    work as on a list (a slice shares the layers)."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        for i, l in enumerate(layers):
+            if not isinstance(l, Module):
+                raise TypeError(f"Sequential: layer {i} is a {type(l).__name__}, not a cnnbook.nn "
+                                f"Module; wrap functions in a layer class such as cnnbook.nn.ReLU().")
+        self.layers = list(layers)
+
+    def children(self):
+        return [(str(i), l) for i, l in enumerate(self.layers)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            s = Sequential(*self.layers[i])
+            s.training = self.training
+            return s
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def append(self, layer):
+        self.layers.append(layer)
+        return self
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.Sequential(*[l._torch_module() for l in self.layers])
+
+
+_ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+_POOLS = {"max": MaxPool2d, "avg": AvgPool2d}
+
+
+class LeNet5(Sequential):
+    """LeNet-5 for ``(N, 1, 28, 28)`` inputs, as in d2l and most modern code (61,706 parameters).
+
+    conv 6@5x5 (padding 2) -> act -> 2x2 pool -> conv 16@5x5 -> act -> 2x2 pool -> flatten ->
+    120 -> act -> 84 -> act -> num_classes. ``activation="tanh"`` or ``"sigmoid"`` with
+    ``pool="avg"`` gives the flavour of the 1998 paper (which also had trainable subsampling
+    coefficients, a sparse C3 table and RBF outputs; those are left out). The layers are a flat
+    Sequential, so ``model[:6]`` is the convolutional part and the state_dict keys are
+    ``0.weight, 0.bias, 3.weight, ..., 11.bias``, as in the twin ``torch.nn.Sequential``.
+    """
+
+    def __init__(self, activation="relu", pool="max", num_classes=10, seed=0, dtype=np.float32):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"LeNet5: activation must be one of {sorted(_ACTIVATIONS)}, got "
+                             f"{activation!r}.")
+        if pool not in _POOLS:
+            raise ValueError(f"LeNet5: pool must be 'max' or 'avg', got {pool!r}.")
+        num_classes = _check_positive_int("LeNet5", "num_classes", num_classes)
+        g = _make_rng("LeNet5", seed)
+        act, pl = _ACTIVATIONS[activation], _POOLS[pool]
+        super().__init__(
+            Conv2d(1, 6, 5, padding=2, rng=g, dtype=dtype), act(), pl(2, 2),    # (N, 6, 14, 14)
+            Conv2d(6, 16, 5, rng=g, dtype=dtype), act(), pl(2, 2),              # (N, 16, 5, 5)
+            Flatten(),                                                          # (N, 400)
+            Linear(16 * 5 * 5, 120, rng=g, dtype=dtype), act(),
+            Linear(120, 84, rng=g, dtype=dtype), act(),
+            Linear(84, num_classes, rng=g, dtype=dtype),                        # (N, num_classes)
+        )
+        self.activation, self.pool, self.num_classes = activation, pool, num_classes

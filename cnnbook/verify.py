@@ -1,0 +1,304 @@
+"""Compare every cnnbook layer with PyTorch on every available device: ``python -m cnnbook.verify``.
+
+Each case runs our ``*_forward`` / ``*_backward`` pair and the PyTorch function under
+``torch.autograd.grad`` with the same *random* upstream gradient (``cnnbook.torchcompare``), in
+float64 and in float32 (TF32 disabled on CUDA), and reports the largest error of the output and of
+every gradient, relative to the size of the values (floored at 1). The last case is a whole
+LeNet-5: cross-entropy loss and the gradients of the input and all ten parameter arrays, against
+its ``torch.nn.Sequential`` twin. The exit status is 1 if any case fails.
+
+Options: ``--markdown FILE`` also writes the table to FILE; ``--dtype float64`` (or float32) runs
+one precision only; ``--device cpu`` one device only.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .torchcompare import available_devices, compare_with_torch
+
+__all__ = ["Case", "cases", "run", "markdown", "main"]
+
+
+class Case(NamedTuple):
+    layer: str
+    case: str
+    forward: Callable          # forward(*arrays) -> (out, cache)
+    backward: Callable         # backward(dout, cache) -> gradients of arrays[grad_of]
+    torch_fn: Callable         # torch_fn(*tensors) -> out
+    arrays: tuple
+    grad_of: tuple | None
+    names: tuple | None
+    reference: str = "torch.nn.functional"
+
+
+def _torch_roi_pool(x, boxes, output_size, spatial_scale=1.0):
+    """RoI max pooling written with torch ops, following torchvision's CPU kernel (used when
+    torchvision is not installed): corners rounded half away from zero and inclusive, bin i of
+    a region of size r spans [floor(i*r/P), ceil((i+1)*r/P)), clipped; empty bins give 0."""
+    import math
+
+    import torch
+    PH, PW = output_size
+    N, C, H, W = x.shape
+    outs = []
+    for box in boxes.detach().cpu().tolist():
+        n = int(box[0])
+        x1, y1, x2, y2 = (int(math.copysign(math.floor(abs(v * spatial_scale) + 0.5), v))
+                          for v in box[1:])
+        rh, rw = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
+        rows = []
+        for i in range(PH):
+            h0 = min(max(math.floor(i * rh / PH) + y1, 0), H)
+            h1 = min(max(math.ceil((i + 1) * rh / PH) + y1, 0), H)
+            cols = []
+            for j in range(PW):
+                w0 = min(max(math.floor(j * rw / PW) + x1, 0), W)
+                w1 = min(max(math.ceil((j + 1) * rw / PW) + x1, 0), W)
+                if h1 <= h0 or w1 <= w0:
+                    cols.append(x.new_zeros(C))
+                else:
+                    cols.append(x[n, :, h0:h1, w0:w1].reshape(C, -1).max(dim=1).values)
+            rows.append(torch.stack(cols, dim=-1))
+        outs.append(torch.stack(rows, dim=-2))
+    return torch.stack(outs)
+
+
+def _lenet_case(device: str, dtype) -> Case:
+    """The whole LeNet-5 under a cross-entropy loss: gradients of x and of every parameter."""
+    import torch
+    from torch.func import functional_call
+
+    from . import functional as F
+    from .nn import LeNet5
+    model = LeNet5(seed=0).astype(dtype)
+    twin = model.to_torch(device)
+    names = tuple(n for n, _ in model.named_parameters())
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 28, 28))
+    target = rng.integers(0, 10, 4)
+
+    def forward(x, *params):
+        model.load_state_dict(dict(zip(names, params)))
+        loss, c = F.cross_entropy_forward(model(x), target)
+        return loss, c
+
+    def backward(dout, c):
+        model.zero_grad()
+        dx = model.backward(F.cross_entropy_backward(dout, c))
+        return (dx,) + tuple(p.grad for p in model.parameters())
+
+    def torch_fn(x, *params):
+        logits = functional_call(twin, dict(zip(names, params)), (x,))
+        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(target).to(x.device))
+
+    params = tuple(p.data.copy() for p in model.parameters())
+    return Case("LeNet5", "N=4, relu+max, cross-entropy", forward, backward, torch_fn,
+                (x,) + params, None, ("dx",) + tuple("d" + n for n in names),
+                "torch.nn.Sequential twin")
+
+
+def cases(device: str = "cpu", dtype=np.float64) -> list:
+    """The table of cases: one or more per layer of the public API."""
+    import torch
+    import torch.nn.functional as TF
+
+    from . import functional as F
+    rng = np.random.default_rng(0)
+    r = lambda *s: rng.standard_normal(s)
+    out = []
+
+    def add(layer, case, fwd, bwd, tfn, arrays, grad_of=None, names=None, ref="torch.nn.functional"):
+        out.append(Case(layer, case, fwd, bwd, tfn, tuple(arrays), grad_of, names, ref))
+
+    xyz = ("dx", "dw", "db")
+    # convolutions
+    for s, p, d, g in [(1, 0, 1, 1), (2, 1, 1, 1), (2, 2, 2, 1), ((2, 1), (1, 0), (1, 2), 1),
+                       (1, 1, 1, 2), (3, 0, 1, 1)]:
+        cin, cout = (4, 6) if g == 2 else (3, 4)
+        add("conv2d", f"k3 s{s} p{p} d{d} g{g}",
+            lambda x, w, b, s=s, p=p, d=d, g=g: F.conv2d_forward(x, w, b, s, p, d, g),
+            F.conv2d_backward,
+            lambda x, w, b, s=s, p=p, d=d, g=g: TF.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g),
+            (r(2, cin, 9, 8), r(cout, cin // g, 3, 3), r(cout)), names=xyz)
+    add("conv2d", "k(3,2) flip=True (true convolution)",
+        lambda x, w, b: F.conv2d_forward(x, w, b, 1, 1, flip=True), F.conv2d_backward,
+        lambda x, w, b: TF.conv2d(x, w.flip(-1, -2), b, padding=1),
+        (r(2, 3, 7, 6), r(4, 3, 3, 2), r(4)), names=xyz, ref="torch conv2d with w.flip(-1, -2)")
+    add("conv2d", "k3 no bias", lambda x, w: F.conv2d_forward(x, w), lambda d, c: F.conv2d_backward(d, c)[:2],
+        lambda x, w: TF.conv2d(x, w), (r(2, 3, 6, 6), r(2, 3, 3, 3)), names=xyz[:2])
+    for s, p, d in [(1, 0, 1), (2, 1, 1), (1, 2, 3)]:
+        add("conv1d", f"k3 s{s} p{p} d{d}",
+            lambda x, w, b, s=s, p=p, d=d: F.conv1d_forward(x, w, b, s, p, d), F.conv1d_backward,
+            lambda x, w, b, s=s, p=p, d=d: TF.conv1d(x, w, b, stride=s, padding=p, dilation=d),
+            (r(2, 3, 17), r(4, 3, 3), r(4)), names=xyz)
+    for s, p, op, d in [(1, 0, 0, 1), (2, 1, 1, 1), (3, 1, 0, 2)]:
+        add("conv_transpose2d", f"k3 s{s} p{p} op{op} d{d}",
+            lambda x, w, b, s=s, p=p, op=op, d=d: F.conv_transpose2d_forward(x, w, b, s, p, op, d),
+            F.conv_transpose2d_backward,
+            lambda x, w, b, s=s, p=p, op=op, d=d: TF.conv_transpose2d(
+                x, w, b, stride=s, padding=p, output_padding=op, dilation=d),
+            (r(2, 3, 5, 4), r(3, 2, 3, 3), r(2)), names=xyz)
+    # pooling
+    for k, s, p, d, ceil in [(2, None, 0, 1, False), (3, 2, 1, 1, False), (2, 1, 0, 1, False),
+                             ((3, 2), (2, 1), (1, 0), 1, False), (3, 2, 1, 2, False), (3, 2, 0, 1, True),
+                             (2, 3, 0, 1, False)]:
+        add("max_pool2d", f"k{k} s{s} p{p} d{d}" + (" ceil" if ceil else ""),
+            lambda x, k=k, s=s, p=p, d=d, c=ceil: F.max_pool2d_forward(x, k, s, p, d, c),
+            F.max_pool2d_backward,
+            lambda x, k=k, s=s, p=p, d=d, c=ceil: TF.max_pool2d(x, k, s if s is not None else k, p, d, ceil_mode=c),
+            (r(2, 3, 9, 8),), names=("dx",))
+    for k, s, p, ceil, cip in [(2, None, 0, False, True), (3, 2, 1, False, True), (3, 2, 1, False, False),
+                               (3, 2, 1, True, False), ((2, 3), (1, 2), (1, 1), False, True)]:
+        add("avg_pool2d", f"k{k} s{s} p{p}" + (" ceil" if ceil else "") + ("" if cip else " exclude-pad"),
+            lambda x, k=k, s=s, p=p, c=ceil, i=cip: F.avg_pool2d_forward(x, k, s, p, c, i),
+            F.avg_pool2d_backward,
+            lambda x, k=k, s=s, p=p, c=ceil, i=cip: TF.avg_pool2d(x, k, s if s is not None else k, p, c, i),
+            (r(2, 3, 9, 8),), names=("dx",))
+    for pn, k, s in [(2, 2, None), (3, 3, 2), (2, (3, 2), 1)]:
+        add("lp_pool2d", f"p{pn} k{k} s{s}",
+            lambda x, pn=pn, k=k, s=s: F.lp_pool2d_forward(x, pn, k, s), F.lp_pool2d_backward,
+            lambda x, pn=pn, k=k, s=s: TF.lp_pool2d(x, pn, k, s),
+            (np.abs(r(2, 3, 8, 7)) + 0.1,), names=("dx",))
+    for osz in [(3, 2), (4, 4), 1]:
+        add("adaptive_avg_pool2d", f"9x8 -> {osz}",
+            lambda x, o=osz: F.adaptive_avg_pool2d_forward(x, o), F.adaptive_avg_pool2d_backward,
+            lambda x, o=osz: TF.adaptive_avg_pool2d(x, o), (r(2, 3, 9, 8),), names=("dx",))
+    add("global_avg_pool2d", "9x8", F.global_avg_pool2d_forward, F.global_avg_pool2d_backward,
+        lambda x: x.mean(dim=(2, 3), keepdim=True), (r(2, 3, 9, 8),), names=("dx",),
+        ref="torch mean over (H, W)")
+    boxes = np.array([[0, 1, 1, 10, 7], [1, 0, 2, 5.4, 9], [0, 3.5, 0.2, 14, 13], [1, -2, -2, 3, 3]])
+    try:
+        import torchvision.ops as tvo
+        roi_ref, roi_fn = "torchvision.ops.roi_pool", \
+            lambda x, bx, sc: tvo.roi_pool(x, bx.to(x.dtype), (3, 2), sc)
+    except ImportError:
+        roi_ref, roi_fn = "torch loop (torchvision absent)", \
+            lambda x, bx, sc: _torch_roi_pool(x, bx, (3, 2), sc)
+    for sc in (1.0, 0.5):
+        add("roi_pool", f"4 boxes, 3x2 bins, scale {sc} [ref: {roi_ref}]",
+            lambda x, bx, sc=sc: F.roi_pool_forward(x, bx, (3, 2), sc), F.roi_pool_backward,
+            lambda x, bx, sc=sc: roi_fn(x, bx, sc), (r(2, 3, 12, 11), boxes),
+            grad_of=(0,), names=("dx",), ref=roi_ref)
+    # activations
+    for name, tfn, kw in [("relu", TF.relu, {}), ("sigmoid", torch.sigmoid, {}), ("tanh", torch.tanh, {}),
+                          ("leaky_relu", TF.leaky_relu, {"negative_slope": 0.1}),
+                          ("softplus", TF.softplus, {"beta": 2})]:
+        add(name, ", ".join(f"{k}={v}" for k, v in kw.items()) or "default",
+            lambda x, n=name, kw=kw: getattr(F, n + "_forward")(x, **kw), getattr(F, name + "_backward"),
+            lambda x, t=tfn, kw=kw: t(x, **kw), (3 * r(4, 5, 6),), names=("dx",))
+    # linear, flatten, softmax, losses
+    add("linear", "(5, 7) -> 3", F.linear_forward, F.linear_backward, TF.linear,
+        (r(5, 7), r(3, 7), r(3)), names=xyz)
+    add("flatten", "start_dim=1", F.flatten_forward, F.flatten_backward,
+        lambda x: torch.flatten(x, 1), (r(2, 3, 4, 5),), names=("dx",))
+    for dim in (-1, 1):
+        add("softmax", f"dim={dim}", lambda x, d=dim: F.softmax_forward(x, d), F.softmax_backward,
+            lambda x, d=dim: TF.softmax(x, d), (r(3, 4, 5),), names=("dx",))
+        add("log_softmax", f"dim={dim}", lambda x, d=dim: F.log_softmax_forward(x, d),
+            F.log_softmax_backward, lambda x, d=dim: TF.log_softmax(x, d), (r(3, 4, 5),), names=("dx",))
+    add("cross_entropy", "N=6, 10 classes", F.cross_entropy_forward, F.cross_entropy_backward,
+        TF.cross_entropy, (4 * r(6, 10), rng.integers(0, 10, 6)), grad_of=(0,), names=("dlogits",))
+    add("binary_cross_entropy_with_logits", "(4, 5)",
+        F.binary_cross_entropy_with_logits_forward, F.binary_cross_entropy_with_logits_backward,
+        TF.binary_cross_entropy_with_logits, (4 * r(4, 5), rng.random((4, 5))), grad_of=(0,),
+        names=("dlogits",))
+    add("mse_loss", "(4, 5)", F.mse_loss_forward, F.mse_loss_backward, TF.mse_loss,
+        (r(4, 5), r(4, 5)), grad_of=(0,), names=("dinput",))
+    # normalisation and dropout
+    add("batch_norm2d", "training, batch statistics",
+        lambda x, g, b: F.batch_norm2d_forward(x, g, b, training=True), F.batch_norm2d_backward,
+        lambda x, g, b: TF.batch_norm(x, None, None, g, b, training=True),
+        (2 * r(4, 3, 5, 6) + 1, r(3), r(3)), names=("dx", "dgamma", "dbeta"))
+    add("batch_norm2d", "eval, running statistics",
+        lambda x, g, b, m, v: F.batch_norm2d_forward(x, g, b, m, v, training=False),
+        F.batch_norm2d_backward,
+        lambda x, g, b, m, v: TF.batch_norm(x, m, v, g, b, training=False),
+        (r(4, 3, 5, 6), r(3), r(3), r(3), rng.random(3) + 0.5), grad_of=(0, 1, 2),
+        names=("dx", "dgamma", "dbeta"))
+    p = 0.3
+    shape = (4, 5, 6)
+    keep = F.dropout_forward(np.ones(shape, dtype=dtype), p, True, np.random.default_rng(7))[1].mask != 0
+    add("dropout", f"p={p}, same mask", lambda x: F.dropout_forward(x, p, True, np.random.default_rng(7)),
+        F.dropout_backward,
+        lambda x: x * torch.from_numpy(keep).to(x.device) / (1 - p), (r(*shape),), names=("dx",),
+        ref="x * mask / (1 - p)")
+    out.append(_lenet_case(device, dtype))
+    return out
+
+
+class Result(NamedTuple):
+    layer: str
+    case: str
+    device: str
+    dtype: str
+    out_err: float
+    grad_errs: str
+    tol: float
+    passed: bool
+    reference: str
+
+
+def run(devices=None, dtypes=(np.float64, np.float32)) -> list:
+    """Run every case on every device and dtype; returns a list of Result rows."""
+    devices = available_devices() if devices is None else list(devices)
+    results = []
+    for device in devices:
+        for dtype in dtypes:
+            dname = np.dtype(dtype).name
+            for c in cases(device, dtype):
+                try:
+                    cmp = compare_with_torch(c.forward, c.backward, c.torch_fn, c.arrays,
+                                             grad_of=c.grad_of, names=c.names, device=device,
+                                             dtype=dtype)
+                    grads = ", ".join(f"{n}={e:.1e}" for n, e in zip(cmp.grad_names, cmp.grad_errs))
+                    results.append(Result(c.layer, c.case, device, dname, cmp.out_err, grads,
+                                          cmp.tol, cmp.passed, c.reference))
+                except Exception as e:          # a crash is a failed case, reported in the table
+                    results.append(Result(c.layer, c.case, device, dname, float("nan"),
+                                          f"error: {type(e).__name__}: {e}"[:200], float("nan"),
+                                          False, c.reference))
+    return results
+
+
+def markdown(results) -> str:
+    lines = ["| layer | case | reference | device | dtype | max abs err (out) | "
+             "max abs err (gradients) | tolerance | result |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.layer} | {r.case} | {r.reference} | {r.device} | {r.dtype} | "
+                     f"{r.out_err:.1e} | {r.grad_errs.replace('|', '/')} | {r.tol:.0e} | "
+                     f"{'pass' if r.passed else '**FAIL**'} |")
+    n_fail = sum(not r.passed for r in results)
+    lines.append("")
+    lines.append(f"{len(results) - n_fail} of {len(results)} cases pass. Errors are max |ours - "
+                 f"torch| divided by max(1, max |torch|); the upstream gradient is random.")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cnnbook.verify", description=__doc__.split("\n")[0])
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
+    ap.add_argument("--dtype", choices=["float64", "float32"], help="one precision only")
+    ap.add_argument("--device", help="one device only (cpu or cuda)")
+    args = ap.parse_args(argv)
+    import torch
+    dtypes = (np.dtype(args.dtype),) if args.dtype else (np.float64, np.float32)
+    devices = [args.device] if args.device else None
+    t0 = time.perf_counter()
+    results = run(devices, dtypes)
+    text = (f"## cnnbook vs PyTorch {torch.__version__}\n\n" + markdown(results)
+            + f"\n\nRun time {time.perf_counter() - t0:.1f} s.\n")
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text)
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

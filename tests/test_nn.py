@@ -1,0 +1,208 @@
+"""cnnbook.nn layers and LeNet-5 against their PyTorch twins, plus finite differences."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import cnnbook.functional as F  # noqa: E402
+from cnnbook import nn  # noqa: E402
+from cnnbook.arithmetic import count_parameters  # noqa: E402
+from cnnbook.gradcheck import rel_error  # noqa: E402
+
+
+def compare_model(model, x, device="cpu", seed=1):
+    """Forward, backward with a random upstream gradient, and every parameter gradient, in ours
+    and in the torch twin; returns the largest absolute errors by name."""
+    twin = model.to_torch(device)
+    x_copy = x.copy()
+    out = model(x)
+    assert np.array_equal(x, x_copy), "forward modified its input"
+    dout = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+    dx = model.backward(dout)
+    xt = torch.from_numpy(x).to(device).requires_grad_(True)
+    out_t = twin(xt)
+    out_t.backward(torch.from_numpy(dout).to(device))
+    errs = {"out": np.max(np.abs(out - out_t.detach().cpu().numpy())),
+            "dx": np.max(np.abs(dx - xt.grad.cpu().numpy()))}
+    theirs = dict(twin.named_parameters())
+    for name, p in model.named_parameters():
+        errs["d" + name] = np.max(np.abs(p.grad - theirs[name].grad.cpu().numpy()))
+    assert set(theirs) == {n for n, _ in model.named_parameters()}
+    return errs, twin
+
+
+LAYERS = {
+    "conv-k3-s2-p1-d1": lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1, rng=1, dtype=np.float64),
+    "conv-k3x2-s1x2-p0x1-d2-g": lambda: nn.Conv2d(4, 6, (3, 2), stride=(1, 2), padding=(0, 1),
+                                                 dilation=2, groups=2, rng=2, dtype=np.float64),
+    "conv-nobias": lambda: nn.Conv2d(3, 2, 1, bias=False, rng=3, dtype=np.float64),
+    "maxpool-k3-s2-p1": lambda: nn.MaxPool2d(3, stride=2, padding=1),
+    "maxpool-k2-ceil": lambda: nn.MaxPool2d(2, ceil_mode=True),
+    "avgpool-k3-s2-p1": lambda: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+    "flatten": nn.Flatten,
+    "bn": lambda: nn.BatchNorm2d(4, dtype=np.float64),
+    "seq": lambda: nn.Sequential(nn.Conv2d(4, 5, 3, rng=4, dtype=np.float64), nn.ReLU(),
+                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5 * 2 * 3, 7, rng=5, dtype=np.float64)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layer_matches_torch(name, device):
+    layer = LAYERS[name]()
+    c = 3 if name.startswith("conv-k3-") or name == "conv-nobias" else 4
+    x = np.random.default_rng(0).standard_normal((2, c, 7, 8))
+    errs, _ = compare_model(layer, x, device)
+    assert max(errs.values()) < 1e-10, errs
+
+
+def test_linear_matches_torch(device):
+    errs, _ = compare_model(nn.Linear(6, 3, rng=0, dtype=np.float64),
+                            np.random.default_rng(0).standard_normal((5, 6)), device)
+    assert max(errs.values()) < 1e-12, errs
+
+
+@pytest.mark.parametrize("activation,pool", [("relu", "max"), ("tanh", "avg"), ("sigmoid", "avg")])
+def test_lenet5_matches_torch(activation, pool, device):
+    model = nn.LeNet5(activation, pool, seed=0).astype(np.float64)
+    x = np.random.default_rng(0).random((3, 1, 28, 28))
+    errs, _ = compare_model(model, x, device)
+    assert len(errs) == 2 + 10
+    assert max(errs.values()) < 1e-10, errs
+
+
+def test_lenet5_float32_matches_torch():
+    model = nn.LeNet5()
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    errs, _ = compare_model(model, x)
+    assert model(x).dtype == np.float32
+    assert max(errs.values()) < 1e-4, errs
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_lenet5_parameter_count(activation, pool):
+    model = nn.LeNet5(activation, pool)
+    assert count_parameters(model) == 61_706
+    assert count_parameters(model.to_torch()) == 61_706
+    assert nn.LeNet5(num_classes=2).parameters()[-1].shape == (2,)
+
+
+def test_state_dict_round_trip():
+    model = nn.LeNet5(seed=0)
+    twin = model.to_torch()
+    sd = model.state_dict()
+    assert list(sd) == list(twin.state_dict())
+    assert list(sd)[:4] == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    for k, v in twin.state_dict().items():
+        assert sd[k].shape == tuple(v.shape)
+    other = nn.LeNet5(seed=1)
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    assert not np.allclose(other(x), model(x))
+    other.load_state_dict(twin.state_dict())          # torch tensors in
+    assert np.array_equal(other(x), model(x))
+    sd["0.weight"][:] = 0                             # a copy: the model is unaffected
+    assert np.abs(model.state_dict()["0.weight"]).max() > 0
+    with pytest.raises(ValueError, match="missing"):
+        model.load_state_dict({k: v for k, v in sd.items() if k != "0.bias"})
+    bad = dict(sd, **{"0.weight": np.zeros((6, 1, 3, 3))})
+    with pytest.raises(ValueError, match=r"0.weight has shape \(6, 1, 5, 5\)"):
+        model.load_state_dict(bad)
+
+
+def test_batchnorm_running_stats_and_eval():
+    bn = nn.BatchNorm2d(3, momentum=0.2, dtype=np.float64)
+    twin = bn.to_torch()
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.standard_normal((4, 3, 5, 5)) * 2 + 1
+        bn(x)
+        twin(torch.from_numpy(x))
+    sd_t = twin.state_dict()
+    for k, v in bn.state_dict().items():
+        assert np.allclose(v, sd_t[k].numpy(), atol=1e-12, rtol=0), k
+    assert int(bn.num_batches_tracked) == 3
+    bn.eval()
+    errs, twin2 = compare_model(bn, rng.standard_normal((2, 3, 4, 4)))
+    assert not twin2.training and max(errs.values()) < 1e-12, errs
+
+
+def test_dropout_mask_and_modes():
+    d = nn.Dropout(0.25, rng=0)
+    x = np.random.default_rng(1).standard_normal((50, 40))
+    out = d(x)
+    mask = out != 0
+    assert 0.2 < 1 - mask.mean() < 0.3
+    assert np.allclose(out[mask], x[mask] / 0.75)
+    dout = np.random.default_rng(2).standard_normal(x.shape)
+    assert np.allclose(d.backward(dout), dout * mask / 0.75)
+    d.eval()
+    assert np.array_equal(d(x), x)
+    with pytest.raises(ValueError, match="Dropout: p"):
+        nn.Dropout(1.0)
+
+
+def test_backward_accumulates_and_zero_grad():
+    layer = nn.Linear(4, 3, rng=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    dout = np.random.default_rng(1).standard_normal((2, 3))
+    layer(x)
+    layer.backward(dout)
+    g1 = layer.weight.grad.copy()
+    layer.backward(dout)
+    assert np.allclose(layer.weight.grad, 2 * g1) and np.abs(g1).max() > 0
+    layer.zero_grad()
+    assert all(np.all(p.grad == 0) for p in layer.parameters())
+
+
+def test_default_init_follows_torch_bounds():
+    conv = nn.Conv2d(6, 16, 5, rng=0)
+    bound = 1 / np.sqrt(6 * 25)
+    w = conv.weight.data
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound        # uniform's std
+    assert np.array_equal(nn.Conv2d(6, 16, 5, rng=0).weight.data, w)  # seeded
+    assert np.abs(conv.bias.data).max() <= bound
+
+
+def test_errors_are_clear():
+    with pytest.raises(ValueError, match="groups"):
+        nn.Conv2d(3, 6, 3, groups=2)
+    with pytest.raises(ValueError, match="stride"):
+        nn.Conv2d(3, 6, 3, stride=0)
+    with pytest.raises(RuntimeError, match="call the layer"):
+        nn.ReLU().backward(np.zeros(3))
+    with pytest.raises(ValueError, match="activation"):
+        nn.LeNet5(activation="gelu")
+    with pytest.raises(TypeError, match="Module"):
+        nn.Sequential(nn.ReLU(), np.tanh)
+
+
+def _lenet_loss(model, x, y):
+    loss, _ = F.cross_entropy_forward(model(x), y)
+    return float(loss)
+
+
+@pytest.mark.parametrize("activation,pool", [("tanh", "avg"), ("relu", "max")])
+def test_lenet5_loss_gradients_by_finite_differences(activation, pool):
+    model = nn.LeNet5(activation, pool, seed=3).astype(np.float64)
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 1, 28, 28))
+    y = np.array([3, 7])
+    loss, cache = F.cross_entropy_forward(model(x), y)
+    model.zero_grad()
+    model.backward(F.cross_entropy_backward(1.0, cache))
+    eps = 1e-6
+    for name, p in model.named_parameters():
+        idx = [tuple(rng.integers(0, s) for s in p.shape) for _ in range(4)]
+        idx.append(np.unravel_index(np.argmax(np.abs(p.grad)), p.shape))
+        for i in idx:
+            old = p.data[i]
+            p.data[i] = old + eps
+            plus = _lenet_loss(model, x, y)
+            p.data[i] = old - eps
+            minus = _lenet_loss(model, x, y)
+            p.data[i] = old
+            num = (plus - minus) / (2 * eps)
+            assert abs(num - p.grad[i]) <= 1e-6 * max(1.0, abs(num)) + 1e-8, (name, i, num, p.grad[i])
+        assert np.abs(p.grad).max() > 0, name

@@ -1,0 +1,35 @@
+"""`python -m cnnbook.verify`: every layer passes, and a wrong gradient is caught."""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from cnnbook import verify  # noqa: E402
+
+LAYERS = {"conv2d", "conv1d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "lp_pool2d",
+          "adaptive_avg_pool2d", "global_avg_pool2d", "roi_pool", "relu", "leaky_relu", "sigmoid",
+          "tanh", "softplus", "linear", "flatten", "softmax", "log_softmax", "cross_entropy",
+          "binary_cross_entropy_with_logits", "mse_loss", "batch_norm2d", "dropout", "LeNet5"}
+
+
+def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
+    report = tmp_path / "verify.md"
+    assert verify.main(["--markdown", str(report), "--device", "cpu"]) == 0
+    text = report.read_text()
+    assert text in capsys.readouterr().out
+    rows = [l for l in text.splitlines() if l.startswith("| ") and not l.startswith("| layer")]
+    assert {r.split(" | ")[0][2:] for r in rows} == LAYERS
+    assert all(r.endswith("| pass |") for r in rows)
+    assert {"float64", "float32"} <= {r.split(" | ")[4] for r in rows}
+
+
+def test_verify_reports_a_wrong_gradient(monkeypatch, capsys):
+    real = verify.cases
+
+    def broken(device="cpu", dtype=np.float64):
+        c = [c for c in real(device, dtype) if c.layer == "linear"][0]
+        wrong = lambda dout, cache: tuple(1.001 * g for g in c.backward(dout, cache))
+        return [c._replace(backward=wrong)]
+    monkeypatch.setattr(verify, "cases", broken)
+    assert verify.main(["--device", "cpu", "--dtype", "float64"]) == 1
+    assert "**FAIL**" in capsys.readouterr().out
