@@ -1,0 +1,306 @@
+"""Small figure helpers for the book: matrices with their numbers, image grids, feature maps,
+the sliding windows of a convolution, one step of a cross-correlation, training curves and
+class probabilities.
+
+Each helper returns the matplotlib Figure it drew on; those that draw a single panel also take
+`ax=` to draw into an existing Axes. The window picture follows Dumoulin & Visin, "A guide to
+convolution arithmetic for deep learning" (2016): the input in blue, zero padding hatched, the
+kernel's footprint outlined.
+"""
+from __future__ import annotations
+
+import numpy as np
+import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
+
+__all__ = ["show_matrix", "show_images", "show_feature_maps", "draw_windows", "conv_step",
+           "plot_curves", "bar_probs"]
+
+_WINDOW_COLORS = plt.get_cmap("tab10").colors
+
+
+def _new_ax(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def _as_2d(fn: str, a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2:
+        raise ValueError(f"{fn}: expected a 1-D or 2-D array, got shape {a.shape}; "
+                         f"pass one channel, e.g. a[0, 0] for an (N, C, H, W) batch.")
+    return a
+
+
+def show_matrix(a, ax=None, annotate=True, cmap="Greys", fmt="{:g}", highlight=None, title=None,
+                vmin=None, vmax=None, fontsize=None, cell=0.45):
+    """Draw a small 2-D array (or a 1-D one as a row) as a grid with its values in the cells.
+
+    highlight : (r0, c0, h, w) or a list of them
+        Rectangles drawn around those cells (e.g. the window under the kernel).
+    cell : float
+        Inches per cell when a new figure is made.
+    """
+    a = _as_2d("show_matrix", a)
+    H, W = a.shape
+
+    fig, ax = _new_ax(ax, (max(1.2, cell * W + 0.4), max(1.0, cell * H + 0.4)))
+    vals = a.astype(float)
+    finite = vals[np.isfinite(vals)]
+    lo = (finite.min() if finite.size else 0.0) if vmin is None else vmin
+    hi = (finite.max() if finite.size else 1.0) if vmax is None else vmax
+    if hi == lo:
+        hi = lo + 1.0
+    im = ax.imshow(vals, cmap=cmap, vmin=lo, vmax=hi)
+    if annotate:
+        fs = fontsize or (10 if max(H, W) <= 8 else 7)
+        for r in range(H):
+            for c in range(W):
+                if np.isnan(vals[r, c]):  # NaN cells stay blank
+                    continue
+                # dark text on light cells, light text on dark cells
+                shade = np.mean(im.cmap(im.norm(vals[r, c]))[:3])
+                ax.text(c, r, fmt.format(a[r, c]), ha="center", va="center", fontsize=fs,
+                        color="black" if shade > 0.5 else "white")
+    ax.set_xticks(np.arange(-0.5, W, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, H, 1), minor=True)
+    ax.grid(which="minor", color="0.6", linewidth=0.6)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if highlight is not None:
+        boxes = [highlight] if np.ndim(highlight[0]) == 0 else highlight
+        for k, (r0, c0, h, w) in enumerate(boxes):
+            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), w, h, fill=False, linewidth=2.5,
+                                   edgecolor=_WINDOW_COLORS[(k + 3) % 10]))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def show_images(images, titles=None, ncols=None, cmap="gray", figsize=None, diverging=False,
+                axis_off=True):
+    """Show images (H, W) or (H, W, 3|4) in a grid, each auto-scaled to its own range.
+
+    diverging : bool
+        For signed maps: a red-blue colormap centred on zero, so positive and negative
+        responses of the same size look equally strong.
+    """
+    images = [np.asarray(im) for im in images]
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_images: got no images; pass a list of (H, W) or (H, W, 3) arrays.")
+    for k, im in enumerate(images):
+        if not (im.ndim == 2 or (im.ndim == 3 and im.shape[2] in (3, 4))):
+            raise ValueError(f"show_images: image {k} has shape {im.shape}; expected (H, W) or "
+                             f"(H, W, 3); move channels last with im.transpose(1, 2, 0).")
+    ncols = min(n, ncols or 6)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (2.0 * ncols, 2.0 * nrows + 0.2),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        im = images[k]
+        if im.ndim == 3 and im.shape[2] in (3, 4):
+            if np.issubdtype(im.dtype, np.floating):
+                lo, hi = float(im.min()), float(im.max())
+                im = (im - lo) / (hi - lo) if hi > lo else np.zeros_like(im)
+            ax.imshow(im)
+        elif diverging:
+            m = float(np.abs(im).max()) or 1.0
+            ax.imshow(im, cmap="RdBu_r", vmin=-m, vmax=m)
+        else:
+            ax.imshow(im, cmap=cmap)
+        if titles is not None:
+            ax.set_title(str(titles[k]), fontsize=9)
+        if axis_off:
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def show_feature_maps(maps, ncols=8, titles=None, diverging=True, figsize=None):
+    """Show C feature maps (C, H, W) — or the first example of (N, C, H, W) — in a grid."""
+    maps = np.asarray(maps)
+    if maps.ndim == 4:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(f"show_feature_maps: expected maps of shape (C, H, W), got {maps.shape}.")
+    C = maps.shape[0]
+    if titles is None:
+        titles = [f"map {c}" for c in range(C)]
+    ncols = min(C, ncols)
+    size = figsize or (1.5 * ncols, 1.5 * (-(-C // ncols)) + 0.2)
+    return show_images(list(maps), titles=titles, ncols=ncols, diverging=diverging, figsize=size)
+
+
+def draw_windows(n_in, kernel_size, stride=1, padding=0, dilation=1, ax=None, positions=None,
+                 title=True, cell=0.32):
+    """Draw an input with its zero padding and the windows a kernel visits.
+
+    `n_in`, `kernel_size`, `stride`, `padding`, `dilation` are ints (a 1-D input drawn as one
+    row) or pairs (H, W) for a 2-D input. Input cells are blue, padding cells hatched grey, and
+    the cells each drawn window reads are outlined (dilated kernels read every `dilation`-th
+    cell). Cells of the padded input that no window reads are marked with a red dot.
+
+    positions : list of output indices (ints in 1-D, (i, j) pairs in 2-D) to outline; by default
+        every window in 1-D, and in 2-D the first and last windows of the first row and the last.
+    """
+    from .arithmetic import conv_output_size
+    two_d = np.ndim(n_in) > 0
+    as2 = (lambda v: tuple(v) if np.ndim(v) else (v, v)) if two_d else (lambda v: (1, v))
+    H, W = as2(n_in)
+    KH, KW = as2(kernel_size) if two_d else (1, kernel_size)
+    SH, SW = as2(stride) if two_d else (1, stride)
+    PH, PW = as2(padding) if two_d else (0, padding)
+    DH, DW = as2(dilation) if two_d else (1, dilation)
+    H_out = conv_output_size(H, KH, SH, PH, DH) if two_d else 1
+    W_out = conv_output_size(W, KW, SW, PW, DW)
+    HP, WP = H + 2 * PH, W + 2 * PW
+
+    if positions is None:
+        if two_d:
+            positions = sorted({(0, 0), (0, W_out - 1), (H_out - 1, W_out - 1)})
+        else:
+            positions = list(range(W_out))
+    positions = [(0, p) if not two_d else tuple(p) for p in positions]
+    for i, j in positions:
+        if not (0 <= i < H_out and 0 <= j < W_out):
+            where, size = ((f"({i}, {j})", f"{H_out}x{W_out}") if two_d
+                           else (str(j), f"{W_out}-long"))
+            raise ValueError(f"draw_windows: window position {where} is outside the {size} "
+                             f"output; positions must index the output.")
+
+    n_windows = len(positions)
+    row_gap = 0 if two_d else 1  # in 1-D each window gets its own row under the input
+    rows = HP + (n_windows * row_gap if not two_d else 0)
+    fig, ax = _new_ax(ax, (max(2.0, cell * WP + 0.6), max(1.2, cell * rows + 0.8)))
+
+    read = np.zeros((HP, WP), dtype=bool)
+    for i in range(H_out):
+        for j in range(W_out):
+            r0, c0 = i * SH, j * SW
+            read[r0:r0 + DH * (KH - 1) + 1:DH, c0:c0 + DW * (KW - 1) + 1:DW] = True
+
+    for r in range(HP):
+        for c in range(WP):
+            inside = PH <= r < PH + H and PW <= c < PW + W
+            ax.add_patch(Rectangle((c, -r - 1), 1, 1, facecolor="#9ecae1" if inside else "0.92",
+                                   edgecolor="0.45", linewidth=0.6, hatch=None if inside else "///"))
+            if not read[r, c]:
+                ax.plot(c + 0.5, -r - 0.5, "o", color="crimson", markersize=3)
+
+    for k, (i, j) in enumerate(positions):
+        color = _WINDOW_COLORS[k % 10]
+        r0, c0 = i * SH, j * SW
+        base = -(HP + 1 + k) if not two_d else 0
+        for a in range(KH):
+            for b in range(KW):
+                r, c = r0 + a * DH, c0 + b * DW
+                y = (-r - 1) if two_d else base
+                inset = 0.08 + 0.04 * (k % 3) if two_d else 0.0
+                ax.add_patch(Rectangle((c + inset, y + inset), 1 - 2 * inset, 1 - 2 * inset,
+                                       fill=not two_d, facecolor=color, alpha=0.9 if not two_d else 1,
+                                       edgecolor=color, linewidth=2.0))
+        if not two_d:
+            ax.text(-0.4, base + 0.5, f"out[{j}]", ha="right", va="center", fontsize=7)
+
+    ax.set_xlim(-0.2 if two_d else -2.6, WP + 0.2)
+    ax.set_ylim(-rows - 0.2 - (0 if two_d else 1), 0.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        if two_d:
+            ax.set_title(f"{H}x{W} input, k={KH}x{KW}, s={SH},{SW}, p={PH},{PW}, d={DH},{DW} "
+                         f"-> {H_out}x{W_out}", fontsize=8)
+        else:
+            ax.set_title(f"n={W}, k={KW}, s={SW}, p={PW}, d={DW} -> {W_out} outputs", fontsize=9)
+    return fig
+
+
+def conv_step(x, w, i, j, stride=1, padding=0, cmap="Blues", fmt="{:g}"):
+    """One step of a 2-D cross-correlation of a single-channel `x` with `w`, as three panels.
+
+    Left: the (padded) input with the window for output (i, j) outlined. Middle: the kernel.
+    Right: the output, with the entries up to (i, j) in row-major order filled in and the
+    others blank. Returns the Figure; the value out[i, j] is written under the panels.
+    """
+    from .arithmetic import conv_output_size
+    x = _as_2d("conv_step", x).astype(float)
+    w = _as_2d("conv_step", w).astype(float)
+    KH, KW = w.shape
+    xp = np.pad(x, padding)
+    H_out = conv_output_size(x.shape[0], KH, stride, padding)
+    W_out = conv_output_size(x.shape[1], KW, stride, padding)
+    if not (0 <= i < H_out and 0 <= j < W_out):
+        raise ValueError(f"conv_step: output position (i, j)=({i}, {j}) is outside the "
+                         f"{H_out}x{W_out} output; use 0 <= i < {H_out} and 0 <= j < {W_out}.")
+    out = np.full((H_out, W_out), np.nan)
+    for r in range(H_out):
+        for c in range(W_out):
+            if (r, c) <= (i, j):
+                win = xp[r * stride:r * stride + KH, c * stride:c * stride + KW]
+                out[r, c] = np.sum(win * w)
+    widths = [xp.shape[1], KW, W_out]
+    fig, axes = plt.subplots(1, 3, figsize=(0.42 * sum(widths) + 1.5, 0.42 * xp.shape[0] + 1.0),
+                             gridspec_kw={"width_ratios": widths})
+    show_matrix(xp, ax=axes[0], cmap=cmap, fmt=fmt, title="input" + (" (padded)" if padding else ""),
+                highlight=(i * stride, j * stride, KH, KW))
+    show_matrix(w, ax=axes[1], cmap="Oranges", fmt=fmt, title="kernel")
+    # entries not computed yet are NaN: drawn blank
+    show_matrix(out, ax=axes[2], cmap="Greens", fmt=fmt, title="output", highlight=(i, j, 1, 1))
+    terms = " + ".join(f"{a:g}*{b:g}" for a, b in zip(
+        xp[i * stride:i * stride + KH, j * stride:j * stride + KW].ravel(), w.ravel()))
+    if len(terms) > 90:
+        terms = "sum of window * kernel"
+    fig.suptitle(f"out[{i}, {j}] = {terms} = {out[i, j]:g}", fontsize=9, y=0.02, va="bottom")
+    return fig
+
+
+def plot_curves(curves, xlabel="epoch", ylabel=None, title=None, ax=None, logy=False):
+    """Plot named curves: `curves` maps a label to a sequence of values (or to (x, y))."""
+    fig, ax = _new_ax(ax, (5, 3))
+    for label, values in curves.items():
+        if isinstance(values, tuple) and len(values) == 2:
+            ax.plot(values[0], values[1], label=label, marker="o", markersize=3)
+        else:
+            ax.plot(np.arange(1, len(values) + 1), values, label=label, marker="o", markersize=3)
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def bar_probs(probs, class_names=None, ax=None, true_class=None, title=None):
+    """Horizontal bars of class probabilities; the top class in a darker colour, and the true
+    class (if given) labelled in bold."""
+    probs = np.asarray(probs, dtype=float).ravel()
+    names = [str(c) for c in (class_names if class_names is not None else range(len(probs)))]
+    if len(names) != len(probs):
+        raise ValueError(f"bar_probs: {len(probs)} probabilities but {len(names)} class names; "
+                         f"give one name per class.")
+    fig, ax = _new_ax(ax, (4, 0.28 * len(probs) + 0.8))
+    colors = ["#3182bd" if k == int(np.argmax(probs)) else "#9ecae1" for k in range(len(probs))]
+    y = np.arange(len(probs))[::-1]
+    ax.barh(y, probs, color=colors)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=8)
+    if true_class is not None:
+        ax.get_yticklabels()[int(true_class)].set_fontweight("bold")
+    for yy, p in zip(y, probs):
+        ax.text(p + 0.01, yy, f"{p:.2f}", va="center", fontsize=7)
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("probability")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
