@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["exercise", "check", "solution", "list_exercises"]
+__all__ = ["exercise", "check", "solution", "list_exercises", "Verdict"]
 
 
 class _Exercise(NamedTuple):
@@ -76,14 +76,46 @@ def _equal(got, want, rtol, atol) -> bool:
     return g.shape == w.shape and bool(np.allclose(g, w, rtol=rtol, atol=atol))
 
 
-def check(key: str, answer, quiet: bool = False) -> bool:
-    """Print whether `answer` solves exercise `key`, and return True or False."""
+class Verdict:
+    """The result of `check`: true when the answer is right.
+
+    It behaves as a bool (``assert check(...)``) and shows nothing as a cell's last value,
+    since `check` has already printed its message.
+    """
+    __slots__ = ("ok",)
+
+    def __init__(self, ok: bool):
+        self.ok = bool(ok)
+
+    def __bool__(self):
+        return self.ok
+
+    def __eq__(self, other):
+        return self.ok == bool(other)
+
+    def __hash__(self):
+        return hash(self.ok)
+
+    def __repr__(self):
+        return f"Verdict({self.ok})"
+
+    def _ipython_display_(self):
+        pass
+
+
+def check(key: str, answer, quiet: bool = False) -> Verdict:
+    """Print whether `answer` solves exercise `key`; the returned `Verdict` is truthy if it does."""
     ex = _get(key)
-    ok = _equal(answer, ex.answer(), ex.rtol, ex.atol)
+    ok = answer is not None and _equal(answer, ex.answer(), ex.rtol, ex.atol)
     if not quiet:
-        shape = f" (shape {np.shape(answer)})" if np.ndim(answer) else ""
-        print(f"{'Correct' if ok else 'Not yet'}: {ex.question}{'' if ok else ' — your answer ' + repr(answer if np.ndim(answer) == 0 else '')+ shape + ' differs; try again.'}")
-    return ok
+        if ok:
+            print(f"Correct: {ex.question}")
+        elif answer is None:
+            print(f"Not yet answered: {ex.question} Replace None with your answer and run the cell again.")
+        else:
+            shown = repr(answer) if np.ndim(answer) == 0 else f"an array of shape {np.shape(answer)}"
+            print(f"Not yet: {ex.question} Your answer {shown} is not right; try again.")
+    return Verdict(ok)
 
 
 def solution(key: str):
