@@ -1,0 +1,59 @@
+# cnnbook: `make book` builds the rendered book, `make test` runs every test.
+# Both set up what they need first (.venv, pinned Python packages, pinned npm assets).
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.cnnbook-installed
+PYTEST  := $(BIN)/python -m pytest
+JOBS    ?= 2
+export MPLBACKEND := Agg
+export OMP_NUM_THREADS ?= 2
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test assets venv test-lib test-notebooks test-build test-browser clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+assets:
+	bash scripts/fetch_assets.sh
+
+# The rendered book in _build/html (warnings are errors; every chapter executes).
+book: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/build_book.sh
+
+# Everything, in four timed stages; stops at the first failing stage.
+test: $(STAMP)
+	@bash -c 'set -uo pipefail; total=$$SECONDS; \
+	for stage in test-lib test-notebooks test-build test-browser; do \
+	  echo "=== $$stage"; start=$$SECONDS; \
+	  $(MAKE) --no-print-directory $$stage; rc=$$?; \
+	  echo "=== $$stage: $$((SECONDS - start)) s (exit $$rc)"; \
+	  if [ $$rc -ne 0 ]; then echo "=== FAILED at $$stage"; exit $$rc; fi; \
+	done; echo "=== all stages passed in $$((SECONDS - total)) s"'
+
+# 1. The library: unit, property and PyTorch-comparison tests (the browser test comes last).
+test-lib: $(STAMP)
+	$(PYTEST) -n $(JOBS) -m "not browser" tests/
+
+# 2. Every chapter notebook runs top to bottom in this environment (live widgets).
+test-notebooks: $(STAMP)
+	$(PYTEST) -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=600  book/
+
+# 3. The rendered book, rebuilt from scratch (execution cache dropped), warnings as errors.
+test-build: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/build_book.sh --force
+
+# 4. Chromium over every built page: no error, no request beyond the site, sliders respond.
+test-browser: $(STAMP)
+	CNNBOOK_REQUIRE_BROWSER=1 $(PYTEST) -m browser tests/test_browser.py
+
+clean:
+	rm -rf _build assets
