@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "functional", "nn", "optim", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
-    "widgets", "plot", "exercises", "conv", "pool", "activations", "linear", "losses", "norm",
+    "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
 }
 
 

@@ -1,0 +1,243 @@
+"""A small training loop: seeded mini-batches, one optimizer step per batch, a progress bar.
+
+``fit`` is the loop every chapter would otherwise write by hand::
+
+    for each epoch:  shuffle the indices with a seeded generator
+        for each mini-batch:  logits = model(xb); loss, c = loss_forward(logits, yb)
+                              model.backward(loss_backward(1.0, c)); opt.step(); opt.zero_grad()
+                              scheduler.step()
+
+It records the loss, the batch accuracy and the learning rate of every step, and (if a
+validation set is given) the validation loss and accuracy after every epoch. ``evaluate`` and
+``predict_proba`` run the model in eval mode in chunks, so that 10,000 test images never build
+one huge im2col matrix.
+
+Two losses are built in: ``"cross_entropy"`` (softmax + negative log-likelihood, the modern
+choice) and ``"mse"``: the squared error between the softmax probabilities and the one-hot
+target, the "total error" of early networks (Rumelhart, Hinton & Williams 1986).
+
+References:
+- PyTorch ``torch.utils.data.DataLoader`` (``shuffle=True``, ``drop_last=False``: the last
+  batch of an epoch may be smaller), and the training loop of its tutorials.
+- Smith & Topin, "Super-convergence", 2018 (the one-cycle schedule stepped once per batch).
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import as_float_array, check_ndim, check_targets
+
+__all__ = ["History", "batch_indices", "loss_and_grad", "train_step", "fit", "evaluate",
+           "predict_proba", "LOSSES"]
+
+LOSSES = ("cross_entropy", "mse")
+
+
+def _F():
+    import cnnbook.functional as F
+    return F
+
+
+def _check_positive_int(fn: str, name: str, v, fix: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; {fix}.")
+    return int(v)
+
+
+def _check_loss(fn: str, loss: str) -> str:
+    if loss not in LOSSES:
+        raise ValueError(f"{fn}: loss must be one of {LOSSES}, got loss={loss!r}; use "
+                         f"loss='cross_entropy'.")
+    return loss
+
+
+def _check_data(fn: str, x, y, num_classes=None):
+    x = as_float_array(fn, "x", x)
+    check_ndim(fn, "x", x, 4, "(N, C, H, W): a batch of images")
+    if num_classes is None:
+        y_arr = np.asarray(y)
+        num_classes = int(y_arr.max()) + 1 if y_arr.size else 1
+    y = check_targets(fn, y, x.shape[0], num_classes)
+    return x, y
+
+
+def _rng(fn: str, seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"{fn}: seed must be an int or a numpy.random.Generator, got "
+                    f"{type(seed).__name__}; use seed=0.")
+
+
+def batch_indices(n, batch_size, rng=None, shuffle=True):
+    """The index arrays of one epoch: a permutation of ``range(n)`` drawn from `rng` (or the
+    identity when ``shuffle=False``) cut into batches of `batch_size`; the last may be smaller.
+
+    >>> [b.tolist() for b in batch_indices(5, 2, shuffle=False)]
+    [[0, 1], [2, 3], [4]]
+    """
+    fn = "batch_indices"
+    n = _check_positive_int(fn, "n", n, "pass the number of examples")
+    batch_size = _check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
+    order = _rng(fn, 0 if rng is None else rng).permutation(n) if shuffle else np.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def loss_and_grad(logits, y, loss="cross_entropy"):
+    """``(loss, dlogits)`` for a batch of logits ``(N, C)`` and integer targets ``(N,)``.
+
+    ``"mse"``: ``mean((softmax(logits) - onehot(y))**2)`` over all N*C entries, as
+    ``torch.nn.functional.mse_loss(logits.softmax(1), one_hot(y))`` computes it.
+    """
+    F = _F()
+    loss = _check_loss("loss_and_grad", loss)
+    if loss == "cross_entropy":
+        value, c = F.cross_entropy_forward(logits, y)
+        return value, F.cross_entropy_backward(1.0, c)
+    probs, c_soft = F.softmax_forward(logits, dim=1)
+    y = check_targets("loss_and_grad", y, probs.shape[0], probs.shape[1])
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(len(y)), y] = 1
+    value, c_mse = F.mse_loss_forward(probs, onehot)
+    return value, F.softmax_backward(F.mse_loss_backward(1.0, c_mse), c_soft)
+
+
+def train_step(model, optimizer, xb, yb, loss="cross_entropy", scheduler=None):
+    """One step: forward, loss, backward, ``optimizer.step()``, ``optimizer.zero_grad()``, and
+    ``scheduler.step()`` if given. Returns ``(loss, batch accuracy)`` as Python floats."""
+    logits = model(xb)
+    value, dlogits = loss_and_grad(logits, yb, loss)
+    model.backward(dlogits)
+    optimizer.step()
+    optimizer.zero_grad()
+    if scheduler is not None:
+        scheduler.step()
+    return float(value), float(np.mean(np.argmax(logits, axis=1) == yb))
+
+
+@dataclass
+class History:
+    """What ``fit`` recorded: one entry per step in ``loss``, ``acc`` (batch accuracy) and
+    ``lr``; one per epoch in ``val_loss`` and ``val_acc`` (if a validation set was given) and
+    in ``epoch_seconds``."""
+    loss: list = field(default_factory=list)
+    acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return len(self.loss)
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.epoch_seconds))
+
+    def smoothed_loss(self, window=50):
+        """Moving average of the step losses over `window` steps (shorter at the start)."""
+        v = np.asarray(self.loss, dtype=float)
+        c = np.concatenate([[0.0], np.cumsum(v)])
+        lo = np.maximum(np.arange(1, len(v) + 1) - window, 0)
+        return (c[1:] - c[lo]) / (np.arange(1, len(v) + 1) - lo)
+
+
+def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss="cross_entropy",
+        seed=0, validation=None, max_steps=None, progress=True, desc="train"):
+    """Train `model` in place on ``(x, y)`` and return a :class:`History`.
+
+    Each epoch draws a fresh permutation from ``np.random.default_rng(seed)`` (so the same seed
+    gives the same batches, run after run), calls ``model.train()``, takes one optimizer step per
+    mini-batch, and steps `scheduler` after every optimizer step (as ``OneCycleLR`` expects).
+    ``max_steps`` stops early, in the middle of an epoch if need be. ``validation=(x_val, y_val)``
+    is evaluated after every epoch. ``progress`` shows a tqdm bar with the running loss and
+    accuracy.
+    """
+    fn = "fit"
+    x, y = _check_data(fn, x, y, num_classes=None)
+    epochs = _check_positive_int(fn, "epochs", epochs, "use e.g. epochs=1")
+    batch_size = _check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
+    loss = _check_loss(fn, loss)
+    if max_steps is not None:
+        max_steps = _check_positive_int(fn, "max_steps", max_steps, "or max_steps=None for no limit")
+    if validation is not None:
+        if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+            raise TypeError(f"{fn}: validation must be a pair (x_val, y_val), got "
+                            f"{type(validation).__name__}.")
+    rng = _rng(fn, seed)
+    steps_per_epoch = math.ceil(x.shape[0] / batch_size)
+    total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    hist = History()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total, desc=desc, file=sys.stdout, mininterval=10.0, ncols=90,
+                   unit="step", ascii=True)
+    for _ in range(epochs):
+        if hist.steps >= total:
+            break
+        model.train()
+        t0 = time.perf_counter()
+        for idx in batch_indices(x.shape[0], batch_size, rng):
+            if hist.steps >= total:
+                break
+            lr = optimizer.lr
+            value, acc = train_step(model, optimizer, x[idx], y[idx], loss, scheduler)
+            hist.loss.append(value)
+            hist.acc.append(acc)
+            hist.lr.append(lr)
+            if bar is not None:
+                bar.update(1)
+                if hist.steps % 20 == 0 or hist.steps == total:
+                    recent = slice(max(0, hist.steps - 100), None)
+                    bar.set_postfix(loss=f"{np.mean(hist.loss[recent]):.3f}",
+                                    acc=f"{np.mean(hist.acc[recent]):.3f}", refresh=False)
+        hist.epoch_seconds.append(time.perf_counter() - t0)
+        if validation is not None:
+            vl, va = evaluate(model, *validation, loss=loss)
+            hist.val_loss.append(vl)
+            hist.val_acc.append(va)
+            if bar is not None:
+                bar.set_postfix(val_acc=f"{va:.4f}", refresh=False)
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return hist
+
+
+def predict_proba(model, x, batch_size=1000):
+    """Softmax probabilities ``(N, num_classes)`` in eval mode, computed `batch_size` images at
+    a time (the model is left in eval mode)."""
+    F = _F()
+    x = as_float_array("predict_proba", "x", x)
+    check_ndim("predict_proba", "x", x, 4, "(N, C, H, W): a batch of images")
+    batch_size = _check_positive_int("predict_proba", "batch_size", batch_size,
+                                     "use e.g. batch_size=1000")
+    model.eval()
+    return np.concatenate([F.softmax(model(x[i:i + batch_size]), dim=1)
+                           for i in range(0, x.shape[0], batch_size)])
+
+
+def evaluate(model, x, y, batch_size=1000, loss="cross_entropy"):
+    """``(mean loss, accuracy)`` of `model` on ``(x, y)`` in eval mode, as Python floats."""
+    fn = "evaluate"
+    loss = _check_loss(fn, loss)
+    model.eval()
+    x = as_float_array(fn, "x", x)
+    check_ndim(fn, "x", x, 4, "(N, C, H, W): a batch of images")
+    y = np.asarray(y)
+    total_loss, correct = 0.0, 0
+    for i in range(0, x.shape[0], batch_size):
+        logits = model(x[i:i + batch_size])
+        yb = y[i:i + batch_size]
+        value, _ = loss_and_grad(logits, yb, loss)
+        total_loss += float(value) * len(yb)
+        correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+    return total_loss / x.shape[0], correct / x.shape[0]
