@@ -5,6 +5,8 @@ implementations take the same `steps` mini-batches (the shuffled order of
 ``cnnbook.training.batch_indices``) with Adam and a one-cycle schedule, in one process; the
 timings are interleaved medians (``timing.interleaved``). Prints a Markdown section with the
 time per step, the estimated time of a full 60,000-image epoch and the ratio (goal <= 1.5x).
+``train_step`` goes back with ``input_grad=False`` (PyTorch computes no gradient for an input
+that does not require grad either); a run that computes it anyway is timed for reference.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def main(argv=None):
     import cnnbook.data
     from cnnbook.nn import LeNet5
     from cnnbook.optim import Adam, OneCycleLR
-    from cnnbook.training import batch_indices, train_step
+    from cnnbook.training import batch_indices, loss_and_grad, train_step
 
     x, y = cnnbook.data.load_fashion_mnist("train")
     idx = batch_indices(len(x), args.batch, np.random.default_rng(0))[:args.steps]
@@ -43,6 +45,21 @@ def main(argv=None):
         opt = Adam(model.parameters(), lr=1e-3)
         sched = OneCycleLR(opt, max_lr=0.01, total_steps=len(batches))
         return [train_step(model, opt, xb, yb, scheduler=sched)[0] for xb, yb in batches]
+
+    def run_ours_dx():
+        # train_step, but with the gradient with respect to the images computed as well
+        model = LeNet5(seed=0)
+        opt = Adam(model.parameters(), lr=1e-3)
+        sched = OneCycleLR(opt, max_lr=0.01, total_steps=len(batches))
+        losses = []
+        for xb, yb in batches:
+            value, dlogits = loss_and_grad(model(xb), yb, "cross_entropy")
+            model.backward(dlogits, input_grad=True)
+            opt.step()
+            opt.zero_grad()
+            sched.step()
+            losses.append(float(value))
+        return losses
 
     def run_torch():
         twin = LeNet5(seed=0).to_torch()
@@ -59,12 +76,14 @@ def main(argv=None):
         return losses
 
     # same weights, same batches: the first losses must agree before the timing means anything
-    a, b = run_ours()[:5], run_torch()[:5]
+    a, b, c = run_ours()[:5], run_torch()[:5], run_ours_dx()[:5]
     if not np.allclose(a, b, rtol=1e-4):
         raise SystemExit(f"bench_epoch: the first losses differ: cnnbook {a} vs torch {b}")
+    if not np.allclose(a, c, rtol=1e-6):
+        raise SystemExit(f"bench_epoch: input_grad changed the losses: {a} vs {c}")
 
-    t = timing.interleaved({"cnnbook": run_ours, "torch": run_torch}, rounds=args.rounds,
-                           repeat=1)
+    t = timing.interleaved({"cnnbook": run_ours, "torch": run_torch,
+                            "cnnbook, input_grad=True": run_ours_dx}, rounds=args.rounds, repeat=1)
     per_epoch = math.ceil(60_000 / args.batch)
     ratio = t["cnnbook"] / t["torch"]
     print("## LeNet-5 training, an epoch-equivalent: cnnbook vs PyTorch\n")
@@ -72,14 +91,18 @@ def main(argv=None):
                         f"{args.batch} --rounds {args.rounds}"))
     print(f"{args.steps} steps of batch {args.batch} on Fashion-MNIST, float32, Adam + one-cycle "
           f"(forward, cross-entropy, backward, update); median of {args.rounds} interleaved "
-          f"rounds.\n")
+          f"rounds. `train_step` calls `model.backward(dout, input_grad=False)`: PyTorch "
+          f"computes no gradient for an input that does not require grad, so neither side "
+          f"computes the gradient with respect to the images; the last row does, for "
+          f"reference.\n")
     print("| implementation | 200-step run (s) | per step (ms) | 60,000-image epoch, estimated (s) |"
           .replace("200", str(args.steps)))
     print("|---|---|---|---|")
-    for k in ("cnnbook", "torch"):
+    for k in ("cnnbook", "torch", "cnnbook, input_grad=True"):
         print(f"| {k} | {t[k]:.2f} | {1e3 * t[k] / args.steps:.1f} | "
               f"{per_epoch * t[k] / args.steps:.0f} |")
-    print(f"\ncnnbook / torch = {ratio:.2f}x (goal <= 1.5x: {'met' if ratio <= 1.5 else 'not met'}).")
+    print(f"\ncnnbook / torch = {ratio:.2f}x (goal <= 1.5x: {'met' if ratio <= 1.5 else 'not met'}); "
+          f"with input_grad=True {t['cnnbook, input_grad=True'] / t['torch']:.2f}x.")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def relu_backward(dout, cache: ReluCache):
     """dx = dout where x > 0, else 0 — including x == 0 exactly (PyTorch's subgradient)."""
     x = cache.x
     dout = _check_dout("relu_backward", dout, x.shape, x.dtype)
-    return np.where(x > 0, dout, 0).astype(x.dtype, copy=False)
+    return np.multiply(dout, x > 0, dtype=x.dtype)                # the mask is 0 at x == 0
 
 
 def relu(x):

@@ -9,7 +9,10 @@ both spatial axes).
 The vectorised path is im2col: a strided *view* of the padded input holds every receptive field,
 one copy lays them out as columns, and a single (batched) matrix product does the arithmetic. The
 backward pass is two more matrix products and col2im, the adjoint of im2col, which adds each
-kernel tap's slice back into a padded buffer.
+kernel tap's slice back into a padded buffer. Inside conv2d the columns of the whole batch form
+one matrix, taps (c, kh, kw) by positions (n, i, j), so that each of the three products is a
+single large one; with stride 1 each row of positions is as wide as the padded input, which
+turns the copies of im2col and col2im into long contiguous runs (see `_wide_columns`).
 
 References:
 - V. Dumoulin, F. Visin, "A guide to convolution arithmetic for deep learning", arXiv:1603.07285
@@ -116,6 +119,105 @@ def _col2im_padded(dcols: np.ndarray, padded_shape: tuple, stride: tuple,
     return dxp
 
 
+def _pad_channels_first(x: np.ndarray, pads: tuple) -> np.ndarray:
+    """Zero-padded copy of x (N, C, H, W) laid out channels first: (C, N, Hp, Wp), contiguous."""
+    (pt, pb), (pl, pr) = pads
+    N, C, H, W = x.shape
+    if pt == pb == pl == pr == 0:
+        return np.ascontiguousarray(x.transpose(1, 0, 2, 3))
+    xp = np.zeros((C, N, H + pt + pb, W + pl + pr), dtype=x.dtype)
+    xp[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
+    return xp
+
+
+def _columns(xp_cn: np.ndarray, KH: int, KW: int, H_out: int, W_out: int,
+             stride: tuple, dilation: tuple) -> np.ndarray:
+    """The columns of a channels-first padded input (C, N, Hp, Wp), as one contiguous array
+    (C, KH, KW, N, H_out, W_out): element [c, kh, kw, n, i, j] is
+    xp[n, c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]. Reshaped to (C*KH*KW, N*H_out*W_out)
+    it is the matrix that turns the whole batch's convolution into one matrix product."""
+    C, N = xp_cn.shape[:2]
+    s_c, s_n, s_h, s_w = xp_cn.strides
+    win = as_strided(xp_cn, shape=(C, KH, KW, N, H_out, W_out),
+                     strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n,
+                              s_h * stride[0], s_w * stride[1]), writeable=False)
+    return np.ascontiguousarray(win)
+
+
+def _wide_columns(x: np.ndarray, pads: tuple, KH: int, KW: int, H_out: int,
+                  dilation: tuple) -> np.ndarray:
+    """Stride-1 columns with rows as wide as the padded input: (C, KH, KW, N, H_out*Wp).
+
+    In a row-major padded image (Hp*Wp values), the values that tap (kh, kw) meets for the
+    output rows are one contiguous run of H_out*Wp values starting at kh*dil_h*Wp + kw*dil_w;
+    copying whole runs is much faster than copying H_out short rows of W_out. Positions with
+    j >= W_out in each row are not outputs: they hold real (finite) pixels from the next row, and
+    the matrix products that use these columns give them zero weight (`_wide`) or drop them.
+    """
+    (pt, pb), (pl, pr) = pads
+    N, C, H, W = x.shape
+    Hp, Wp = H + pt + pb, W + pl + pr
+    tail = dilation[1] * (KW - 1)             # the last run reaches this far past the image
+    flat = np.zeros((C, N, Hp * Wp + tail), dtype=x.dtype)
+    image = flat[:, :, :Hp * Wp].reshape(C, N, Hp, Wp)          # a view: only the last axis splits
+    image[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
+    s_c, s_n, s_e = flat.strides
+    runs = as_strided(flat, shape=(C, KH, KW, N, H_out * Wp),
+                      strides=(s_c, s_e * dilation[0] * Wp, s_e * dilation[1], s_n, s_e),
+                      writeable=False)
+    return np.ascontiguousarray(runs)
+
+
+def _wide(dout_cn: np.ndarray, width: int) -> np.ndarray:
+    """dout (C_out, N, H_out, W_out) widened with zero columns to (C_out, N, H_out, width)."""
+    if dout_cn.shape[-1] == width:
+        return np.ascontiguousarray(dout_cn)
+    wide = np.zeros(dout_cn.shape[:3] + (width,), dtype=dout_cn.dtype)
+    wide[..., :dout_cn.shape[-1]] = dout_cn
+    return wide
+
+
+def _col2im_channels_first(dcols: np.ndarray, padded_shape: tuple, stride: tuple,
+                           dilation: tuple) -> np.ndarray:
+    """Adjoint of `_columns`: add dcols (C, KH, KW, N, H_out, W_out) back into a zero buffer of
+    shape (C, N, Hp, Wp), one strided slice per kernel tap; every read of dcols is contiguous."""
+    C, KH, KW, N, H_out, W_out = dcols.shape
+    (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
+    dxp = np.zeros(padded_shape, dtype=dcols.dtype)
+    for kh in range(KH):
+        h0 = kh * dil_h
+        for kw in range(KW):
+            w0 = kw * dil_w
+            dxp[:, :, h0:h0 + stride_h * (H_out - 1) + 1:stride_h,
+                w0:w0 + stride_w * (W_out - 1) + 1:stride_w] += dcols[:, kh, kw]
+    return dxp
+
+
+def _conv2d_dx_stride1(wide: np.ndarray, w_mat: np.ndarray, padded_shape: tuple,
+                       KH: int, KW: int, dilation: tuple) -> np.ndarray:
+    """dx of a stride-1 conv2d, channels first (C_in, N, Hp, Wp), with long contiguous runs.
+
+    dout comes widened to the padded width Wp with zero columns (`_wide`). In a row-major
+    (Hp*Wp) image, kernel tap (kh, kw) then adds one contiguous run of H_out*Wp values starting
+    at kh*dil_h*Wp + kw*dil_w, instead of H_out short rows of W_out: the values that spill past
+    the end of a row come from the zero columns, so they add nothing. Same result as
+    `_col2im_channels_first`, with far fewer and longer loops.
+    """
+    C_out, N, H_out, Wp = wide.shape                             # dout widened by `_wide`
+    C_in, _, Hp, _ = padded_shape
+    G = w_mat.shape[0]
+    dcols = np.matmul(w_mat.swapaxes(-1, -2), wide.reshape(G, C_out // G, N * H_out * Wp))
+    dcols = dcols.reshape(C_in, KH, KW, N, H_out * Wp)          # (C_in, KH, KW, N, H_out*Wp)
+    run = H_out * Wp
+    dxp = np.zeros((C_in, N, Hp * Wp), dtype=dcols.dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            start = kh * dilation[0] * Wp + kw * dilation[1]
+            n = min(run, Hp * Wp - start)    # the cut-off tail lies in the zero columns
+            dxp[:, :, start:start + n] += dcols[:, kh, kw, :, :n]
+    return dxp.reshape(padded_shape)
+
+
 def _crop(xp: np.ndarray, pads: tuple, H: int, W: int) -> np.ndarray:
     (pt, _), (pl, _) = pads
     if xp.shape[2:] == (H, W):
@@ -202,8 +304,15 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
 
 class Conv2dCache(NamedTuple):
     """What conv2d's backward pass needs: the columns (for dw), the weight (for dx), and the
-    geometry to fold columns back into an image."""
-    cols: np.ndarray        # (N, groups, C_in/groups*KH*KW, H_out*W_out)
+    geometry to fold columns back into an image.
+
+    The columns of the whole batch form one matrix per group, each row a (c, kh, kw) tap and each
+    column an (n, i, j) output position, so that forward, dw and dx are one matrix product each.
+    With stride 1 the rows are as wide as the padded input (see `_wide_columns`); the columns
+    with j >= W_out are not outputs.
+    """
+    cols: np.ndarray        # (groups, C_in/groups*KH*KW, N*H_out*width)
+    width: int              # row width of the columns: W_out, or the padded width when stride is 1
     w: np.ndarray           # the weight as applied (already flipped when flip=True)
     x_shape: tuple          # (N, C_in, H, W)
     pads: tuple             # ((pad_top, pad_bottom), (pad_left, pad_right))
@@ -263,50 +372,66 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
     C_out, C_in_g, KH, KW = w.shape
     if flip:
         w = w[:, :, ::-1, ::-1]
-    win = _windows(_pad(x, pads), KH, KW, H_out, W_out, stride, dilation)  # (N, C_in, KH, KW, H_out, W_out)
-    cols = win.reshape(N, G, C_in_g * KH * KW, H_out * W_out)   # (N, G, C_in/G*KH*KW, H_out*W_out)
+    if stride == (1, 1):
+        width = W + sum(pads[1])
+        cols = _wide_columns(x, pads, KH, KW, H_out, dilation)   # (C_in, KH, KW, N, H_out*Wp)
+    else:
+        width = W_out
+        xp = _pad_channels_first(x, pads)                         # (C_in, N, Hp, Wp)
+        cols = _columns(xp, KH, KW, H_out, W_out, stride, dilation)  # (C_in, KH, KW, N, Ho, Wo)
+    cols = cols.reshape(G, C_in_g * KH * KW, N * H_out * width)  # (G, C_in/G*KH*KW, N*H_out*width)
     w_mat = w.reshape(G, C_out // G, C_in_g * KH * KW)           # (G, C_out/G, C_in/G*KH*KW)
-    out = np.matmul(w_mat, cols)                                 # (N, G, C_out/G, H_out*W_out)
-    out = out.reshape(N, C_out, H_out, W_out)                    # (N, C_out, H_out, W_out)
+    out_cn = np.matmul(w_mat, cols)                              # (G, C_out/G, N*H_out*width)
+    out_cn = out_cn.reshape(C_out, N, H_out, width)[..., :W_out].transpose(1, 0, 2, 3)
+    out = np.empty((N, C_out, H_out, W_out), dtype=out_cn.dtype)  # back to NCHW in one pass
     if b is not None:
-        out += b[:, None, None]
-    cache = Conv2dCache(cols, w, x.shape, pads, stride, dilation, G, b is not None, bool(flip),
-                        out.shape)
+        np.add(out_cn, b[:, None, None], out=out)
+    else:
+        np.copyto(out, out_cn)
+    cache = Conv2dCache(cols, width, w, x.shape, pads, stride, dilation, G, b is not None,
+                        bool(flip), out.shape)
     return out, cache
 
 
-def conv2d_backward(dout, cache: Conv2dCache):
+def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     """Gradients of conv2d: ``(dx, dw, db)``; db is None when the forward had no bias.
 
     dw is dout times the columns (each weight meets every input it touched); dx is the weight
     transposed times dout, folded back into an image by col2im; db sums dout over N, H, W.
+    With ``need_dx=False`` the input gradient is skipped (dx is None): a network's first layer
+    needs only its weight gradients, and dx is more than half the work of the backward pass.
 
     Shape:
         dout: (N, C_out, H_out, W_out) -> dx: (N, C_in, H, W), dw: (C_out, C_in/groups, KH, KW),
         db: (C_out,).
     """
     fn = "conv2d_backward"
-    cols, w, x_shape, pads, stride, dilation, G, has_bias, flip, out_shape = cache
+    cols, width, w, x_shape, pads, stride, dilation, G, has_bias, flip, out_shape = cache
     dout = _checks.as_float_array(fn, "dout", dout, dtype=w.dtype)
     _check_dout(fn, dout, out_shape)
     N, C_in, H, W = x_shape
     C_out, C_in_g, KH, KW = w.shape
     _, _, H_out, W_out = out_shape
-    dout_mat = dout.reshape(N, G, C_out // G, H_out * W_out)    # (N, G, C_out/G, H_out*W_out)
-    w_mat = w.reshape(G, C_out // G, C_in_g * KH * KW)           # (G, C_out/G, C_in/G*KH*KW)
+    dout_cn = _wide(dout.transpose(1, 0, 2, 3), width)           # (C_out, N, H_out, width)
+    dout_mat = dout_cn.reshape(G, C_out // G, N * H_out * width)  # (G, C_out/G, N*H_out*width)
 
-    dw = np.matmul(dout_mat, cols.swapaxes(-1, -2)).sum(axis=0)  # (G, C_out/G, C_in/G*KH*KW)
+    dw = np.matmul(dout_mat, cols.swapaxes(-1, -2))              # (G, C_out/G, C_in/G*KH*KW)
     dw = dw.reshape(C_out, C_in_g, KH, KW)
     if flip:                       # the forward used w[..., ::-1, ::-1]; flip the gradient back
         dw = np.ascontiguousarray(dw[:, :, ::-1, ::-1])
+    db = dout_cn.reshape(C_out, -1).sum(axis=1) if has_bias else None  # (C_out,)
+    if not need_dx:
+        return None, dw, db
 
-    dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat)          # (N, G, C_in/G*KH*KW, H_out*W_out)
-    dcols = dcols.reshape(N, C_in, KH, KW, H_out, W_out)
-    padded = (N, C_in, H + sum(pads[0]), W + sum(pads[1]))
-    dx = _crop(_col2im_padded(dcols, padded, stride, dilation), pads, H, W)  # (N, C_in, H, W)
-    dx = np.ascontiguousarray(dx)
-
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None          # (C_out,)
+    w_mat = w.reshape(G, C_out // G, C_in_g * KH * KW)           # (G, C_out/G, C_in/G*KH*KW)
+    padded = (C_in, N, H + sum(pads[0]), W + sum(pads[1]))
+    if stride == (1, 1):
+        dxp = _conv2d_dx_stride1(dout_cn, w_mat, padded, KH, KW, dilation)  # (C_in, N, Hp, Wp)
+    else:
+        dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat)      # (G, C_in/G*KH*KW, N*H_out*W_out)
+        dcols = dcols.reshape(C_in, KH, KW, N, H_out, W_out)
+        dxp = _col2im_channels_first(dcols, padded, stride, dilation)  # (C_in, N, Hp, Wp)
+    dx = np.ascontiguousarray(_crop(dxp, pads, H, W).transpose(1, 0, 2, 3))  # (N, C_in, H, W)
     return dx, dw, db
 
 
@@ -400,8 +525,9 @@ def conv1d_forward(x, w, b=None, stride=1, padding=0, dilation=1, *, strict=Fals
     return out[:, :, 0, :], Conv1dCache(cache2d)                 # (N, C_out, L_out)
 
 
-def conv1d_backward(dout, cache: Conv1dCache):
-    """Gradients of conv1d: ``(dx, dw, db)``; db is None without bias.
+def conv1d_backward(dout, cache: Conv1dCache, *, need_dx=True):
+    """Gradients of conv1d: ``(dx, dw, db)``; db is None without bias, dx is None when
+    ``need_dx=False`` (only the weight gradients are computed).
 
     Shape:
         dout: (N, C_out, L_out) -> dx: (N, C_in, L), dw: (C_out, C_in, K), db: (C_out,).
@@ -410,8 +536,8 @@ def conv1d_backward(dout, cache: Conv1dCache):
     dout = _checks.as_float_array(fn, "dout", dout, dtype=cache.cache2d.w.dtype)
     N, C_out, _, L_out = cache.cache2d.out_shape
     _check_dout(fn, dout, (N, C_out, L_out))
-    dx, dw, db = conv2d_backward(dout[:, :, None, :], cache.cache2d)
-    return dx[:, :, 0, :], dw[:, :, 0, :], db
+    dx, dw, db = conv2d_backward(dout[:, :, None, :], cache.cache2d, need_dx=need_dx)
+    return (None if dx is None else dx[:, :, 0, :]), dw[:, :, 0, :], db
 
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, *, strict=False, flip=False):

@@ -2,7 +2,9 @@
 
 A layer keeps its parameters and the cache of its last forward pass; ``backward(dout)`` feeds
 that cache to the matching ``*_backward`` function, returns ``dx`` and *adds* the parameter
-gradients to ``Parameter.grad`` (as PyTorch's autograd does). Parameter names, shapes, the
+gradients to ``Parameter.grad`` (as PyTorch's autograd does). ``backward(dout, input_grad=False)``
+returns None instead of dx where that saves work (Conv2d, Linear): the first layer of a network
+being trained needs no gradient with respect to the images, and PyTorch skips it too. Parameter names, shapes, the
 default initialisation and ``state_dict`` keys are PyTorch's, so that ``model.to_torch()``
 builds the twin ``torch.nn.Sequential`` with the same weights and whole models can be compared.
 
@@ -88,7 +90,9 @@ class Module:
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """Add the parameter gradients to ``.grad`` and return dx, the gradient with respect to
+        the input; ``input_grad=False`` allows a layer to skip dx and return None."""
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
 
     def _own_parameters(self):
@@ -283,8 +287,8 @@ class Conv2d(Module):
                                                self.dilation, self.groups)
         return out
 
-    def backward(self, dout):
-        dx, dw, db = _F().conv2d_backward(dout, self._saved())
+    def backward(self, dout, input_grad=True):
+        dx, dw, db = _F().conv2d_backward(dout, self._saved(), need_dx=bool(input_grad))
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -329,12 +333,12 @@ class Linear(Module):
         out, self._cache = _F().linear_forward(x, self.weight.data, b)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         dx, dw, db = _F().linear_backward(dout, self._saved())
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
-        return dx
+        return dx if input_grad else None
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}"
@@ -363,7 +367,7 @@ class MaxPool2d(Module):
             dilation=self.dilation, ceil_mode=self.ceil_mode)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return _F().max_pool2d_backward(dout, self._saved())
 
     def extra_repr(self):
@@ -394,7 +398,7 @@ class AvgPool2d(Module):
             ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return _F().avg_pool2d_backward(dout, self._saved())
 
     def extra_repr(self):
@@ -415,7 +419,7 @@ class _Elementwise(Module):
         out, self._cache = getattr(_F(), self._name + "_forward")(x)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return getattr(_F(), self._name + "_backward")(dout, self._saved())
 
     def _torch_module(self):
@@ -447,7 +451,7 @@ class Flatten(Module):
         out, self._cache = _F().flatten_forward(x, start_dim=self.start_dim)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return _F().flatten_backward(dout, self._saved())
 
     def extra_repr(self):
@@ -474,7 +478,7 @@ class Dropout(Module):
         out, self._cache = _F().dropout_forward(x, self.p, self.training, self.rng)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return _F().dropout_backward(dout, self._saved())
 
     def extra_repr(self):
@@ -523,7 +527,7 @@ class BatchNorm2d(Module):
             self.num_batches_tracked = self.num_batches_tracked + 1
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         dx, dgamma, dbeta = _F().batch_norm2d_backward(dout, self._saved())
         self.weight.grad += dgamma
         self.bias.grad += dbeta
@@ -557,9 +561,14 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+    def backward(self, dout, input_grad=True):
+        """Back through the layers in reverse order. Every layer but the first must hand its dx
+        on; ``input_grad`` is passed to the first layer only, so ``input_grad=False`` skips the
+        gradient with respect to the model's input (the return value is then None or, when the
+        first layer cannot skip it cheaply, dx)."""
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            dout = self.layers[i].backward(dout, input_grad if i == 0 else True)
         return dout
 
     def __getitem__(self, i):

@@ -4,7 +4,8 @@
 
     for each epoch:  shuffle the indices with a seeded generator
         for each mini-batch:  logits = model(xb); loss, c = loss_forward(logits, yb)
-                              model.backward(loss_backward(1.0, c)); opt.step(); opt.zero_grad()
+                              model.backward(loss_backward(1.0, c), input_grad=False)
+                              opt.step(); opt.zero_grad()
                               scheduler.step()
 
 It records the loss, the batch accuracy and the learning rate of every step, and (if a
@@ -113,7 +114,7 @@ def train_step(model, optimizer, xb, yb, loss="cross_entropy", scheduler=None):
     ``scheduler.step()`` if given. Returns ``(loss, batch accuracy)`` as Python floats."""
     logits = model(xb)
     value, dlogits = loss_and_grad(logits, yb, loss)
-    model.backward(dlogits)
+    model.backward(dlogits, input_grad=False)    # no gradient for the images themselves
     optimizer.step()
     optimizer.zero_grad()
     if scheduler is not None:

@@ -467,3 +467,60 @@ def test_conv1d_backward_rejects_wrong_dout_shape(rng):
     assert out.shape == (2, 4, 4)
     with pytest.raises(ValueError, match=r"conv1d_backward: dout must have the shape .*\(2, 4, 4\), got \(2, 4, 5\)"):
         C.conv1d_backward(np.zeros((2, 4, 5)), cache)
+
+
+# ------------------------------------------------------------------------------------------
+# need_dx=False, and the stride-1 input gradient against the transposed convolution
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [dict(padding=2), dict(stride=2, padding=1),
+                                dict(padding="same", dilation=2, groups=2),
+                                dict(stride=(1, 2), dilation=(2, 1), groups=3)])
+def test_conv2d_backward_need_dx_false_skips_only_dx(kw, rng):
+    x, w, b = _rand(rng, 2, 6, 9, 8), _rand(rng, 6, 6 // kw.get("groups", 1), 3, 3), _rand(rng, 6)
+    out, cache = C.conv2d_forward(x, w, b, **kw)
+    dout = _rand(rng, *out.shape)
+    dx, dw, db = C.conv2d_backward(dout, cache)
+    none, dw2, db2 = C.conv2d_backward(dout, cache, need_dx=False)
+    assert none is None and dx.shape == x.shape
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+
+
+def test_conv1d_backward_need_dx_false(rng):
+    x, w = _rand(rng, 2, 3, 11), _rand(rng, 4, 3, 3)
+    out, cache = C.conv1d_forward(x, w, padding=1)
+    dout = _rand(rng, *out.shape)
+    dx, dw, _ = C.conv1d_backward(dout, cache)
+    none, dw2, _ = C.conv1d_backward(dout, cache, need_dx=False)
+    assert none is None and dx.shape == x.shape
+    np.testing.assert_array_equal(dw2, dw)
+
+
+@pytest.mark.parametrize("k, s, p, d", [(5, 1, 2, 1), (5, 1, 0, 1), ((3, 5), 1, (1, 0), (2, 1)),
+                                        (3, 2, 1, 1), (1, 1, 0, 1), (4, 1, 3, 2)])
+def test_conv2d_dx_equals_conv_transpose2d(k, s, p, d, rng):
+    """dx of conv2d is the transposed convolution of dout with the same weight: two separate
+    code paths (the stride-1 one folds long runs, conv_transpose2d uses per-row col2im)."""
+    kh, kw = _pair(k)
+    x, w = _rand(rng, 3, 4, 11, 12), _rand(rng, 5, 4, kh, kw)
+    out, cache = C.conv2d_forward(x, w, stride=s, padding=p, dilation=d)
+    dout = _rand(rng, *out.shape)
+    dx = C.conv2d_backward(dout, cache)[0]
+    # output_padding recovers the rows/columns a stride > 1 leaves unused
+    sh, sw = _pair(s)
+    ph, pw = _pair(p)
+    dh, dw_ = _pair(d)
+    op = ((11 + 2 * ph - dh * (kh - 1) - 1) % sh, (12 + 2 * pw - dw_ * (kw - 1) - 1) % sw)
+    expected = C.conv_transpose2d(dout, w, stride=s, padding=p, output_padding=op, dilation=d)
+    assert expected.shape == x.shape
+    np.testing.assert_allclose(dx, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_cache_columns_are_one_matrix_per_group(rng):
+    x, w = _rand(rng, 2, 4, 6, 6), _rand(rng, 6, 2, 3, 3)
+    out, cache = C.conv2d_forward(x, w, groups=2, padding=1)
+    assert cache.width == 8 and cache.cols.shape == (2, 2 * 3 * 3, 2 * 6 * 8)
+    # group 0's product with its weights is that group's output, in (C_out/G, N, H, W) order
+    g0 = (w[:3].reshape(3, -1) @ cache.cols[0]).reshape(3, 2, 6, 8)[..., :6].transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(g0, out[:, :3], rtol=1e-12, atol=1e-12)

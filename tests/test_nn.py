@@ -206,3 +206,47 @@ def test_lenet5_loss_gradients_by_finite_differences(activation, pool):
             num = (plus - minus) / (2 * eps)
             assert abs(num - p.grad[i]) <= 1e-6 * max(1.0, abs(num)) + 1e-8, (name, i, num, p.grad[i])
         assert np.abs(p.grad).max() > 0, name
+
+
+def test_backward_input_grad_false_same_parameter_gradients():
+    """input_grad=False skips only the gradient with respect to the model's input: the first
+    layer's dx is None and every parameter gradient is bit-for-bit what input_grad=True gives."""
+    x = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)
+    grads = []
+    for input_grad in (True, False):
+        model = nn.LeNet5(seed=0)
+        out = model(x)
+        dx = model.backward(np.ones_like(out), input_grad=input_grad)
+        assert (dx is None) == (not input_grad)
+        if input_grad:
+            assert dx.shape == x.shape
+        grads.append([p.grad.copy() for p in model.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_every_layer_accepts_input_grad():
+    g = np.random.default_rng(1)
+    layers = [nn.Conv2d(2, 3, 3, padding=1), nn.Linear(8, 3), nn.MaxPool2d(2), nn.AvgPool2d(2),
+              nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.Flatten(), nn.Dropout(0.5),
+              nn.BatchNorm2d(2), nn.Sequential(nn.Conv2d(2, 2, 1), nn.ReLU())]
+    for layer in layers:
+        x = g.standard_normal((2, 8) if isinstance(layer, nn.Linear) else (2, 2, 4, 4))
+        x = x.astype(np.float32)
+        out = layer(x)
+        dx = layer.backward(np.ones_like(out), input_grad=False)
+        if isinstance(layer, (nn.Conv2d, nn.Linear, nn.Sequential)):
+            assert dx is None, type(layer).__name__
+        else:
+            assert dx.shape == x.shape, type(layer).__name__
+        out = layer(x)
+        assert layer.backward(np.ones_like(out)).shape == x.shape
+
+
+def test_sequential_input_grad_reaches_first_layer_only():
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 2, 3))
+    x = np.random.default_rng(2).standard_normal((2, 1, 5, 5)).astype(np.float32)
+    out = model(x)
+    # the conv is not first, so it must still hand its dx to the ReLU
+    dx = model.backward(np.ones_like(out), input_grad=False)
+    assert dx is not None and dx.shape == x.shape

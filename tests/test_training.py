@@ -137,3 +137,18 @@ def test_bad_arguments():
         fit(model, opt, x[:, 0], y)
     with pytest.raises(TypeError, match="fit: seed"):
         fit(model, opt, x, y, seed="zero")
+
+
+def test_train_step_skips_input_gradient_without_changing_the_update():
+    """train_step goes back with input_grad=False; the weights after the step equal those of a
+    step that computes the input gradient too."""
+    x, y = _toy(16)
+    a, b = LeNet5(seed=0), LeNet5(seed=0)
+    opt_a, opt_b = SGD(a.parameters(), lr=0.1, momentum=0.9), SGD(b.parameters(), lr=0.1, momentum=0.9)
+    train_step(a, opt_a, x, y)
+    value, dlogits = loss_and_grad(b(x), y)
+    assert b.backward(dlogits).shape == x.shape
+    opt_b.step()
+    opt_b.zero_grad()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data)
