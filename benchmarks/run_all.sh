@@ -18,6 +18,16 @@ tmp=$(mktemp)
     "$py" "benchmarks/$b.py"
     echo
   done
+  echo "## Verification against PyTorch"
+  echo
+  echo "- command: \`python -m cnnbook.verify --markdown FILE\`"
+  echo "- date: $(date -u +%Y-%m-%d)"
+  "$py" -c "import torch; print('- CUDA: ' + ('present, rows for cuda below' if torch.cuda.is_available() else 'no CUDA device on this machine; CPU rows only'))"
+  echo
+  vtmp=$(mktemp)
+  "$py" -m cnnbook.verify --markdown "$vtmp" > /dev/null
+  tail -n +2 "$vtmp"
+  rm -f "$vtmp"
 } > "$tmp"
 mv "$tmp" "$out"
 echo "wrote $out"
