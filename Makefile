@@ -43,7 +43,10 @@ test-lib: $(STAMP)
 	$(PYTEST) -n $(JOBS) -m "not browser" tests/
 
 # 2. Every chapter notebook runs top to bottom in this environment (live widgets).
+# The notebooks run $(JOBS) at a time, so each kernel gets one BLAS/torch thread: with more,
+# the thread pools of the parallel kernels oversubscribe the cores and slow down many times over.
 test-notebooks: $(STAMP)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	$(PYTEST) -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=600  book/
 
