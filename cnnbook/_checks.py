@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = [
     "as_float_array", "check_ndim", "pair", "pair_nonneg", "check_bias", "check_channels",
-    "check_window_fits", "check_strict_tiling", "check_targets", "out_size",
+    "check_window_fits", "check_strict_tiling", "check_targets", "out_size", "check_axis",
 ]
 
 
@@ -55,6 +55,17 @@ def check_ndim(fn: str, name: str, x: np.ndarray, ndim, layout: str) -> None:
             hint = f" For a single example add a batch axis: {name}[None]."
         raise ValueError(f"{fn}: {name} must be {want}-D {layout}, got {x.ndim}-D with shape "
                          f"{tuple(x.shape)}.{hint}")
+
+
+def check_axis(fn: str, name: str, value, x: np.ndarray, hint: str) -> int:
+    """An axis index of `x` (negative counts from the end), returned as a non-negative int."""
+    if not _is_int(value):
+        raise TypeError(f"{fn}: {name} must be an integer, got {name}={value!r}; {hint}.")
+    nd = max(x.ndim, 1)
+    if not -nd <= value < nd:
+        raise ValueError(f"{fn}: {name}={value} is out of range for a {x.ndim}-D input of shape "
+                         f"{tuple(x.shape)}; it must lie in [{-nd}, {nd - 1}].")
+    return int(value) % nd
 
 
 def pair(fn: str, name: str, v, n: int = 2, minimum: int = 1) -> tuple:

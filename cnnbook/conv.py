@@ -324,16 +324,22 @@ class Conv2dCache(NamedTuple):
     out_shape: tuple        # (N, C_out, H_out, W_out)
 
 
-def _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, strict):
+def _arrays_2d(fn, x, w, b, w_layout):
+    """x and w as float arrays checked to be 4-D, and the dtype the computation runs in."""
     x = _checks.as_float_array(fn, "x", x)
     w = _checks.as_float_array(fn, "w", w)
     _checks.check_ndim(fn, "x", x, 4, "(N, C_in, H, W)")
-    _checks.check_ndim(fn, "w", w, 4, "(C_out, C_in/groups, KH, KW)")
+    _checks.check_ndim(fn, "w", w, 4, w_layout)
     dtype = np.result_type(x, w) if b is None else np.result_type(
         x, w, _checks.as_float_array(fn, "b", b))
+    _check_kernel_dims(fn, w, w.shape[2:])
+    return x, w, dtype
+
+
+def _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, strict):
+    x, w, dtype = _arrays_2d(fn, x, w, b, "(C_out, C_in/groups, KH, KW)")
     N, C_in, H, W = x.shape
     C_out, C_in_g, KH, KW = w.shape
-    _check_kernel_dims(fn, w, (KH, KW))
     _checks.check_channels(fn, C_in, C_in_g, groups, C_out)
     b = _checks.check_bias(fn, b, C_out, dtype)
     stride = _checks.pair(fn, "stride", stride)
@@ -580,15 +586,9 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
         likewise W_out.
     """
     fn = "conv_transpose2d"
-    x = _checks.as_float_array(fn, "x", x)
-    w = _checks.as_float_array(fn, "w", w)
-    _checks.check_ndim(fn, "x", x, 4, "(N, C_in, H, W)")
-    _checks.check_ndim(fn, "w", w, 4, "(C_in, C_out, KH, KW)")
-    dtype = np.result_type(x, w) if b is None else np.result_type(
-        x, w, _checks.as_float_array(fn, "b", b))
+    x, w, dtype = _arrays_2d(fn, x, w, b, "(C_in, C_out, KH, KW)")
     N, C_in, H, W = x.shape
     w_c_in, C_out, KH, KW = w.shape
-    _check_kernel_dims(fn, w, (KH, KW))
     if w_c_in != C_in:
         raise ValueError(f"{fn}: channel mismatch: x has C_in={C_in} channels but w has shape "
                          f"{tuple(w.shape)}, whose first axis ({w_c_in}) must be C_in; the weight "

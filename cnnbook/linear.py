@@ -11,12 +11,11 @@ References:
 """
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array
+from ._checks import as_float_array, check_axis
 from .activations import _check_dout
 
 __all__ = [
@@ -97,14 +96,7 @@ def flatten_forward(x, start_dim=1):
     reshape of the (converted) input; the caller's array is not modified.
     """
     x = as_float_array("flatten", "x", x)
-    if isinstance(start_dim, (bool, np.bool_)) or not isinstance(start_dim, (numbers.Integral, np.integer)):
-        raise TypeError(f"flatten: start_dim must be an integer, got start_dim={start_dim!r}; "
-                        f"use start_dim=1 to keep the batch axis.")
-    nd = max(x.ndim, 1)
-    if not -nd <= start_dim < nd:
-        raise ValueError(f"flatten: start_dim={start_dim} is out of range for a {x.ndim}-D input "
-                         f"of shape {tuple(x.shape)}; it must lie in [{-nd}, {nd - 1}].")
-    s = int(start_dim) % nd
+    s = check_axis("flatten", "start_dim", start_dim, x, "use start_dim=1 to keep the batch axis")
     out = x.reshape(x.shape[:s] + (-1,)) if x.ndim else x.reshape(1)
     return out, FlattenCache(tuple(x.shape))
 

@@ -16,12 +16,11 @@ References:
 """
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, check_ndim, check_targets
+from ._checks import as_float_array, check_axis, check_ndim, check_targets
 from .activations import _check_dout, _stable_sigmoid
 
 __all__ = [
@@ -38,14 +37,7 @@ __all__ = [
 # private checks
 
 def _check_dim(fn: str, dim, x: np.ndarray) -> int:
-    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (numbers.Integral, np.integer)):
-        raise TypeError(f"{fn}: dim must be an integer, got dim={dim!r}; use dim=-1 for the last "
-                        f"axis (the classes of (N, C) logits).")
-    nd = max(x.ndim, 1)
-    if not -nd <= dim < nd:
-        raise ValueError(f"{fn}: dim={dim} is out of range for a {x.ndim}-D input of shape "
-                         f"{tuple(x.shape)}; it must lie in [{-nd}, {nd - 1}].")
-    return int(dim) % nd
+    return check_axis(fn, "dim", dim, x, "use dim=-1 for the last axis (the classes of (N, C) logits)")
 
 
 def _check_scalar_dout(fn: str, dout, dtype):
