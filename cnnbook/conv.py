@@ -103,20 +103,27 @@ def _windows(xp: np.ndarray, KH: int, KW: int, H_out: int, W_out: int,
                                s_h * stride[0], s_w * stride[1]), writeable=False)
 
 
-def _col2im_padded(dcols: np.ndarray, padded_shape: tuple, stride: tuple,
-                   dilation: tuple) -> np.ndarray:
-    """Adjoint of `_windows`: add dcols (N, C, KH, KW, H_out, W_out) back into a zero buffer of
-    the padded input's shape, one strided slice per kernel tap (KH*KW additions)."""
-    N, C, KH, KW, H_out, W_out = dcols.shape
+def _add_taps(taps: np.ndarray, padded_shape: tuple, stride: tuple,
+              dilation: tuple) -> np.ndarray:
+    """The adjoint of reading windows: ``taps[kh, kw]`` (shape ``(A, B, H_out, W_out)``) is added
+    into a zero buffer of ``padded_shape = (A, B, Hp, Wp)`` at the positions that kernel tap read,
+    one strided slice per tap (KH*KW additions)."""
+    KH, KW, _, _, H_out, W_out = taps.shape
     (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
-    dxp = np.zeros(padded_shape, dtype=dcols.dtype)
+    dxp = np.zeros(padded_shape, dtype=taps.dtype)
     for kh in range(KH):
         h0 = kh * dil_h
         for kw in range(KW):
             w0 = kw * dil_w
             dxp[:, :, h0:h0 + stride_h * (H_out - 1) + 1:stride_h,
-                w0:w0 + stride_w * (W_out - 1) + 1:stride_w] += dcols[:, :, kh, kw]
+                w0:w0 + stride_w * (W_out - 1) + 1:stride_w] += taps[kh, kw]
     return dxp
+
+
+def _col2im_padded(dcols: np.ndarray, padded_shape: tuple, stride: tuple,
+                   dilation: tuple) -> np.ndarray:
+    """Adjoint of `_windows`: dcols (N, C, KH, KW, H_out, W_out) -> (N, C, Hp, Wp)."""
+    return _add_taps(np.moveaxis(dcols, (2, 3), (0, 1)), padded_shape, stride, dilation)
 
 
 def _pad_channels_first(x: np.ndarray, pads: tuple) -> np.ndarray:
@@ -179,18 +186,9 @@ def _wide(dout_cn: np.ndarray, width: int) -> np.ndarray:
 
 def _col2im_channels_first(dcols: np.ndarray, padded_shape: tuple, stride: tuple,
                            dilation: tuple) -> np.ndarray:
-    """Adjoint of `_columns`: add dcols (C, KH, KW, N, H_out, W_out) back into a zero buffer of
-    shape (C, N, Hp, Wp), one strided slice per kernel tap; every read of dcols is contiguous."""
-    C, KH, KW, N, H_out, W_out = dcols.shape
-    (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
-    dxp = np.zeros(padded_shape, dtype=dcols.dtype)
-    for kh in range(KH):
-        h0 = kh * dil_h
-        for kw in range(KW):
-            w0 = kw * dil_w
-            dxp[:, :, h0:h0 + stride_h * (H_out - 1) + 1:stride_h,
-                w0:w0 + stride_w * (W_out - 1) + 1:stride_w] += dcols[:, kh, kw]
-    return dxp
+    """Adjoint of `_columns`: dcols (C, KH, KW, N, H_out, W_out) -> (C, N, Hp, Wp); every read
+    of dcols is contiguous."""
+    return _add_taps(np.moveaxis(dcols, (1, 2), (0, 1)), padded_shape, stride, dilation)
 
 
 def _conv2d_dx_stride1(wide: np.ndarray, w_mat: np.ndarray, padded_shape: tuple,
