@@ -7,7 +7,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.cnnbook-installed
 PYTEST  := $(BIN)/python -m pytest
 JOBS    ?= 2
-export MPLBACKEND := Agg
+# MPLBACKEND must stay unset: a Jupyter kernel installs its inline backend (the one that puts
+# figures into the page) only when MPLBACKEND is unset, and kernels inherit our environment.
+unexport MPLBACKEND
 export OMP_NUM_THREADS ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 

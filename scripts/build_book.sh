@@ -23,7 +23,9 @@ if [[ "$book" != "$repo" && ! -e "$book/assets" ]]; then ln -s "$repo/assets" "$
 # Explorers precompute every slider frame when CNNBOOK_STATIC is set, so the static pages
 # can switch frames without a kernel.
 export CNNBOOK_STATIC=1
-export MPLBACKEND=Agg
+# Left unset on purpose: the kernels inherit it, and ipykernel installs its inline backend
+# (which turns plt.show() into an image output) only when MPLBACKEND is unset.
+unset MPLBACKEND
 export PYDEVD_DISABLE_FILE_VALIDATION=1
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 
