@@ -147,7 +147,8 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     for k, s, p, d, ceil in [(2, None, 0, 1, False), (3, 2, 1, 1, False), (2, 1, 0, 1, False),
                              ((3, 2), (2, 1), (1, 0), 1, False), (3, 2, 1, 2, False), (3, 2, 0, 1, True),
                              (2, 3, 0, 1, False)]:
-        add("max_pool2d", f"k{k} s{s} p{p} d{d}" + (" ceil" if ceil else ""),
+        stride = f"s{s}" if s is not None else "s=k (default)"
+        add("max_pool2d", f"k{k} {stride} p{p} d{d}" + (" ceil" if ceil else ""),
             lambda x, k=k, s=s, p=p, d=d, c=ceil: F.max_pool2d_forward(x, k, s, p, d, c),
             F.max_pool2d_backward,
             lambda x, k=k, s=s, p=p, d=d, c=ceil: TF.max_pool2d(x, k, s if s is not None else k, p, d, ceil_mode=c),

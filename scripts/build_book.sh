@@ -7,8 +7,9 @@
 #           without it, notebooks unchanged since the last build are taken from the cache.
 # BOOK_DIR  the folder holding _config.yml and _toc.yml (default: the repository root).
 #
-# Fails (non-zero exit) on any Sphinx warning, any cell that raises, and any page that
-# would load a script, style sheet, image or font from another site.
+# Fails (non-zero exit) on any Sphinx warning, any cell that raises, any figure drawn but not
+# shown (scripts/check_figures.py), and any page that would load a script, style sheet, image
+# or font from another site.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -48,6 +49,11 @@ fi
 if [[ ! -f "$book/_build/html/index.html" ]]; then
     echo "build_book: no _build/html/index.html was written" >&2
     status=1
+fi
+
+# Every figure a chapter draws must be in its executed notebook (and so on its page).
+if [[ -d "$book/_build/jupyter_execute" ]]; then
+    python "$repo/scripts/check_figures.py" "$book/_build/jupyter_execute" || status=1
 fi
 
 # Offline check: no tag may load anything (src=, or href= of a <link>) from another host.
