@@ -260,8 +260,9 @@ class StaticExplorer:
     def _html(self, alt) -> str:
         uid = f"cbx{next(_ids)}-{os.getpid() % 10000}"
         esc = html.escape
-        parts = [f'<div class="cnnbook-explorer" role="group" aria-label="{esc(_plain(self.title) or "explorer")}">',
-                 _STYLE]
+        min_px = f' data-min-text-px="{self.min_text_px:.2f}"' if self.min_text_px else ""
+        parts = [f'<div class="cnnbook-explorer" role="group" '
+                 f'aria-label="{esc(_plain(self.title) or "explorer")}"{min_px}>', _STYLE]
         if self.title:
             parts.append(f'<div class="cnnbook-title">{self.title}</div>')
         for j, name in enumerate(self.names):

@@ -1,5 +1,9 @@
-"""Drive Chromium over the built book (`_build/html`): every page loads without errors and
-without a single request to another host, the slider explorers react, MathJax renders.
+"""Drive Chromium over the built book (`_build/html`) as a reader would: every page loads without
+errors and without a single request to another host; every image on it has loaded and the page
+shows exactly as many images as its executed notebook produced; every slider of every explorer
+changes the figure, and explorer text is legible; MathJax renders; the page weighs at most
+`MAX_PAGE_BYTES` on a cold load; at phone width (390 px) no code or output block scrolls
+sideways and the explorer read-outs stay on screen.
 
 Needs the built book (`make book`), Debian's `chromium` at /usr/bin/chromium and pip's
 `playwright` (its own browser downloads are never used). Skipped, with the reason, when any
@@ -10,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
+import sys
 import os
 import shutil
 import threading
@@ -30,6 +36,13 @@ LOCAL_HOST = "127.0.0.1"
 # Schemes that never leave the page (inline images, blobs); everything else must be local.
 INLINE_SCHEMES = {"data", "blob", "about"}
 WIDGET_TIMEOUT_MS = 30_000
+MAX_PAGE_BYTES = 4_000_000        # everything a page loads on a cold cache
+PHONE_WIDTH = 390
+COLUMN_PX = 688                   # cnnbook.widgets.COLUMN_PX: the text column at 1280 px
+MIN_TEXT_PX = 11                  # cnnbook.widgets.MIN_TEXT_PX
+EXECUTED = HTML.parent / "jupyter_execute"
+sys.path.insert(0, str(ROOT / "scripts"))
+from check_figures import IMAGE_MIMES  # noqa: E402
 
 
 def _book_pages() -> list[str]:
@@ -98,6 +111,17 @@ class PageLog:
     def __init__(self):
         self.external: list[str] = []
         self.errors: list[str] = []
+        self.responses: list = []
+
+    def page_bytes(self) -> int:
+        """Bytes of every response the page received (bodies, as transferred uncompressed)."""
+        total = 0
+        for resp in self.responses:
+            try:
+                total += len(resp.body())
+            except Exception:  # redirects and aborted requests have no body
+                pass
+        return total
 
     def problems(self) -> list[str]:
         return ([f"request to another host: {u}" for u in self.external] + self.errors)
@@ -108,10 +132,10 @@ def _is_local(url: str) -> bool:
     return parts.scheme in INLINE_SCHEMES or parts.hostname == LOCAL_HOST
 
 
-def _open(browser, url: str):
-    """A fresh page that blocks and records every request leaving 127.0.0.1."""
+def _open(browser, url: str, width: int = 1280):
+    """A fresh page (cold cache) that blocks and records every request leaving 127.0.0.1."""
     log = PageLog()
-    context = browser.new_context(viewport={"width": 1280, "height": 900},
+    context = browser.new_context(viewport={"width": width, "height": 900},
                                   service_workers="block")
 
     def route(r):
@@ -130,6 +154,7 @@ def _open(browser, url: str):
         f"request failed: {req.url} ({req.failure})") if _is_local(req.url) else None)
     page.on("response", lambda resp: log.errors.append(f"HTTP {resp.status}: {resp.url}")
             if resp.status >= 400 else None)
+    page.on("response", log.responses.append)
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     return context, page, log
@@ -143,31 +168,80 @@ def _explorer_state(explorer) -> tuple:
 
 
 def _check_explorers(page, log: PageLog, html: str) -> None:
-    """Every page whose saved widget state holds an explorer must render it, and moving the
-    explorer's first slider must change its figure."""
+    """Every explorer on the page renders, each of its sliders changes the figure, and its
+    smallest text shows at >= MIN_TEXT_PX px."""
     if "cnnbook-explorer" not in html:
         return
     explorers = page.locator(".cnnbook-explorer")
     try:
         explorers.first.wait_for(state="attached", timeout=WIDGET_TIMEOUT_MS)
     except Exception as exc:  # playwright's TimeoutError
-        log.errors.append(f"the page holds an explorer's widget state but none rendered: {exc}")
+        log.errors.append(f"the page holds an explorer but none rendered: {exc}")
         return
     for i in range(explorers.count()):
         explorer = explorers.nth(i)
         explorer.scroll_into_view_if_needed(timeout=WIDGET_TIMEOUT_MS)
-        handle = explorer.locator(".noUi-handle, input[type=range]").first
-        handle.wait_for(state="visible", timeout=WIDGET_TIMEOUT_MS)
-        explorer.locator("img").first.wait_for(state="visible", timeout=WIDGET_TIMEOUT_MS)
-        before = _explorer_state(explorer)
-        handle.focus()
-        for key in ("ArrowRight", "End"):
-            page.keyboard.press(key)
-            page.wait_for_timeout(300)
-            if _explorer_state(explorer) != before:
-                break
-        else:
-            log.errors.append(f"explorer {i}: moving its first slider did not change the figure")
+        explorer.locator("img").first.wait_for(state="attached", timeout=WIDGET_TIMEOUT_MS)
+        min_px = explorer.get_attribute("data-min-text-px")
+        shown_width = explorer.locator(".cnnbook-frames").evaluate("e => e.clientWidth")
+        if min_px and float(min_px) * shown_width / COLUMN_PX < MIN_TEXT_PX - 0.05:
+            log.errors.append(f"explorer {i}: smallest text {float(min_px) * shown_width / COLUMN_PX:.1f} px "
+                              f"(frames {shown_width} px wide); at least {MIN_TEXT_PX} px needed")
+        sliders = explorer.locator("input[type=range]")
+        for j in range(sliders.count()):
+            slider = sliders.nth(j)
+            if slider.get_attribute("max") == "0":
+                continue
+            if not slider.get_attribute("aria-valuetext"):
+                log.errors.append(f"explorer {i}, slider {j}: no aria-valuetext (spoken value)")
+            before = _explorer_state(explorer)
+            slider.focus()
+            for key in ("ArrowRight", "End", "Home"):
+                page.keyboard.press(key)
+                page.wait_for_timeout(100)
+                if _explorer_state(explorer) != before:
+                    break
+            else:
+                log.errors.append(f"explorer {i}: moving slider {j} did not change the figure")
+
+
+def _expected_images(path: str) -> int | None:
+    """Images the executed notebook of page `path` shows: image outputs plus <img> tags in its
+    HTML outputs (explorer frames), leaving out cells whose output the page removes."""
+    nb_path = EXECUTED / Path(path).with_suffix(".ipynb")
+    if not nb_path.is_file():
+        return None
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    total = 0
+    for cell in nb.get("cells", []):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.get("cell_type") != "code" or tags & {"remove-output", "remove-cell"}:
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if any(m in data for m in IMAGE_MIMES):
+                total += 1
+            elif "text/html" in data:
+                html = data["text/html"]
+                total += ("".join(html) if isinstance(html, list) else html).count("<img")
+    return total
+
+
+def _check_images(page, log: PageLog, path: str) -> None:
+    """Every <img> has loaded (hidden explorer frames included), and the page's article shows as
+    many images as its executed notebook produced."""
+    broken = page.evaluate("""() => [...document.images]
+        .filter(img => !(img.complete && img.naturalWidth > 0))
+        .map(img => (img.getAttribute('src') || '').slice(0, 80))""")
+    for src in broken:
+        log.errors.append(f"image did not load: {src}")
+    expected = _expected_images(path)
+    if expected is None:
+        return
+    shown = page.locator("article .cell_output img").count()
+    if shown != expected:
+        log.errors.append(f"the page shows {shown} images in cell outputs, its executed notebook "
+                          f"has {expected}")
 
 
 def _check_math(page, log: PageLog) -> None:
@@ -184,12 +258,36 @@ def test_page_is_self_contained_and_works(browser, site, path):
     context, page, log = _open(browser, site + path)
     try:
         _check_math(page, log)
+        _check_images(page, log, path)
         _check_explorers(page, log, (HTML / path).read_text(encoding="utf-8", errors="replace"))
         page.wait_for_load_state("networkidle")
+        weight = log.page_bytes()
     finally:
         context.close()
+    print(f"page weight, cold load: {path}: {weight / 1e6:.2f} MB")
     problems = log.problems()
+    if weight > MAX_PAGE_BYTES:
+        problems.append(f"the page loads {weight / 1e6:.2f} MB on a cold load; at most "
+                        f"{MAX_PAGE_BYTES / 1e6:.1f} MB")
     assert not problems, f"{path}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("path", PAGES or [None], ids=lambda p: p or "no-book")
+def test_page_reads_on_a_phone(browser, site, path):
+    """At 390 px nothing in the article scrolls sideways except tables, and every explorer's
+    slider read-out is on screen."""
+    context, page, log = _open(browser, site + path, width=PHONE_WIDTH)
+    try:
+        wide = page.evaluate("""() => [...document.querySelectorAll('article pre')]
+            .filter(p => p.scrollWidth > p.clientWidth + 1)
+            .map(p => p.textContent.trim().split('\\n')[0].slice(0, 60))""")
+        off = page.evaluate(f"""() => [...document.querySelectorAll('.cnnbook-explorer output')]
+            .filter(o => o.getBoundingClientRect().right > {PHONE_WIDTH})
+            .map(o => o.textContent)""")
+    finally:
+        context.close()
+    assert not wide, f"{path}: {len(wide)} code/output blocks scroll sideways at {PHONE_WIDTH} px: {wide[:5]}"
+    assert not off, f"{path}: explorer read-outs off screen at {PHONE_WIDTH} px: {off[:5]}"
 
 
 def _pages_containing(marker: str) -> list[str]:
@@ -213,7 +311,8 @@ def test_mathjax_is_self_hosted_and_renders(browser, site):
 
 
 def test_widget_pages_load_self_hosted_manager(site):
-    """Pages with embedded widget state load the HTML manager from _static, never a CDN."""
+    """Pages with embedded widget state (none, since explorers are plain HTML) load the HTML
+    manager from _static, never a CDN."""
     for path in _pages_containing("application/vnd.jupyter.widget-state+json"):
         text = (HTML / path).read_text(encoding="utf-8")
         assert "_static/widgets/html-manager/dist/embed-amd.js" in text, path

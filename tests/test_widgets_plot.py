@@ -1,5 +1,6 @@
 """Tests of the slider mechanism (cnnbook.widgets) and the figure helpers (cnnbook.plot)."""
 import io
+import json
 
 import numpy as np
 import pytest
@@ -38,20 +39,23 @@ def _no_open_figures():
     assert leaked == [], f"figures left open: {leaked}"
 
 
-def _leaves(w):
-    """Frame widgets under a (nested) Stack, in order."""
-    if isinstance(w, widgets.Stack):
-        return [leaf for c in w.children for leaf in _leaves(c)]
-    return [w]
+WEBP = (b"RIFF", b"WEBP")
 
 
-def _stacks(w, depth=0, out=None):
-    out = {} if out is None else out
-    if isinstance(w, widgets.Stack):
-        out.setdefault(depth, []).append(w)
-        for c in w.children:
-            _stacks(c, depth + 1, out)
-    return out
+def _is_webp(data: bytes) -> bool:
+    return data[:4] == WEBP[0] and data[8:12] == WEBP[1]
+
+
+def _parse(html: str) -> dict:
+    """The parts of a static explorer's HTML that a reader's browser uses."""
+    import re
+    inputs = re.findall(r'<input type="range" id="([^"]+)" min="0" max="(\d+)" step="1" '
+                        r'value="(\d+)" aria-valuetext="([^"]*)" data-labels=\'([^\']*)\'>', html)
+    imgs = re.findall(r'<img class="cnnbook-frame" src="data:([^;]+);base64,[^"]+" width="(\d+)" '
+                      r'height="(\d+)" alt="([^"]*)"( hidden)?>', html)
+    return {"inputs": inputs, "imgs": imgs,
+            "labels": re.findall(r'<label for="[^"]+">([^<]*)</label>', html),
+            "outputs": re.findall(r'<output for="[^"]+">([^<]*)</output>', html)}
 
 
 def test_frame_count_is_the_product():
@@ -64,39 +68,58 @@ def test_static_precomputes_every_frame_once():
     box = cw.explorer(r, {"a": [1, 2, 3], "b": [10, 20]}, static=True)
     assert len(r.calls) == 6 and len(box.frames) == 6
     assert {(c["a"], c["b"]) for c in r.calls} == {(a, b) for a in (1, 2, 3) for b in (10, 20)}
-    assert all(kind == "image" and v.startswith(PNG_MAGIC) for kind, v in box.frames.values())
+    assert all(f.kind == "image" and _is_webp(f.data) for f in box.frames.values())
 
 
-def test_static_structure_and_links():
+def test_static_html_structure():
     r = Recorder()
     controls = {"a": [1, 2, 3], "b": [10, 20], "c": ["x", "y"]}
-    box = cw.explorer(r, controls, static=True, title="T", initial={"b": 20})
-    assert "cnnbook-explorer" in box._dom_classes
-    assert isinstance(box.children[0], widgets.HTML) and "T" in box.children[0].value
-    sliders = box.children[1:4]
-    assert list(sliders) == box.sliders
-    assert [s.description for s in sliders] == ["a", "b", "c"]
-    assert [list(s._options_labels) for s in sliders] == [["1", "2", "3"], ["10", "20"], ["x", "y"]]
-    assert [s.value for s in sliders] == [1, 20, "x"]
-    stack = box.children[4]
-    assert stack is box.stack and isinstance(stack, widgets.Stack)
-    levels = _stacks(stack)
-    assert [len(levels[d]) for d in range(3)] == [1, 3, 6]
-    assert all(len(s.children) == n for d, n in enumerate([3, 2, 2]) for s in levels[d])
-    assert all(s.selected_index == i for d, i in enumerate([0, 1, 0]) for s in levels[d])
-    leaves = _leaves(stack)
-    assert len(leaves) == 12 and all(isinstance(w, widgets.Image) for w in leaves)
-    # leaf order is row-major over the sliders, and each leaf holds its own frame
-    for k, idx in enumerate(np.ndindex(3, 2, 2)):
-        assert bytes(leaves[k].value) == box.frames[idx][1]
-    # every Stack is driven by its level's slider through a browser-side link
-    assert len(box.links) == 1 + 3 + 6
-    for link in box.links:
-        assert link._model_name == "LinkModel"  # jslink: runs in the browser, no kernel needed
-        (src, src_attr), (dst, dst_attr) = link.source, link.target
-        assert (src_attr, dst_attr) == ("index", "selected_index")
-        depth = next(d for d, ss in levels.items() if dst in ss)
-        assert src is sliders[depth]
+    box = cw.explorer(r, controls, static=True, title="<b>T</b>", initial={"b": 20})
+    html = box._repr_html_()
+    assert html.startswith('<div class="cnnbook-explorer" role="group" aria-label="T"')
+    parts = _parse(html)
+    assert parts["labels"] == ["a", "b", "c"]
+    assert [(m, v, t) for _, m, v, t, _ in parts["inputs"]] == [("2", "0", "1"), ("1", "1", "20"),
+                                                               ("1", "0", "x")]
+    assert [json.loads(lab.replace("&quot;", '"')) for *_, lab in parts["inputs"]] == [
+        ["1", "2", "3"], ["10", "20"], ["x", "y"]]
+    assert parts["outputs"] == ["1", "20", "x"]
+    imgs = parts["imgs"]
+    assert len(imgs) == 12 and all(mime == "image/webp" for mime, *_ in imgs)
+    # row-major over the sliders: only the starting frame (a=1, b=20, c=x) is visible
+    visible = [k for k, img in enumerate(imgs) if not img[4]]
+    assert visible == [list(np.ndindex(3, 2, 2)).index((0, 1, 0))]
+    assert imgs[visible[0]][3] == "T: a = 1, b = 20, c = x"        # alt text names the values
+    assert len({(w, h) for _, w, h, _, _ in imgs}) == 1 and imgs[0][1] == str(cw.COLUMN_PX)
+    assert "<script>" in html and "aria-valuetext" in html
+
+
+def test_static_frames_share_one_size_and_are_sharp():
+    def render(n):
+        fig, ax = plt.subplots(figsize=(4, 2))
+        ax.set_title("x" * n, fontsize=12)      # the tight box grows with n
+        ax.plot([0, 1], [0, n])
+        return fig
+
+    box = cw.explorer(render, {"n": [1, 20, 40]}, static=True)
+    sizes = {f.size for f in box.frames.values()}
+    assert len(sizes) == 1
+    (w, h), = sizes
+    assert w == cw.COLUMN_PX * cw.PIXEL_RATIO
+    assert box.min_text_px >= cw.MIN_TEXT_PX
+
+
+def test_static_refuses_text_too_small_to_read():
+    def render(v):
+        fig, ax = plt.subplots(figsize=(12, 3))
+        ax.set_title(f"v = {v}", fontsize=6)
+        ax.tick_params(labelsize=6)
+        return fig
+
+    with pytest.raises(ValueError, match=r"explorer: the frame for v=1 draws text at 6 pt .* "
+                                         r"shows at [\d.]+ px .* use fontsize >= [\d.]+"):
+        cw.explorer(render, {"v": [1, 2]}, static=True)
+    assert cw.explorer(render, {"v": [1, 2]}, static=False).static is False  # live: no column
 
 
 def test_static_limit_raises_with_the_numbers():
@@ -122,6 +145,7 @@ def test_live_rerenders_on_slider_change_and_caches():
     assert "cnnbook-explorer" in box._dom_classes
     image = box.holder.children[0]
     first = bytes(image.value)
+    assert _is_webp(first) and image.format == "webp"
     assert r.calls == [{"a": 1, "b": "p"}]
     box.sliders[0].value = 3
     assert r.calls[-1] == {"a": 3, "b": "p"} and bytes(image.value) != first
@@ -140,19 +164,19 @@ def test_render_returning_arrays_and_html():
         return np.random.default_rng(v).random((4, 5, 3))
 
     box = cw.explorer(arr, {"v": [0, 1]}, static=True)
-    assert all(v.startswith(PNG_MAGIC) for _, v in box.frames.values())
-    import matplotlib.image as mpimg
-    decoded = mpimg.imread(io.BytesIO(box.frames[(0,)][1]))
-    assert decoded.shape[:2] == (4, 5)
+    assert all(_is_webp(f.data) for f in box.frames.values())
+    from PIL import Image
+    decoded = Image.open(io.BytesIO(box.frames[(0,)].data))
+    assert decoded.size == (5, 4)
     box = cw.explorer(rgb, {"v": [0, 1]}, static=False)
-    assert bytes(box.holder.children[0].value).startswith(PNG_MAGIC)
+    assert _is_webp(bytes(box.holder.children[0].value))
 
     def html(v):
         return f"<p>value {v}</p>"
 
     box = cw.explorer(html, {"v": [1, 2]}, static=True)
-    leaves = _leaves(box.stack)
-    assert [w.value for w in leaves] == ["<p>value 1</p>", "<p>value 2</p>"]
+    assert '<div class="cnnbook-frame"><p>value 1</p></div>' in box.html
+    assert '<div class="cnnbook-frame" hidden><p>value 2</p></div>' in box.html
     live = cw.explorer(html, {"v": [1, 2]}, static=False)
     live.sliders[0].value = 2
     assert live.holder.children[0].value == "<p>value 2</p>"
