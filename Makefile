@@ -56,9 +56,11 @@ test-notebooks: $(STAMP)
 test-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/build_book.sh --force
 
-# 4. Chromium over every built page: no error, no request beyond the site, sliders respond.
+# 4. Chromium over every built page as a reader sees it (no error, no request beyond the site,
+# every image loaded and counted, sliders respond, page weight, phone width), then a chapter
+# run in JupyterLab.
 test-browser: $(STAMP)
-	CNNBOOK_REQUIRE_BROWSER=1 $(PYTEST) -m browser tests/test_browser.py
+	CNNBOOK_REQUIRE_BROWSER=1 $(PYTEST) -m browser -s -p no:cacheprovider tests/test_browser.py tests/test_lab.py
 
 clean:
 	rm -rf _build assets
