@@ -13,11 +13,20 @@ unexport MPLBACKEND
 export OMP_NUM_THREADS ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test assets venv test-lib test-notebooks test-build test-browser clean
+.PHONY: book test assets venv system system-browser test-lib test-notebooks test-build test-browser clean
 
 venv: $(STAMP)
 
+# Debian packages (Fashion-MNIST, venv, node/npm; Chromium for the tests), installed only if
+# missing: directly as root, with sudo otherwise.
+system:
+	bash scripts/system_packages.sh
+
+system-browser:
+	bash scripts/system_packages.sh --browser
+
 $(STAMP): requirements.txt pyproject.toml
+	bash scripts/system_packages.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet -e .
@@ -27,11 +36,11 @@ assets:
 	bash scripts/fetch_assets.sh
 
 # The rendered book in _build/html (warnings are errors; every chapter executes).
-book: $(STAMP)
+book: system $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/build_book.sh
 
 # Everything, in four timed stages; stops at the first failing stage.
-test: $(STAMP)
+test: system-browser $(STAMP)
 	@bash -c 'set -uo pipefail; total=$$SECONDS; \
 	for stage in test-lib test-notebooks test-build test-browser; do \
 	  echo "=== $$stage"; start=$$SECONDS; \
