@@ -31,3 +31,20 @@ def _():
 def _():
     from ..arithmetic import receptive_field_of
     return receptive_field_of(_digit_net()[:6], (2, 3))
+
+
+@exercise("ch12-guided-relu", "What guided backpropagation passes down a ReLU with forward input "
+          "x = [2, -1, 3, 0.5, -2] and signal d = [-1, 2, 0.5, 0, 4]")
+def _():
+    import numpy as np
+    from ..activations import relu, relu_backward, relu_forward
+    x = np.array([2, -1, 3, 0.5, -2])
+    d = np.array([-1, 2, 0.5, 0, 4])
+    return relu_backward(relu(d), relu_forward(x)[1])
+
+
+@exercise("ch12-pool2-projection-pixels", "Most input pixels on which the deconvnet projection of "
+          "one unit after the second pooling layer can be non-zero")
+def _():
+    from ..arithmetic import receptive_field
+    return receptive_field(_digit_net()[:6]).size ** 2

@@ -32,3 +32,18 @@ def _():
     from ..arithmetic import count_parameters
     from ..nn import LeNet5
     return count_parameters(LeNet5())
+
+
+@exercise("ch19-tdnn-frames", "Frames of the TDNN's second hidden layer: 15 input frames, a "
+          "3-frame window, then a 5-frame window, stride 1, no padding")
+def _():
+    from ..arithmetic import conv_output_size
+    return conv_output_size(conv_output_size(15, 3), 5)
+
+
+@exercise("ch19-tdnn-weights", "Weights and biases of the TDNN's first hidden layer: 16 "
+          "coefficients per frame, a 3-frame window, 8 units, weights shared over time")
+def _():
+    from ..arithmetic import count_parameters
+    from ..nn import Conv2d
+    return count_parameters(Conv2d(16, 8, (1, 3)))     # a time-delay layer is a height-1 convolution
