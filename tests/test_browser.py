@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import sys
 import os
 import shutil
@@ -264,7 +265,10 @@ def test_page_is_self_contained_and_works(browser, site, path):
         weight = log.page_bytes()
     finally:
         context.close()
-    print(f"page weight, cold load: {path}: {weight / 1e6:.2f} MB")
+    sizes = [float(v) for v in re.findall(r'data-min-text-px="([\d.]+)"',
+                                          (HTML / path).read_text(encoding="utf-8", errors="replace"))]
+    smallest = f", smallest explorer text {min(sizes):.1f} px" if sizes else ""
+    print(f"page weight, cold load: {path}: {weight / 1e6:.2f} MB{smallest}")
     problems = log.problems()
     if weight > MAX_PAGE_BYTES:
         problems.append(f"the page loads {weight / 1e6:.2f} MB on a cold load; at most "
