@@ -5,7 +5,7 @@ import numpy as np
 
 from . import exercise
 
-_LUMA = np.array([0.2125, 0.7154, 0.0721])    # ITU-R BT.709, as skimage.color.rgb2gray
+_LUMA = np.array([0.2125, 0.7154, 0.0721])    # skimage.color.rgb2gray (BT.709 has 0.2126, 0.7152, 0.0722)
 
 
 @exercise("ch01-levels-12bit", "How many intensity levels can a 12-bit channel take?")
@@ -18,7 +18,7 @@ def _():
     return int((np.array([250], dtype=np.uint8) + np.uint8(10))[0])
 
 
-@exercise("ch01-gray-pixel", "Grayscale value in [0, 1] of the pixel (R, G, B) = (200, 100, 50), BT.709 luma",
+@exercise("ch01-gray-pixel", "Grayscale value in [0, 1] of the pixel (R, G, B) = (200, 100, 50), rgb2gray luma weights",
           rtol=1e-4)
 def _():
     from skimage.color import rgb2gray
