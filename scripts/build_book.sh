@@ -52,8 +52,8 @@ if [[ ! -f "$book/_build/html/index.html" ]]; then
 fi
 
 # Every figure a chapter draws must be in its executed notebook (and so on its page).
-if [[ -d "$book/_build/jupyter_execute" ]]; then
-    python "$repo/scripts/check_figures.py" "$book/_build/jupyter_execute" || status=1
+if [[ -d "$book/_build/html" ]]; then
+    python "$repo/scripts/check_figures.py" "$book/_build" "$book/book" || status=1
 fi
 
 # Offline check: no tag may load anything (src=, or href= of a <link>) from another host.

@@ -1,6 +1,11 @@
 """Check that every figure a chapter draws reached its executed notebook, and so the page.
 
-    python scripts/check_figures.py [EXECUTED_DIR]     (default: _build/jupyter_execute)
+    python scripts/check_figures.py [BUILD_DIR [BOOK_DIR]]   (default: _build and book)
+
+The executed notebooks are taken from the build's execution cache (BUILD_DIR/.jupyter_cache,
+merged into the source notebooks as the build does), else from BUILD_DIR/jupyter_execute: the
+build rewrites the latter only for the notebooks it executed, not for those it took from the
+cache.
 
 A code cell *draws* when one of its top-level statements (not the body of a `def` or `class`)
 calls `plt.show`, `plt.subplots`, `plt.figure`, `plt.imshow`, `plt.plot` or a `cb.plot` helper.
@@ -113,21 +118,42 @@ def count(nb: dict) -> Counts:
     return Counts(drawing, images, explorers, frames, missing)
 
 
+def executed_notebooks(build: Path, book: Path) -> dict:
+    """name -> executed notebook (a dict) for every chapter of `book` the build executed."""
+    found = {}
+    cache_dir = build / ".jupyter_cache"
+    if cache_dir.is_dir():
+        import nbformat
+        from jupyter_cache import get_cache
+        cache = get_cache(str(cache_dir))
+        for path in sorted(book.glob("*.ipynb")):
+            try:
+                _, merged = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
+            except KeyError:  # never executed, or changed since
+                continue
+            found[path.stem] = json.loads(nbformat.writes(merged))
+    for path in sorted((build / "jupyter_execute").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" not in path.parts and path.stem not in found:
+            found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    root = Path(argv[0] if argv else "_build/jupyter_execute")
-    notebooks = sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    build = Path(argv[0] if argv else "_build")
+    book = Path(argv[1] if len(argv) > 1 else "book")
+    notebooks = executed_notebooks(build, book)
     if not notebooks:
-        print(f"check_figures: no executed notebooks under {root}", file=sys.stderr)
+        print(f"check_figures: no executed notebooks under {build}", file=sys.stderr)
         return 1
     failed = False
     print(f"{'chapter':32s} {'drawing cells':>13s} {'images':>7s} {'explorers':>9s} {'frames':>7s}")
-    for path in notebooks:
-        c = count(json.loads(path.read_text(encoding="utf-8")))
-        print(f"{path.stem:32s} {c.drawing_cells:13d} {c.images:7d} {c.explorers:9d} {c.frames:7d}")
+    for name, nb in notebooks.items():
+        c = count(nb)
+        print(f"{name:32s} {c.drawing_cells:13d} {c.images:7d} {c.explorers:9d} {c.frames:7d}")
         for i, line in c.missing:
             failed = True
-            print(f"check_figures: {path.name}, cell {i} draws but shows no image: {line!r}",
+            print(f"check_figures: {name}.ipynb, cell {i} draws but shows no image: {line!r}",
                   file=sys.stderr)
     if failed:
         print("check_figures: figures were drawn and never shown; is MPLBACKEND set in the "

@@ -41,9 +41,8 @@ MAX_PAGE_BYTES = 4_000_000        # everything a page loads on a cold cache
 PHONE_WIDTH = 390
 COLUMN_PX = 688                   # cnnbook.widgets.COLUMN_PX: the text column at 1280 px
 MIN_TEXT_PX = 11                  # cnnbook.widgets.MIN_TEXT_PX
-EXECUTED = HTML.parent / "jupyter_execute"
 sys.path.insert(0, str(ROOT / "scripts"))
-from check_figures import IMAGE_MIMES  # noqa: E402
+from check_figures import IMAGE_MIMES, executed_notebooks  # noqa: E402
 
 
 def _book_pages() -> list[str]:
@@ -155,7 +154,7 @@ def _open(browser, url: str, width: int = 1280):
         f"request failed: {req.url} ({req.failure})") if _is_local(req.url) else None)
     page.on("response", lambda resp: log.errors.append(f"HTTP {resp.status}: {resp.url}")
             if resp.status >= 400 else None)
-    page.on("response", log.responses.append)
+    page.on("response", lambda resp: log.responses.append(resp))
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     return context, page, log
@@ -206,13 +205,17 @@ def _check_explorers(page, log: PageLog, html: str) -> None:
                 log.errors.append(f"explorer {i}: moving slider {j} did not change the figure")
 
 
+@functools.lru_cache(maxsize=1)
+def _executed() -> dict:
+    return executed_notebooks(HTML.parent, ROOT / "book")
+
+
 def _expected_images(path: str) -> int | None:
     """Images the executed notebook of page `path` shows: image outputs plus <img> tags in its
     HTML outputs (explorer frames), leaving out cells whose output the page removes."""
-    nb_path = EXECUTED / Path(path).with_suffix(".ipynb")
-    if not nb_path.is_file():
+    nb = _executed().get(Path(path).stem)
+    if nb is None:
         return None
-    nb = json.loads(nb_path.read_text(encoding="utf-8"))
     total = 0
     for cell in nb.get("cells", []):
         tags = set(cell.get("metadata", {}).get("tags", []))

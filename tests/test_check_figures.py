@@ -48,11 +48,13 @@ def test_missing_image_is_reported(tmp_path, capsys):
     nb = _nb(("plt.plot([1, 2])\nplt.show()", []), ("plt.plot([3])\nplt.show()", [PNG_OUT]))
     c = cf.count(nb)
     assert (c.drawing_cells, c.images, c.missing) == (2, 1, [(0, "plt.plot([1, 2])")])
-    (tmp_path / "ch.ipynb").write_text(json.dumps(nb))
-    assert cf.main([str(tmp_path)]) == 1
+    executed = tmp_path / "jupyter_execute" / "book"
+    executed.mkdir(parents=True)
+    (executed / "ch.ipynb").write_text(json.dumps(nb))
+    assert cf.main([str(tmp_path), str(tmp_path / "book")]) == 1
     assert "cell 0 draws but shows no image" in capsys.readouterr().err
-    (tmp_path / "ch.ipynb").write_text(json.dumps(_nb(("plt.plot([3])\nplt.show()", [PNG_OUT]))))
-    assert cf.main([str(tmp_path)]) == 0
+    (executed / "ch.ipynb").write_text(json.dumps(_nb(("plt.plot([3])\nplt.show()", [PNG_OUT]))))
+    assert cf.main([str(tmp_path), str(tmp_path / "book")]) == 0
     assert cf.main([str(tmp_path / "empty")]) == 1          # no executed notebook at all
 
 
