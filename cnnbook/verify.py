@@ -266,14 +266,30 @@ def run(devices=None, dtypes=(np.float64, np.float32)) -> list:
     return results
 
 
-def markdown(results) -> str:
-    lines = ["| layer | case | reference | device | dtype | max abs err (out) | "
-             "max abs err (gradients) | tolerance | result |",
-             "|---|---|---|---|---|---|---|---|---|"]
+_COLUMNS = {
+    "layer": ("layer", lambda r: r.layer),
+    "case": ("case", lambda r: r.case),
+    "reference": ("reference", lambda r: r.reference),
+    "device": ("device", lambda r: r.device),
+    "dtype": ("dtype", lambda r: r.dtype),
+    "out": ("max abs err (out)", lambda r: f"{r.out_err:.1e}"),
+    "grads": ("max abs err (gradients)", lambda r: r.grad_errs.replace("|", "/")),
+    "tol": ("tolerance", lambda r: f"{r.tol:.0e}"),
+    "result": ("result", lambda r: "pass" if r.passed else "**FAIL**"),
+}
+
+
+def markdown(results, columns=None) -> str:
+    """The results as a Markdown table (all columns, or those named in `columns`, from
+    layer, case, reference, device, dtype, out, grads, tol, result), then a one-line summary."""
+    columns = list(columns or _COLUMNS)
+    unknown = [c for c in columns if c not in _COLUMNS]
+    if unknown:
+        raise ValueError(f"markdown: unknown columns {unknown}; choose from {list(_COLUMNS)}.")
+    lines = ["| " + " | ".join(_COLUMNS[c][0] for c in columns) + " |",
+             "|" + "---|" * len(columns)]
     for r in results:
-        lines.append(f"| {r.layer} | {r.case} | {r.reference} | {r.device} | {r.dtype} | "
-                     f"{r.out_err:.1e} | {r.grad_errs.replace('|', '/')} | {r.tol:.0e} | "
-                     f"{'pass' if r.passed else '**FAIL**'} |")
+        lines.append("| " + " | ".join(_COLUMNS[c][1](r) for c in columns) + " |")
     n_fail = sum(not r.passed for r in results)
     lines.append("")
     lines.append(f"{len(results) - n_fail} of {len(results)} cases pass. Errors are max |ours - "

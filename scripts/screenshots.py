@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
+HTML = Path(__import__("os").environ.get("CNNBOOK_HTML_DIR", ROOT / "_build" / "html"))
 
 
 def main(argv=None) -> int:
