@@ -108,6 +108,7 @@ def drop_fontawesome(app, exception):
 
 def _register_authoryear_style():
     from pybtex.plugin import register_plugin
+    from pybtex.richtext import Text
     from pybtex.style.formatting.unsrt import Style as UnsrtStyle
     from pybtex.style.labels import BaseLabelStyle
 
@@ -118,8 +119,7 @@ def _register_authoryear_style():
             labels = []
             for entry in sorted_entries:
                 people = entry.persons.get("author") or entry.persons.get("editor") or []
-                last = [" ".join(p.last_names) for p in people]
-                last = [re.sub(r"[{}\\]", "", name) for name in last]
+                last = [Text.from_latex(" ".join(p.last_names)).render_as("text") for p in people]
                 if not last:
                     who = re.sub(r"[{}\\]", "", entry.fields.get("title", entry.key))[:24]
                 elif len(last) == 1:
