@@ -5,7 +5,8 @@ submodules load on first use, so the core needs only NumPy:
 
 - ``cb.functional`` (also ``cb.F``): the layer function pairs (``conv2d``, ``conv2d_forward``,
   ``conv2d_backward``, ...), NCHW and PyTorch semantics.
-- ``cb.nn``, ``cb.optim``: layer classes, ``LeNet5``, SGD/Adam and schedules.
+- ``cb.nn``, ``cb.optim``, ``cb.init``: layer classes, ``LeNet5``, optimizers and schedules,
+  weight initialisation.
 - ``cb.arithmetic``: output sizes, receptive fields, parameter and FLOP counts.
 - ``cb.data``: Fashion-MNIST, MNIST, scikit-learn digits, sample photos.
 - ``cb.gradcheck``, ``cb.verify``: finite differences, and the comparison with PyTorch.
@@ -16,7 +17,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "functional", "nn", "optim", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
+    "functional", "nn", "optim", "init", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
 }
 

@@ -24,6 +24,9 @@ References:
   Machine Learning Algorithms", arXiv:1708.07747, 2017.
 - scikit-learn: ``sklearn.datasets.load_digits`` (UCI optical recognition of handwritten digits).
 - scikit-image: ``skimage.data`` (the bundled sample images).
+- scikit-learn ``train_test_split(..., stratify=y)`` (the stratified split); torchvision
+  ``transforms.RandomCrop(size, padding)``, ``RandomHorizontalFlip(p)``, ``Compose`` (the names
+  and meanings of the augmentation callables, here for NCHW NumPy batches).
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ import numpy as np
 
 __all__ = [
     "load_fashion_mnist", "load_mnist", "load_digits", "sample_image", "read_idx",
-    "FASHION_MNIST_CLASSES", "SAMPLE_IMAGES",
+    "FASHION_MNIST_CLASSES", "SAMPLE_IMAGES", "train_val_split",
+    "Compose", "RandomCrop", "RandomHorizontalFlip", "RandomTranslate",
 ]
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -331,3 +335,192 @@ def sample_image(name, as_gray=False, raw=False):
     if raw:
         return img.copy()
     return img.astype(np.float64) / 255
+
+
+# ---------------------------------------------------------------------------------------------
+# validation split: choose on validation, report test once
+
+def _check_xy(fn: str, x, y) -> tuple:
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise ValueError(f"{fn}: y must be a 1-D array of integer class labels, got shape "
+                         f"{y.shape} and dtype {y.dtype}; pass the labels as loaded (int64).")
+    if x.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"{fn}: x has {x.shape[0] if x.ndim else 0} examples but y has "
+                         f"{y.shape[0]} labels; pass matching arrays.")
+    return x, y
+
+
+def train_val_split(x, y, val_size, seed=0):
+    """Carve a validation set out of a training set: ``(x_train, y_train), (x_val, y_val)``.
+
+    ``val_size`` is a fraction in (0, 1) of the examples or a count ``1 <= val_size < N``. The
+    split is stratified: each class gives the validation set its share of ``val_size``
+    (rounded by largest remainder, so the total is exact), drawn at random with
+    ``np.random.default_rng(seed)``; the same seed gives the same split. Both parts keep the
+    original order of the examples and are fresh arrays (the inputs are not modified).
+
+    Hyperparameters and recipes are chosen on ``(x_val, y_val)``; the test set is evaluated
+    once, at the end.
+    """
+    fn = "train_val_split"
+    x, y = _check_xy(fn, x, y)
+    n = y.shape[0]
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: val_size must be a fraction or a count, got "
+                        f"{type(val_size).__name__}; use e.g. val_size=0.1 or val_size=5000.")
+    if isinstance(val_size, (float, np.floating)):
+        if not 0 < val_size < 1:
+            raise ValueError(f"{fn}: a fractional val_size must lie in (0, 1), got "
+                             f"val_size={val_size}; use e.g. val_size=0.1.")
+        n_val = int(round(val_size * n))
+    else:
+        n_val = int(val_size)
+    if not 1 <= n_val < n:
+        raise ValueError(f"{fn}: val_size={val_size!r} gives {n_val} validation examples out of "
+                         f"N={n}; it must leave at least one on each side (1 <= count < {n}).")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"{fn}: seed must be an int, got {type(seed).__name__}; use seed=0.")
+    rng = np.random.default_rng(int(seed))
+    classes, counts = np.unique(y, return_counts=True)
+    share = counts * (n_val / n)
+    k = np.floor(share).astype(int)
+    order = np.argsort(-(share - k), kind="stable")        # largest remainders get one more
+    k[order[:n_val - k.sum()]] += 1
+    val_mask = np.zeros(n, dtype=bool)
+    for c, kc in zip(classes, k):
+        idx = np.flatnonzero(y == c)
+        val_mask[rng.permutation(idx)[:kc]] = True
+    return (x[~val_mask], y[~val_mask]), (x[val_mask], y[val_mask])
+
+
+# ---------------------------------------------------------------------------------------------
+# augmentation: seeded callables on NCHW batches, composable, never modifying their input
+
+def _aug_rng(fn: str, rng) -> np.random.Generator:
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{fn}: rng must be a numpy.random.Generator or an int seed, got "
+                    f"{type(rng).__name__}; use rng=0.")
+
+
+def _check_batch(fn: str, x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"{fn}: expected an NCHW batch with 4 dimensions, got shape {x.shape}; "
+                         f"for one image use x[None].")
+    return x
+
+
+def _nonneg_int(fn: str, name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise ValueError(f"{fn}: {name} must be an integer >= 0, got {name}={v!r}; use e.g. "
+                         f"{name}=2.")
+    return int(v)
+
+
+def _shifted_crops(x, size, padding, rng):
+    """Zero-pad by `padding` and cut one ``size`` window per image at a random offset."""
+    N, C, H, W = x.shape
+    sh, sw = size
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oy = rng.integers(0, H + 2 * padding - sh + 1, N)
+    ox = rng.integers(0, W + 2 * padding - sw + 1, N)
+    rows = oy[:, None] + np.arange(sh)                                       # (N, sh)
+    cols = ox[:, None] + np.arange(sw)                                       # (N, sw)
+    n = np.arange(N)[:, None, None, None]
+    c = np.arange(C)[None, :, None, None]
+    return xp[n, c, rows[:, None, :, None], cols[:, None, None, :]]         # (N, C, sh, sw)
+
+
+class RandomCrop:
+    """torchvision's ``RandomCrop(size, padding)`` for a batch: pad each image with `padding`
+    zeros on every side, then cut a ``size`` window at an independent random position."""
+
+    def __init__(self, size, padding=0, rng=None):
+        fn = "RandomCrop"
+        size = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) \
+            else size
+        if not (isinstance(size, (tuple, list)) and len(size) == 2
+                and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+                        for s in size)):
+            raise ValueError(f"{fn}: size must be a positive int or a pair (h, w), got "
+                             f"size={size!r}; use e.g. size=28.")
+        self.size = (int(size[0]), int(size[1]))
+        self.padding = _nonneg_int(fn, "padding", padding)
+        self.rng = _aug_rng(fn, rng)
+
+    def __call__(self, x):
+        x = _check_batch("RandomCrop", x)
+        H, W = x.shape[2:]
+        if self.size[0] > H + 2 * self.padding or self.size[1] > W + 2 * self.padding:
+            raise ValueError(f"RandomCrop: size={self.size} is larger than the padded image "
+                             f"({H + 2 * self.padding}, {W + 2 * self.padding}) = (H, W) = ({H}, "
+                             f"{W}) + 2*padding={self.padding}; raise padding or lower size.")
+        return _shifted_crops(x, self.size, self.padding, self.rng)
+
+    def __repr__(self):
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
+
+
+class RandomTranslate:
+    """Shift each image by a random whole number of pixels in ``[-max_shift, max_shift]`` along
+    each axis, filling with zeros; the size is kept (= ``RandomCrop(H, padding=max_shift)``)."""
+
+    def __init__(self, max_shift=2, rng=None):
+        self.max_shift = _nonneg_int("RandomTranslate", "max_shift", max_shift)
+        self.rng = _aug_rng("RandomTranslate", rng)
+
+    def __call__(self, x):
+        x = _check_batch("RandomTranslate", x)
+        return _shifted_crops(x, x.shape[2:], self.max_shift, self.rng)
+
+    def __repr__(self):
+        return f"RandomTranslate(max_shift={self.max_shift})"
+
+
+class RandomHorizontalFlip:
+    """Mirror each image left-right with probability `p` (torchvision's default p=0.5)."""
+
+    def __init__(self, p=0.5, rng=None):
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+            raise ValueError(f"RandomHorizontalFlip: p is a probability and must lie in [0, 1], "
+                             f"got p={p!r}; use p=0.5.")
+        self.p = float(p)
+        self.rng = _aug_rng("RandomHorizontalFlip", rng)
+
+    def __call__(self, x):
+        x = _check_batch("RandomHorizontalFlip", x)
+        flip = self.rng.random(x.shape[0]) < self.p
+        out = x.copy()
+        out[flip] = x[flip, :, :, ::-1]
+        return out
+
+    def __repr__(self):
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+class Compose:
+    """Apply callables in order: ``Compose(RandomCrop(28, 2), RandomHorizontalFlip())(x)``."""
+
+    def __init__(self, *transforms):
+        if len(transforms) == 1 and isinstance(transforms[0], (list, tuple)):
+            transforms = tuple(transforms[0])
+        for i, t in enumerate(transforms):
+            if not callable(t):
+                raise TypeError(f"Compose: transform {i} is a {type(t).__name__}, not a callable; "
+                                f"pass e.g. RandomHorizontalFlip().")
+        self.transforms = list(transforms)
+
+    def __call__(self, x):
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+    def __repr__(self):
+        return "Compose(" + ", ".join(repr(t) for t in self.transforms) + ")"

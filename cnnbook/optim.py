@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules with PyTorch's exact update rules.
 
-``SGD`` and ``Adam`` update ``Parameter.data`` from ``Parameter.grad``; the schedules set the
-optimizer's ``lr`` (and, for one-cycle, its momentum or Adam's beta1) once per ``step()``.
+``SGD``, ``RMSprop``, ``Adam`` and ``AdamW`` update ``Parameter.data`` from ``Parameter.grad``;
+the schedules set the optimizer's ``lr`` (and, for one-cycle, its momentum or Adam's beta1) once per ``step()``.
 Hyper-parameters live in ``optimizer.param_groups[0]`` as in PyTorch, with ``optimizer.lr`` as a
 shortcut.
 
@@ -10,6 +10,8 @@ References:
 - Sutskever et al., "On the importance of initialization and momentum in deep learning",
   ICML 2013 (momentum and Nesterov's variant in the form PyTorch uses).
 - Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015.
+- Tieleman & Hinton, "Lecture 6.5 - RMSprop", COURSERA: Neural Networks for Machine Learning, 2012.
+- Loshchilov & Hutter, "Decoupled weight decay regularization", ICLR 2019 (AdamW).
 - Smith & Topin, "Super-convergence", 2018 (the one-cycle policy).
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adam", "LRScheduler", "OneCycleLR", "StepLR", "CosineAnnealingLR"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "LRScheduler", "OneCycleLR", "StepLR",
+           "CosineAnnealingLR"]
 
 
 def _nonneg(fn: str, name: str, v, fix: str) -> float:
@@ -118,6 +121,72 @@ class SGD(Optimizer):
             p.data = (p.data - lr * g).astype(p.data.dtype, copy=False)
 
 
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's rule (``centered=False`` unless asked)::
+
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g**2
+        avg = sqrt(v) + eps            (centered: sqrt(v - mean_g**2) + eps, mean_g = EMA of g)
+        buf = momentum * buf + g / avg;  p = p - lr * buf     if momentum > 0
+        p = p - lr * g / avg                                  otherwise
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False):
+        fn = "RMSprop"
+        lr = _nonneg(fn, "lr", lr, "use e.g. lr=1e-2")
+        alpha = _nonneg(fn, "alpha", alpha, "use alpha=0.99")
+        if alpha >= 1:
+            raise ValueError(f"RMSprop: alpha is the decay of the squared-gradient average and "
+                             f"must lie in [0, 1), got alpha={alpha!r}; use alpha=0.99.")
+        eps = _nonneg(fn, "eps", eps, "use eps=1e-8")
+        weight_decay = _nonneg(fn, "weight_decay", weight_decay, "use 0 for none")
+        momentum = _nonneg(fn, "momentum", momentum, "use 0 for none or e.g. 0.9")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=bool(centered)))
+
+    def step(self):
+        g_ = self.param_groups[0]
+        lr, alpha, eps, wd, mom, centered = (g_["lr"], g_["alpha"], g_["eps"], g_["weight_decay"],
+                                             g_["momentum"], g_["centered"])
+        for p, st in zip(self.params, self.state):
+            g = p.grad
+            if wd != 0:
+                g = g + wd * p.data
+            if not st:
+                st["step"] = 0
+                st["square_avg"] = np.zeros_like(p.data)
+                if mom > 0:
+                    st["momentum_buffer"] = np.zeros_like(p.data)
+                if centered:
+                    st["grad_avg"] = np.zeros_like(p.data)
+            st["step"] += 1
+            v = alpha * st["square_avg"] + (1 - alpha) * g * g
+            st["square_avg"] = v
+            if centered:
+                m = st["grad_avg"] + (1 - alpha) * (g - st["grad_avg"])     # torch's lerp form
+                st["grad_avg"] = m
+                avg = np.sqrt(v - m * m) + eps
+            else:
+                avg = np.sqrt(v) + eps
+            if mom > 0:
+                buf = mom * st["momentum_buffer"] + g / avg
+                st["momentum_buffer"] = buf
+                update = buf
+            else:
+                update = g / avg
+            p.data = (p.data - lr * update).astype(p.data.dtype, copy=False)
+
+
+def _check_betas(fn: str, betas):
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+            and all(isinstance(b, (int, float, np.floating)) and not isinstance(b, bool)
+                    and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"{fn}: betas must be two numbers in [0, 1), got betas={betas!r}; "
+                         f"use betas=(0.9, 0.999).")
+    return tuple(float(b) for b in betas)
+
+
 class Adam(Optimizer):
     """Adam with PyTorch's bias correction (weight decay added to the gradient, not AdamW)::
 
@@ -127,25 +196,28 @@ class Adam(Optimizer):
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
     """
 
+    _decoupled = False
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        fn = "Adam"
+        fn = type(self).__name__
         lr = _nonneg(fn, "lr", lr, "use e.g. lr=1e-3")
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
-                and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
-            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got betas={betas!r}; "
-                             f"use betas=(0.9, 0.999).")
+        betas = _check_betas(fn, betas)
         eps = _nonneg(fn, "eps", eps, "use eps=1e-8")
-        weight_decay = _nonneg(fn, "weight_decay", weight_decay, "use 0 for none")
-        super().__init__(params, dict(lr=lr, betas=tuple(float(b) for b in betas), eps=eps,
-                                      weight_decay=weight_decay))
+        weight_decay = _nonneg(fn, "weight_decay", weight_decay,
+                               "use e.g. weight_decay=1e-2" if self._decoupled else "use 0 for none")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def step(self):
         g_ = self.param_groups[0]
         lr, (b1, b2), eps, wd = g_["lr"], g_["betas"], g_["eps"], g_["weight_decay"]
         for p, st in zip(self.params, self.state):
             g = p.grad
+            data = p.data
             if wd != 0:
-                g = g + wd * p.data
+                if self._decoupled:
+                    data = data * (1 - lr * wd)         # AdamW: shrink the weights directly
+                else:
+                    g = g + wd * data                   # Adam: L2 term folded into the gradient
             if not st:
                 st["step"] = 0
                 st["exp_avg"] = np.zeros_like(p.data)
@@ -157,7 +229,19 @@ class Adam(Optimizer):
             st["exp_avg"], st["exp_avg_sq"] = m, v
             step_size = lr / (1 - b1 ** t)
             denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-            p.data = (p.data - step_size * (m / denom)).astype(p.data.dtype, copy=False)
+            p.data = (data - step_size * (m / denom)).astype(p.data.dtype, copy=False)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's rule: before the Adam
+    step the weights shrink by ``p = p * (1 - lr * weight_decay)``, and the gradient the moments
+    see carries no decay term. Unlike Adam's L2 term, the shrinkage is not divided by
+    ``sqrt(v)``, so every weight decays at the same rate."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
 # ------------------------------------------------------------------------------- schedules

@@ -1,4 +1,4 @@
-"""A small training loop: seeded mini-batches, one optimizer step per batch, a progress bar.
+"""A small training loop: seeded mini-batches, one optimizer step per batch, one progress line.
 
 ``fit`` is the loop every chapter would otherwise write by hand::
 
@@ -25,7 +25,7 @@ References:
 from __future__ import annotations
 
 import math
-import sys
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -126,13 +126,14 @@ def train_step(model, optimizer, xb, yb, loss="cross_entropy", scheduler=None):
 class History:
     """What ``fit`` recorded: one entry per step in ``loss``, ``acc`` (batch accuracy) and
     ``lr``; one per epoch in ``val_loss`` and ``val_acc`` (if a validation set was given) and
-    in ``epoch_seconds``."""
+    in ``epoch_seconds``; ``best_epoch`` is the epoch (from 0) with the best validation accuracy."""
     loss: list = field(default_factory=list)
     acc: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     val_acc: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
+    best_epoch: int | None = None
 
     @property
     def steps(self) -> int:
@@ -150,16 +151,43 @@ class History:
         return (c[1:] - c[lo]) / (np.arange(1, len(v) + 1) - lo)
 
 
+def _static() -> bool:
+    """True while the book is being built (``CNNBOOK_STATIC=1``): a widget progress bar cannot
+    update on a static page, so ``fit`` prints a one-line summary instead."""
+    return os.environ.get("CNNBOOK_STATIC", "") not in ("", "0")
+
+
+def _summary(desc, hist, epochs_run, seconds) -> str:
+    parts = [f"{desc}: {epochs_run} epoch{'s' if epochs_run != 1 else ''}", f"{hist.steps} steps",
+             f"final train loss {np.mean(hist.loss[-100:]):.3f}"]
+    if hist.val_acc:
+        parts.append(f"val acc {hist.val_acc[-1]:.4f}")
+        if hist.best_epoch is not None and hist.best_epoch != len(hist.val_acc) - 1:
+            parts.append(f"best {hist.val_acc[hist.best_epoch]:.4f} (epoch {hist.best_epoch + 1})")
+    parts.append(f"{seconds:.1f} s")
+    return ", ".join(parts)
+
+
 def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss="cross_entropy",
-        seed=0, validation=None, max_steps=None, progress=True, desc="train"):
+        seed=0, validation=None, max_steps=None, augment=None, patience=None, restore_best=False,
+        progress=True, desc="train"):
     """Train `model` in place on ``(x, y)`` and return a :class:`History`.
 
     Each epoch draws a fresh permutation from ``np.random.default_rng(seed)`` (so the same seed
     gives the same batches, run after run), calls ``model.train()``, takes one optimizer step per
     mini-batch, and steps `scheduler` after every optimizer step (as ``OneCycleLR`` expects).
-    ``max_steps`` stops early, in the middle of an epoch if need be. ``validation=(x_val, y_val)``
-    is evaluated after every epoch. ``progress`` shows a tqdm bar with the running loss and
-    accuracy.
+    ``max_steps`` stops early, in the middle of an epoch if need be. ``augment`` is a callable
+    applied to every training batch (e.g. ``cnnbook.data.RandomCrop(28, padding=2)``); the
+    validation set is never augmented.
+
+    ``validation=(x_val, y_val)`` is evaluated after every epoch. Early stopping on it:
+    ``patience=k`` stops after k epochs without a better validation accuracy, and
+    ``restore_best=True`` loads the weights of the best epoch back at the end
+    (``History.best_epoch`` says which, counting from 0).
+
+    ``progress=True`` shows one progress line for the whole run (``tqdm.auto``, removed when the
+    run ends) and then prints one summary line (epochs, steps, final train loss, validation
+    accuracy, time). In the static build (``CNNBOOK_STATIC=1``) only the summary is printed.
     """
     fn = "fit"
     x, y = _check_data(fn, x, y, num_classes=None)
@@ -172,15 +200,25 @@ def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise TypeError(f"{fn}: validation must be a pair (x_val, y_val), got "
                             f"{type(validation).__name__}.")
+    if patience is not None:
+        patience = _check_positive_int(fn, "patience", patience, "or patience=None to run all epochs")
+    if (patience is not None or restore_best) and validation is None:
+        raise ValueError(f"{fn}: patience={patience!r} and restore_best={restore_best!r} stop on "
+                         f"the validation accuracy; pass validation=(x_val, y_val).")
+    if augment is not None and not callable(augment):
+        raise TypeError(f"{fn}: augment must be a callable on an NCHW batch, got "
+                        f"{type(augment).__name__}; use e.g. cnnbook.data.RandomTranslate(2).")
     rng = _rng(fn, seed)
     steps_per_epoch = math.ceil(x.shape[0] / batch_size)
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     hist = History()
     bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=total, desc=desc, file=sys.stdout, mininterval=10.0, ncols=90,
-                   unit="step", ascii=True)
+    if progress and not _static():
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, desc=desc, leave=False, mininterval=1.0, unit="step",
+                   dynamic_ncols=True)
+    best_state, since_best, epochs_run = None, 0, 0
+    t_start = time.perf_counter()
     for _ in range(epochs):
         if hist.steps >= total:
             break
@@ -190,7 +228,8 @@ def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss
             if hist.steps >= total:
                 break
             lr = optimizer.lr
-            value, acc = train_step(model, optimizer, x[idx], y[idx], loss, scheduler)
+            xb = x[idx] if augment is None else augment(x[idx])
+            value, acc = train_step(model, optimizer, xb, y[idx], loss, scheduler)
             hist.loss.append(value)
             hist.acc.append(acc)
             hist.lr.append(lr)
@@ -201,15 +240,29 @@ def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss
                     bar.set_postfix(loss=f"{np.mean(hist.loss[recent]):.3f}",
                                     acc=f"{np.mean(hist.acc[recent]):.3f}", refresh=False)
         hist.epoch_seconds.append(time.perf_counter() - t0)
+        epochs_run += 1
         if validation is not None:
             vl, va = evaluate(model, *validation, loss=loss)
             hist.val_loss.append(vl)
             hist.val_acc.append(va)
+            if hist.best_epoch is None or va > hist.val_acc[hist.best_epoch]:
+                hist.best_epoch = len(hist.val_acc) - 1
+                since_best = 0
+                if restore_best:
+                    best_state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+            else:
+                since_best += 1
             if bar is not None:
                 bar.set_postfix(val_acc=f"{va:.4f}", refresh=False)
+            if patience is not None and since_best >= patience:
+                break
     if bar is not None:
         bar.close()
+    if restore_best and best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
+    if progress:
+        print(_summary(desc, hist, epochs_run, time.perf_counter() - t_start))
     return hist
 
 
@@ -227,18 +280,35 @@ def predict_proba(model, x, batch_size=1000):
 
 
 def evaluate(model, x, y, batch_size=1000, loss="cross_entropy"):
-    """``(mean loss, accuracy)`` of `model` on ``(x, y)`` in eval mode, as Python floats."""
+    """``(mean loss, accuracy)`` of `model` on ``(x, y)`` in eval mode, as Python floats.
+
+    Forward passes only: no gradient is computed and no parameter's ``.grad`` changes."""
     fn = "evaluate"
     loss = _check_loss(fn, loss)
+    batch_size = _check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=1000")
     model.eval()
     x = as_float_array(fn, "x", x)
     check_ndim(fn, "x", x, 4, "(N, C, H, W): a batch of images")
     y = np.asarray(y)
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"{fn}: y must hold one label per image, shape ({x.shape[0]},), got "
+                         f"shape {y.shape}.")
     total_loss, correct = 0.0, 0
     for i in range(0, x.shape[0], batch_size):
         logits = model(x[i:i + batch_size])
-        yb = y[i:i + batch_size]
-        value, _ = loss_and_grad(logits, yb, loss)
-        total_loss += float(value) * len(yb)
+        yb = check_targets(fn, y[i:i + batch_size], logits.shape[0], logits.shape[1])
+        total_loss += _loss_value(logits, yb, loss) * len(yb)
         correct += int(np.sum(np.argmax(logits, axis=1) == yb))
     return total_loss / x.shape[0], correct / x.shape[0]
+
+
+def _loss_value(logits, y, loss) -> float:
+    """The mean loss of a batch, forward only (``loss_and_grad`` without the gradient)."""
+    F = _F()
+    if loss == "cross_entropy":
+        logp = F.log_softmax(logits, dim=1)
+        return float(-np.mean(logp[np.arange(len(y)), y]))
+    probs = F.softmax(logits, dim=1)
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(len(y)), y] = 1
+    return float(np.mean((probs - onehot) ** 2))

@@ -179,3 +179,134 @@ def test_sample_image_copy_and_unknown_name():
     with pytest.raises(ValueError) as e:
         D.sample_image("lena")
     assert "'lena'" in str(e.value) and "camera" in str(e.value) and "astronaut" in str(e.value)
+
+
+# ---- train_val_split ---------------------------------------------------------------------------
+def _toy(n=1000, classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n).astype(np.int64)
+    x = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 2, 2), np.float32)
+    return x, y
+
+
+def test_train_val_split_partition_stratified_deterministic():
+    x, y = _toy()
+    (xt, yt), (xv, yv) = D.train_val_split(x, y, 0.2, seed=3)
+    assert len(yv) == 200 and len(yt) == 800
+    ids_t, ids_v = xt[:, 0, 0, 0].astype(int), xv[:, 0, 0, 0].astype(int)
+    assert sorted(np.concatenate([ids_t, ids_v]).tolist()) == list(range(1000))  # a partition
+    assert np.array_equal(yt, y[ids_t]) and np.array_equal(yv, y[ids_v])          # pairs kept
+    counts, vcounts = np.bincount(y, minlength=10), np.bincount(yv, minlength=10)
+    assert np.all(np.abs(vcounts - 0.2 * counts) < 1)                             # stratified
+    (xt2, _), (xv2, _) = D.train_val_split(x, y, 0.2, seed=3)
+    assert np.array_equal(xv, xv2) and np.array_equal(xt, xt2)                    # deterministic
+    (_, _), (xv3, _) = D.train_val_split(x, y, 0.2, seed=4)
+    assert not np.array_equal(xv, xv3)                                            # seed matters
+
+
+def test_train_val_split_count_and_inputs_untouched():
+    x, y = _toy(n=103, classes=3)
+    x0, y0 = x.copy(), y.copy()
+    (xt, yt), (xv, yv) = D.train_val_split(x, y, 17)
+    assert len(yv) == 17 and len(yt) == 86
+    assert np.array_equal(x, x0) and np.array_equal(y, y0)
+    xv[...] = -1                                                   # fresh arrays, not views
+    assert np.array_equal(x, x0)
+
+
+def test_train_val_split_real_fashion_mnist_balanced():
+    try:
+        x, y = D.load_fashion_mnist("train")
+    except Exception as e:                                         # pragma: no cover
+        pytest.skip(f"Fashion-MNIST not available: {e}")
+    (xt, yt), (xv, yv) = D.train_val_split(x, y, 5000)
+    assert len(yv) == 5000 and np.all(np.bincount(yv) == 500)    # 6000 per class -> 500 each
+
+
+def test_train_val_split_errors():
+    x, y = _toy(n=10)
+    with pytest.raises(ValueError, match="train_val_split: a fractional val_size must lie in"):
+        D.train_val_split(x, y, 1.5)
+    with pytest.raises(ValueError, match="gives 10 validation examples out of N=10"):
+        D.train_val_split(x, y, 10)
+    with pytest.raises(TypeError, match="val_size must be a fraction or a count"):
+        D.train_val_split(x, y, "10%")
+    with pytest.raises(ValueError, match="x has 10 examples but y has 9 labels"):
+        D.train_val_split(x, y[:9], 0.2)
+    with pytest.raises(ValueError, match="integer class labels"):
+        D.train_val_split(x, y.astype(float), 0.2)
+
+
+# ---- augmentation ------------------------------------------------------------------------------
+def _batch(n=6, c=2, h=5, w=7):
+    return np.random.default_rng(0).random((n, c, h, w)).astype(np.float32)
+
+
+def test_random_crop_windows_are_shifted_copies():
+    x = _batch()
+    x0 = x.copy()
+    out = D.RandomCrop(5, padding=2, rng=1)(x)       # a 5x5 window of the 9x11 padded image
+    assert out.shape == (6, 2, 5, 5) and np.array_equal(x, x0)
+    xp = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    for i in range(6):                               # each crop is some window, all channels alike
+        hits = [(a, b) for a in range(5) for b in range(7)
+                if np.array_equal(out[i], xp[i, :, a:a + 5, b:b + 5])]
+        assert hits
+
+
+def test_random_translate_keeps_size_and_content():
+    x = _batch(n=200, c=1, h=6, w=6)
+    t = D.RandomTranslate(max_shift=1, rng=0)
+    out = t(x)
+    assert out.shape == x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    shifts = set()
+    for i in range(200):
+        for a in range(3):
+            for b in range(3):
+                if np.array_equal(out[i], xp[i, :, a:a + 6, b:b + 6]):
+                    shifts.add((a - 1, b - 1))
+    assert shifts == {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}  # all nine, no more
+    assert np.array_equal(D.RandomTranslate(0)(x), x)
+
+
+def test_flip_probability_and_seed():
+    x = _batch(n=2000, c=1, h=3, w=4)
+    out = D.RandomHorizontalFlip(p=0.5, rng=5)(x)
+    flipped = np.all(out == x[:, :, :, ::-1], axis=(1, 2, 3))
+    kept = np.all(out == x, axis=(1, 2, 3))
+    assert np.all(flipped | kept) and 900 < flipped.sum() < 1100
+    again = D.RandomHorizontalFlip(p=0.5, rng=5)(x)
+    assert np.array_equal(out, again)                          # same seed, same flips
+    f = D.RandomHorizontalFlip(rng=5)
+    assert not np.array_equal(f(x), f(x))                      # the generator moves on
+    assert np.array_equal(D.RandomHorizontalFlip(p=1.0)(x), x[:, :, :, ::-1])
+
+
+def test_compose_and_readonly_input():
+    x, _ = _toy(n=8)
+    x = x.copy()
+    x.flags.writeable = False
+    aug = D.Compose(D.RandomTranslate(1, rng=0), D.RandomHorizontalFlip(rng=0))
+    out = aug(x)
+    assert out.shape == x.shape and out.flags.writeable
+    manual = D.RandomHorizontalFlip(rng=0)(D.RandomTranslate(1, rng=0)(x))
+    assert np.array_equal(out, manual)
+    assert "RandomTranslate(max_shift=1)" in repr(aug)
+
+
+def test_augmentation_errors():
+    with pytest.raises(ValueError, match="RandomCrop: size must be"):
+        D.RandomCrop(0)
+    with pytest.raises(ValueError, match="RandomCrop: padding must be an integer >= 0"):
+        D.RandomCrop(28, padding=-1)
+    with pytest.raises(ValueError, match="larger than the padded image"):
+        D.RandomCrop(10, padding=1)(_batch())
+    with pytest.raises(ValueError, match="RandomHorizontalFlip: p is a probability"):
+        D.RandomHorizontalFlip(p=2)
+    with pytest.raises(ValueError, match="RandomTranslate: expected an NCHW batch.*x\\[None\\]"):
+        D.RandomTranslate(1)(np.zeros((5, 5)))
+    with pytest.raises(TypeError, match="Compose: transform 1 is a int"):
+        D.Compose(D.RandomTranslate(1), 3)
+    with pytest.raises(TypeError, match="rng must be"):
+        D.RandomTranslate(1, rng="a")

@@ -152,3 +152,62 @@ def test_train_step_skips_input_gradient_without_changing_the_update():
     opt_b.zero_grad()
     for pa, pb in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(pa.data, pb.data)
+
+
+def test_evaluate_computes_no_gradients_and_matches_loss_and_grad():
+    x, y = _toy(40)
+    model = LeNet5(num_classes=4, seed=0)
+    model.train()
+    for p in model.parameters():
+        p.grad = np.full_like(p.data, 0.5)
+    calls = []
+    orig = model.backward
+    model.backward = lambda *a, **k: calls.append(1) or orig(*a, **k)
+    for kind in ("cross_entropy", "mse"):
+        value, acc = evaluate(model, x, y, batch_size=16, loss=kind)
+        ref, _ = loss_and_grad(model(x), y, kind)
+        assert value == pytest.approx(float(ref), rel=1e-5)
+        assert acc == pytest.approx(float(np.mean(np.argmax(model(x), 1) == y)))
+    assert not calls and not model.training
+    assert all(np.all(p.grad == 0.5) for p in model.parameters())
+
+
+def test_early_stopping_restores_the_best_epoch():
+    x, y = _toy(64)
+    xv, yv = _toy(32)
+    model = LeNet5(num_classes=4, seed=0)
+    h = fit(model, SGD(model.parameters(), lr=0.05, momentum=0.9), x, y, epochs=6,
+            batch_size=16, validation=(xv, yv), restore_best=True, progress=False)
+    assert h.best_epoch == int(np.argmax(h.val_acc))
+    _, acc = evaluate(model, xv, yv)
+    assert acc == pytest.approx(h.val_acc[h.best_epoch])
+    model = LeNet5(num_classes=4, seed=0)
+    h = fit(model, SGD(model.parameters(), lr=0.0), x, y, epochs=6, batch_size=16,
+            validation=(xv, yv), patience=2, progress=False)   # lr 0: never improves after epoch 1
+    assert len(h.val_acc) == 3 and h.best_epoch == 0
+    with pytest.raises(ValueError, match="fit: patience=2.*pass validation"):
+        fit(model, SGD(model.parameters(), lr=0.0), x, y, patience=2)
+
+
+def test_augment_is_applied_to_training_batches_only():
+    x, y = _toy(32)
+    seen = []
+    model = LeNet5(num_classes=4, seed=0)
+    fit(model, SGD(model.parameters(), lr=0.01), x, y, batch_size=8, progress=False,
+        augment=lambda b: seen.append(b.shape) or b[:, :, :, ::-1].copy(), validation=(x, y))
+    assert seen == [(8, 1, 28, 28)] * 4
+    with pytest.raises(TypeError, match="fit: augment must be a callable"):
+        fit(model, SGD(model.parameters(), lr=0.01), x, y, augment="flip")
+
+
+def test_progress_static_prints_one_summary_line(monkeypatch, capsys):
+    x, y = _toy(32)
+    model = LeNet5(num_classes=4, seed=0)
+    monkeypatch.setenv("CNNBOOK_STATIC", "1")
+    h = fit(model, SGD(model.parameters(), lr=0.01), x, y, epochs=2, batch_size=8,
+            validation=(x, y), desc="tiny")
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and err == ""
+    assert lines[0].startswith("tiny: 2 epochs, 8 steps, final train loss ")
+    assert f"val acc {h.val_acc[-1]:.4f}" in lines[0] and lines[0].endswith(" s")
