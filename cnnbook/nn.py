@@ -13,6 +13,9 @@ References:
   with a = sqrt(5), which gives U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
 - LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document recognition",
   Proc. IEEE 1998 (LeNet-5); Zhang et al., Dive into Deep Learning, §7.6 (the modern variant).
+- He, Zhang, Ren & Sun, "Deep residual learning for image recognition", CVPR 2016 (Residual);
+  Szegedy et al., "Going deeper with convolutions", CVPR 2015 (Concat: the Inception module);
+  Krizhevsky, Sutskever & Hinton, NeurIPS 2012 (LocalResponseNorm).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from ._checks import check_channels, pair, pair_nonneg
 __all__ = [
     "Parameter", "Module", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Sigmoid",
     "Linear", "Flatten", "Dropout", "BatchNorm2d", "Sequential", "LeNet5", "torch_twin",
+    "Identity", "AdaptiveAvgPool2d", "LocalResponseNorm", "Residual", "Concat",
 ]
 
 
@@ -127,6 +131,13 @@ class Module:
         out = [(prefix + n, p) for n, p in self._own_parameters()]
         for cn, child in self.children():
             out += child.named_parameters(prefix + cn + ".")
+        return out
+
+    def named_modules(self, prefix: str = ""):
+        """(dotted name, Module) pairs: this module ("" at the top) and all below it, in order."""
+        out = [(prefix, self)]
+        for cn, child in self.children():
+            out += child.named_modules(prefix + ("." if prefix else "") + cn)
         return out
 
     def parameters(self):
@@ -547,13 +558,21 @@ class Sequential(Module):
 
     def __init__(self, *layers):
         super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (dict, OrderedDict)):
+            # Sequential(OrderedDict(conv1=..., bn1=...)) names the layers, as in PyTorch
+            names, layers = [str(n) for n in layers[0]], tuple(layers[0].values())
+        else:
+            names = None
         for i, l in enumerate(layers):
             if not isinstance(l, Module):
                 raise TypeError(f"Sequential: layer {i} is a {type(l).__name__}, not a cnnbook.nn "
                                 f"Module; wrap functions in a layer class such as cnnbook.nn.ReLU().")
         self.layers = list(layers)
+        self._names = names
 
     def children(self):
+        if self._names is not None:
+            return list(zip(self._names, self.layers))
         return [(str(i), l) for i, l in enumerate(self.layers)]
 
     def forward(self, x):
@@ -584,13 +603,231 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.layers)
 
-    def append(self, layer):
+    def append(self, layer, name=None):
+        """Add a layer at the end (``name`` for a Sequential built from named layers)."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.append: expected a cnnbook.nn Module, got "
+                            f"{type(layer).__name__}.")
+        if self._names is not None:
+            if name is None or str(name) in self._names:
+                raise ValueError(f"Sequential.append: this Sequential names its layers; pass a new "
+                                 f"name=..., not {name!r} (taken: {self._names}).")
+            self._names.append(str(name))
         self.layers.append(layer)
         return self
 
     def _torch_module(self):
         import torch
-        return torch.nn.Sequential(*[l._torch_module() for l in self.layers])
+        return torch.nn.Sequential(OrderedDict((n, l._torch_module()) for n, l in self.children()))
+
+
+class Identity(Module):
+    """Returns its input unchanged; backward returns dout. A placeholder where a network has
+    nothing to do (an identity shortcut, a removed head), as ``torch.nn.Identity``."""
+
+    def forward(self, x):
+        self._cache = True
+        return x
+
+    def backward(self, dout, input_grad=True):
+        self._saved()
+        return dout
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.Identity()
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed ``output_size`` whatever the input size (PyTorch's bins), so a
+    classifier head sees the same shape for 224x224 and for larger images."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = pair("AdaptiveAvgPool2d", "output_size", output_size)
+
+    def forward(self, x):
+        out, self._cache = _F().adaptive_avg_pool2d_forward(x, self.output_size)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        return _F().adaptive_avg_pool2d_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.AdaptiveAvgPool2d(self.output_size)
+
+
+class LocalResponseNorm(Module):
+    """Local response normalization across channels (AlexNet, section 3.3), PyTorch's form:
+    ``x / (k + alpha/size * sum of x^2 over size neighbouring channels)**beta``."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size = _check_positive_int("LocalResponseNorm", "size", size)
+        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+
+    def forward(self, x):
+        out, self._cache = _F().local_response_norm_forward(x, self.size, self.alpha, self.beta,
+                                                            self.k)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        return _F().local_response_norm_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+
+def _torch_branching():
+    """The PyTorch twins of Residual and Concat (torch has no such modules)."""
+    import torch
+
+    class TorchResidual(torch.nn.Module):
+        def __init__(self, body, shortcut, activation):
+            super().__init__()
+            self.body, self.shortcut, self.activation = body, shortcut, activation
+
+        def forward(self, x):
+            out = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+            return out if self.activation is None else self.activation(out)
+
+    class TorchConcat(torch.nn.Module):
+        def __init__(self, branches):
+            super().__init__()
+            for n, b in branches:
+                self.add_module(n, b)
+
+        def forward(self, x):
+            return torch.cat([b(x) for b in self.children()], dim=1)
+
+    return TorchResidual, TorchConcat
+
+
+class Residual(Module):
+    """A residual connection: ``out = activation(body(x) + shortcut(x))`` (He et al. 2016).
+
+    ``shortcut=None`` is the identity; pass e.g. a 1x1 convolution with stride where the body
+    changes the shape. The input x feeds two paths, so its gradient is the *sum* of the two:
+    ``dx = body.backward(d) + shortcut.backward(d)`` with ``d`` the gradient after the activation;
+    the identity path hands ``d`` to x unchanged, whatever the body does to it.
+
+    Children are ``body``, ``shortcut`` and ``activation`` (those that exist); a network that
+    wants other names (torchvision's ``conv1, bn1, ..., downsample``) subclasses and overrides
+    ``children``, as ``cnnbook.models`` does.
+    """
+
+    def __init__(self, body, shortcut=None, activation=None):
+        super().__init__()
+        for name, m in (("body", body), ("shortcut", shortcut), ("activation", activation)):
+            if m is not None and not isinstance(m, Module):
+                raise TypeError(f"Residual: {name} must be a cnnbook.nn Module or None, got "
+                                f"{type(m).__name__}.")
+        if body is None:
+            raise TypeError("Residual: body is required; pass the residual branch as a Module, "
+                            "e.g. Sequential(Conv2d(...), BatchNorm2d(...), ReLU(), ...).")
+        self.body, self.shortcut, self.activation = body, shortcut, activation
+
+    def children(self):
+        return [(n, m) for n, m in (("body", self.body), ("shortcut", self.shortcut),
+                                    ("activation", self.activation)) if m is not None]
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        for m in (self.body, self.shortcut, self.activation):
+            if m is not None:
+                m.train(mode)
+        return self
+
+    def forward(self, x):
+        y = self.body(x)
+        s = x if self.shortcut is None else self.shortcut(x)
+        if np.shape(y) != np.shape(s):
+            raise ValueError(f"Residual: the body gives shape {tuple(np.shape(y))} but the "
+                             f"shortcut gives {tuple(np.shape(s))}; they must match to be added. "
+                             f"Give the shortcut a 1x1 Conv2d with the body's stride and channels.")
+        out = y + s
+        self._cache = True
+        return out if self.activation is None else self.activation(out)
+
+    def backward(self, dout, input_grad=True):
+        self._saved()
+        d = dout if self.activation is None else self.activation.backward(dout)
+        dx = self.body.backward(d)                            # the residual path ...
+        ds = d if self.shortcut is None else self.shortcut.backward(d)   # ... and the shortcut:
+        return dx + ds                                        # a fork's gradients add up
+
+    def _torch_module(self):
+        TorchResidual, _ = _torch_branching()
+        return TorchResidual(self.body._torch_module(),
+                             None if self.shortcut is None else self.shortcut._torch_module(),
+                             None if self.activation is None else self.activation._torch_module())
+
+
+class Concat(Module):
+    """Parallel branches on the same input, outputs concatenated on channels (an Inception
+    module; DenseNet's ``cat([x, layer(x)])`` is ``Concat(Identity(), layer)``).
+
+    ``Concat(b1, b2, ...)`` or ``Concat(OrderedDict(branch1=b1, ...))``. Shape: every branch must
+    keep N, H and W; out ``(N, C_1 + C_2 + ..., H, W)``. Backward gives each branch its slice of
+    dout and *adds* the branches' input gradients: x fed all of them.
+    """
+
+    def __init__(self, *branches):
+        super().__init__()
+        if len(branches) == 1 and isinstance(branches[0], (dict, OrderedDict)):
+            names, branches = [str(n) for n in branches[0]], tuple(branches[0].values())
+        else:
+            names = [str(i) for i in range(len(branches))]
+        if not branches:
+            raise ValueError("Concat: give at least one branch, e.g. Concat(Identity(), layer).")
+        for n, b in zip(names, branches):
+            if not isinstance(b, Module):
+                raise TypeError(f"Concat: branch {n} is a {type(b).__name__}, not a cnnbook.nn "
+                                f"Module.")
+        self.branches = list(branches)
+        self._names = names
+
+    def children(self):
+        return list(zip(self._names, self.branches))
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        for b in self.branches:
+            b.train(mode)
+        return self
+
+    def forward(self, x):
+        outs = [b(x) for b in self.branches]
+        shapes = [np.shape(o) for o in outs]
+        if any(len(sh) < 2 or sh[:1] + sh[2:] != shapes[0][:1] + shapes[0][2:] for sh in shapes):
+            raise ValueError(f"Concat: the branches give shapes {shapes}; all but the channel axis "
+                             f"(1) must agree. Pad or stride the branches to the same H and W.")
+        self._cache = [sh[1] for sh in shapes]
+        return np.concatenate(outs, axis=1)
+
+    def backward(self, dout, input_grad=True):
+        sizes = self._saved()
+        if np.shape(dout)[1] != sum(sizes):
+            raise ValueError(f"Concat.backward: dout has {np.shape(dout)[1]} channels, the forward "
+                             f"output had {sum(sizes)} ({' + '.join(map(str, sizes))}).")
+        pieces = np.split(dout, np.cumsum(sizes)[:-1], axis=1)
+        dx = None
+        for b, d in zip(self.branches, pieces):
+            g = b.backward(np.ascontiguousarray(d))
+            dx = g if dx is None else dx + g                 # every branch read x: sum
+        return dx
+
+    def _torch_module(self):
+        _, TorchConcat = _torch_branching()
+        return TorchConcat([(n, b._torch_module()) for n, b in self.children()])
 
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}

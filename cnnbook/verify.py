@@ -220,6 +220,12 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
         lambda x, g, b, m, v: TF.batch_norm(x, m, v, g, b, training=False),
         (r(4, 3, 5, 6), r(3), r(3), r(3), rng.random(3) + 0.5), grad_of=(0, 1, 2),
         names=("dx", "dgamma", "dbeta"))
+    for size, k in [(5, 2.0), (2, 1.0)]:
+        add("local_response_norm", f"size={size}, alpha=1e-2, beta=0.75, k={k}",
+            lambda x, n=size, k=k: F.local_response_norm_forward(x, n, 1e-2, 0.75, k),
+            F.local_response_norm_backward,
+            lambda x, n=size, k=k: TF.local_response_norm(x, n, 1e-2, 0.75, k),
+            (3 * r(2, 7, 4, 5),), names=("dx",))
     p = 0.3
     shape = (4, 5, 6)
     keep = F.dropout_forward(np.ones(shape, dtype=dtype), p, True, np.random.default_rng(7))[1].mask != 0
