@@ -63,13 +63,20 @@ def _check_positive_int(fn: str, name: str, v) -> int:
     return int(v)
 
 
+def _check_init(fn: str, init) -> str:
+    if init not in ("uniform", "zeros"):
+        raise ValueError(f"{fn}: init must be 'uniform' (PyTorch's default, U(-1/sqrt(fan_in), "
+                         f"1/sqrt(fan_in))) or 'zeros' (to be filled by the caller), got {init!r}.")
+    return init
+
+
 class Parameter:
     """A trainable array: ``data`` (the values) and ``grad`` (same shape, starts at zero)."""
     __slots__ = ("data", "grad")
 
-    def __init__(self, data):
-        self.data = np.array(data, copy=True)
-        self.grad = np.zeros_like(self.data)
+    def __init__(self, data, copy=True):
+        self.data = np.array(data, copy=True) if copy else np.asarray(data)
+        self.grad = np.zeros(self.data.shape, dtype=self.data.dtype)
 
     @property
     def shape(self):
@@ -239,8 +246,18 @@ class Module:
             break
         if dtype is not None:
             twin = twin.to(torch.float64 if dtype == np.float64 else torch.float32)
+        ours = self.state_dict()
+        keys = list(twin.state_dict())
+        if keys != list(ours):
+            # a block that renames its children (torchvision's conv1, bn1, ..., downsample over
+            # Residual's body and shortcut) keeps their order: copy by position
+            shapes = [tuple(v.shape) for v in twin.state_dict().values()]
+            if shapes != [tuple(v.shape) for v in ours.values()]:
+                raise ValueError(f"{type(self).__name__}.to_torch: the twin's state_dict does not "
+                                 f"line up with this model's ({len(keys)} vs {len(ours)} entries).")
+            ours = OrderedDict(zip(keys, ours.values()))
         twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                              for k, v in self.state_dict().items()})
+                              for k, v in ours.items()})
         twin.train(self.training)
         return twin.to(device)
 
@@ -268,7 +285,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, rng=None, dtype=np.float32):
+                 groups=1, bias=True, rng=None, dtype=np.float32, *, init="uniform"):
         super().__init__()
         fn = "Conv2d"
         self.in_channels = _check_positive_int(fn, "in_channels", in_channels)
@@ -281,12 +298,16 @@ class Conv2d(Module):
                        if isinstance(groups, (int, np.integer)) else 0, groups, self.out_channels)
         self.groups = int(groups)
         dt = _check_dtype(fn, dtype)
-        g = _make_rng(fn, rng)
         kh, kw = self.kernel_size
+        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
+        if _check_init(fn, init) == "zeros":          # the caller fills the weights
+            self.weight = Parameter(np.zeros(shape, dtype=dt), copy=False)
+            self.bias = Parameter(np.zeros(self.out_channels, dtype=dt), copy=False) if bias else None
+            return
+        g = _make_rng(fn, rng)
         fan_in = self.in_channels // self.groups * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
-        self.weight = Parameter(g.uniform(-bound, bound, (self.out_channels,
-                                self.in_channels // self.groups, kh, kw)).astype(dt))
+        self.weight = Parameter(g.uniform(-bound, bound, shape).astype(dt))
         self.bias = Parameter(g.uniform(-bound, bound, self.out_channels).astype(dt)) if bias else None
 
     def _own_parameters(self):
@@ -325,12 +346,18 @@ class Conv2d(Module):
 class Linear(Module):
     """Fully connected layer ``x @ weight.T + bias``; weight ``(out_features, in_features)``."""
 
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32, *,
+                 init="uniform"):
         super().__init__()
         fn = "Linear"
         self.in_features = _check_positive_int(fn, "in_features", in_features)
         self.out_features = _check_positive_int(fn, "out_features", out_features)
         dt = _check_dtype(fn, dtype)
+        if _check_init(fn, init) == "zeros":          # the caller fills the weights
+            self.weight = Parameter(np.zeros((self.out_features, self.in_features), dtype=dt),
+                                    copy=False)
+            self.bias = Parameter(np.zeros(self.out_features, dtype=dt), copy=False) if bias else None
+            return
         g = _make_rng(fn, rng)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(g.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dt))
@@ -827,7 +854,7 @@ class Concat(Module):
 
     def _torch_module(self):
         _, TorchConcat = _torch_branching()
-        return TorchConcat([(n, b._torch_module()) for n, b in self.children()])
+        return TorchConcat([(n, b._torch_module()) for n, b in zip(self._names, self.branches)])
 
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
