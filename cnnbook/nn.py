@@ -617,7 +617,16 @@ class Sequential(Module):
             dout = self.layers[i].backward(dout, input_grad if i == 0 else True)
         return dout
 
+    def __getattr__(self, name):
+        # named layers read as attributes, as in PyTorch: model.features, model.layer1
+        names = self.__dict__.get("_names")
+        if names is not None and name in names:
+            return self.__dict__["layers"][names.index(name)]
+        raise AttributeError(f"{type(self).__name__} has no attribute or layer named {name!r}")
+
     def __getitem__(self, i):
+        if isinstance(i, str):
+            return getattr(self, i)
         if isinstance(i, slice):
             s = Sequential(*self.layers[i])
             s.training = self.training
