@@ -346,3 +346,16 @@ def test_branch_block_errors_and_names():
     assert list(seq.state_dict())[:2] == ["conv1.weight", "conv1.bias"]
     assert [n for n, _ in seq.named_modules()] == ["", "conv1", "bn1"]
     assert seq.to_torch().state_dict().keys() == seq.state_dict().keys()
+
+
+def test_named_sequential_reads_layers_by_name():
+    from collections import OrderedDict
+    conv = nn.Conv2d(1, 2, 3)
+    seq = nn.Sequential(OrderedDict(features=conv, flat=nn.Flatten()))
+    assert seq.features is conv and seq["flat"] is seq[1]
+    with pytest.raises(AttributeError, match="no attribute or layer named 'head'"):
+        seq.head
+    with pytest.raises(AttributeError):
+        nn.Sequential(conv).features
+    import copy
+    assert copy.deepcopy(seq).features.weight.shape == (2, 1, 3, 3)
