@@ -7,6 +7,8 @@ submodules load on first use, so the core needs only NumPy:
   ``conv2d_backward``, ...), NCHW and PyTorch semantics.
 - ``cb.nn``, ``cb.optim``, ``cb.init``: layer classes, ``LeNet5``, optimizers and schedules,
   weight initialisation.
+- ``cb.models``: LeNet-5, AlexNet, ZF Net, VGG, NiN, GoogLeNet, ResNet, DenseNet in NumPy, with
+  torchvision's state_dict names.
 - ``cb.arithmetic``: output sizes, receptive fields, parameter and FLOP counts.
 - ``cb.data``: Fashion-MNIST, MNIST, scikit-learn digits, sample photos.
 - ``cb.gradcheck``, ``cb.verify``: finite differences, and the comparison with PyTorch.
@@ -19,6 +21,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "functional", "nn", "optim", "init", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
+    "models",
 }
 
 

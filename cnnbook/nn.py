@@ -13,6 +13,9 @@ References:
   with a = sqrt(5), which gives U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
 - LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document recognition",
   Proc. IEEE 1998 (LeNet-5); Zhang et al., Dive into Deep Learning, §7.6 (the modern variant).
+- He, Zhang, Ren & Sun, "Deep residual learning for image recognition", CVPR 2016 (Residual);
+  Szegedy et al., "Going deeper with convolutions", CVPR 2015 (Concat: the Inception module);
+  Krizhevsky, Sutskever & Hinton, NeurIPS 2012 (LocalResponseNorm).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from ._checks import check_channels, pair, pair_nonneg
 __all__ = [
     "Parameter", "Module", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Sigmoid",
     "Linear", "Flatten", "Dropout", "BatchNorm2d", "Sequential", "LeNet5", "torch_twin",
+    "Identity", "AdaptiveAvgPool2d", "LocalResponseNorm", "Residual", "Concat",
 ]
 
 
@@ -59,13 +63,20 @@ def _check_positive_int(fn: str, name: str, v) -> int:
     return int(v)
 
 
+def _check_init(fn: str, init) -> str:
+    if init not in ("uniform", "zeros"):
+        raise ValueError(f"{fn}: init must be 'uniform' (PyTorch's default, U(-1/sqrt(fan_in), "
+                         f"1/sqrt(fan_in))) or 'zeros' (to be filled by the caller), got {init!r}.")
+    return init
+
+
 class Parameter:
     """A trainable array: ``data`` (the values) and ``grad`` (same shape, starts at zero)."""
     __slots__ = ("data", "grad")
 
-    def __init__(self, data):
-        self.data = np.array(data, copy=True)
-        self.grad = np.zeros_like(self.data)
+    def __init__(self, data, copy=True):
+        self.data = np.array(data, copy=True) if copy else np.asarray(data)
+        self.grad = np.zeros(self.data.shape, dtype=self.data.dtype)
 
     @property
     def shape(self):
@@ -127,6 +138,13 @@ class Module:
         out = [(prefix + n, p) for n, p in self._own_parameters()]
         for cn, child in self.children():
             out += child.named_parameters(prefix + cn + ".")
+        return out
+
+    def named_modules(self, prefix: str = ""):
+        """(dotted name, Module) pairs: this module ("" at the top) and all below it, in order."""
+        out = [(prefix, self)]
+        for cn, child in self.children():
+            out += child.named_modules(prefix + ("." if prefix else "") + cn)
         return out
 
     def parameters(self):
@@ -228,8 +246,18 @@ class Module:
             break
         if dtype is not None:
             twin = twin.to(torch.float64 if dtype == np.float64 else torch.float32)
+        ours = self.state_dict()
+        keys = list(twin.state_dict())
+        if keys != list(ours):
+            # a block that renames its children (torchvision's conv1, bn1, ..., downsample over
+            # Residual's body and shortcut) keeps their order: copy by position
+            shapes = [tuple(v.shape) for v in twin.state_dict().values()]
+            if shapes != [tuple(v.shape) for v in ours.values()]:
+                raise ValueError(f"{type(self).__name__}.to_torch: the twin's state_dict does not "
+                                 f"line up with this model's ({len(keys)} vs {len(ours)} entries).")
+            ours = OrderedDict(zip(keys, ours.values()))
         twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                              for k, v in self.state_dict().items()})
+                              for k, v in ours.items()})
         twin.train(self.training)
         return twin.to(device)
 
@@ -257,7 +285,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, rng=None, dtype=np.float32):
+                 groups=1, bias=True, rng=None, dtype=np.float32, *, init="uniform"):
         super().__init__()
         fn = "Conv2d"
         self.in_channels = _check_positive_int(fn, "in_channels", in_channels)
@@ -270,12 +298,16 @@ class Conv2d(Module):
                        if isinstance(groups, (int, np.integer)) else 0, groups, self.out_channels)
         self.groups = int(groups)
         dt = _check_dtype(fn, dtype)
-        g = _make_rng(fn, rng)
         kh, kw = self.kernel_size
+        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
+        if _check_init(fn, init) == "zeros":          # the caller fills the weights
+            self.weight = Parameter(np.zeros(shape, dtype=dt), copy=False)
+            self.bias = Parameter(np.zeros(self.out_channels, dtype=dt), copy=False) if bias else None
+            return
+        g = _make_rng(fn, rng)
         fan_in = self.in_channels // self.groups * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
-        self.weight = Parameter(g.uniform(-bound, bound, (self.out_channels,
-                                self.in_channels // self.groups, kh, kw)).astype(dt))
+        self.weight = Parameter(g.uniform(-bound, bound, shape).astype(dt))
         self.bias = Parameter(g.uniform(-bound, bound, self.out_channels).astype(dt)) if bias else None
 
     def _own_parameters(self):
@@ -314,12 +346,18 @@ class Conv2d(Module):
 class Linear(Module):
     """Fully connected layer ``x @ weight.T + bias``; weight ``(out_features, in_features)``."""
 
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32, *,
+                 init="uniform"):
         super().__init__()
         fn = "Linear"
         self.in_features = _check_positive_int(fn, "in_features", in_features)
         self.out_features = _check_positive_int(fn, "out_features", out_features)
         dt = _check_dtype(fn, dtype)
+        if _check_init(fn, init) == "zeros":          # the caller fills the weights
+            self.weight = Parameter(np.zeros((self.out_features, self.in_features), dtype=dt),
+                                    copy=False)
+            self.bias = Parameter(np.zeros(self.out_features, dtype=dt), copy=False) if bias else None
+            return
         g = _make_rng(fn, rng)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(g.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dt))
@@ -547,13 +585,21 @@ class Sequential(Module):
 
     def __init__(self, *layers):
         super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (dict, OrderedDict)):
+            # Sequential(OrderedDict(conv1=..., bn1=...)) names the layers, as in PyTorch
+            names, layers = [str(n) for n in layers[0]], tuple(layers[0].values())
+        else:
+            names = None
         for i, l in enumerate(layers):
             if not isinstance(l, Module):
                 raise TypeError(f"Sequential: layer {i} is a {type(l).__name__}, not a cnnbook.nn "
                                 f"Module; wrap functions in a layer class such as cnnbook.nn.ReLU().")
         self.layers = list(layers)
+        self._names = names
 
     def children(self):
+        if self._names is not None:
+            return list(zip(self._names, self.layers))
         return [(str(i), l) for i, l in enumerate(self.layers)]
 
     def forward(self, x):
@@ -571,7 +617,16 @@ class Sequential(Module):
             dout = self.layers[i].backward(dout, input_grad if i == 0 else True)
         return dout
 
+    def __getattr__(self, name):
+        # named layers read as attributes, as in PyTorch: model.features, model.layer1
+        names = self.__dict__.get("_names")
+        if names is not None and name in names:
+            return self.__dict__["layers"][names.index(name)]
+        raise AttributeError(f"{type(self).__name__} has no attribute or layer named {name!r}")
+
     def __getitem__(self, i):
+        if isinstance(i, str):
+            return getattr(self, i)
         if isinstance(i, slice):
             s = Sequential(*self.layers[i])
             s.training = self.training
@@ -584,13 +639,231 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.layers)
 
-    def append(self, layer):
+    def append(self, layer, name=None):
+        """Add a layer at the end (``name`` for a Sequential built from named layers)."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.append: expected a cnnbook.nn Module, got "
+                            f"{type(layer).__name__}.")
+        if self._names is not None:
+            if name is None or str(name) in self._names:
+                raise ValueError(f"Sequential.append: this Sequential names its layers; pass a new "
+                                 f"name=..., not {name!r} (taken: {self._names}).")
+            self._names.append(str(name))
         self.layers.append(layer)
         return self
 
     def _torch_module(self):
         import torch
-        return torch.nn.Sequential(*[l._torch_module() for l in self.layers])
+        return torch.nn.Sequential(OrderedDict((n, l._torch_module()) for n, l in self.children()))
+
+
+class Identity(Module):
+    """Returns its input unchanged; backward returns dout. A placeholder where a network has
+    nothing to do (an identity shortcut, a removed head), as ``torch.nn.Identity``."""
+
+    def forward(self, x):
+        self._cache = True
+        return x
+
+    def backward(self, dout, input_grad=True):
+        self._saved()
+        return dout
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.Identity()
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed ``output_size`` whatever the input size (PyTorch's bins), so a
+    classifier head sees the same shape for 224x224 and for larger images."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = pair("AdaptiveAvgPool2d", "output_size", output_size)
+
+    def forward(self, x):
+        out, self._cache = _F().adaptive_avg_pool2d_forward(x, self.output_size)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        return _F().adaptive_avg_pool2d_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.AdaptiveAvgPool2d(self.output_size)
+
+
+class LocalResponseNorm(Module):
+    """Local response normalization across channels (AlexNet, section 3.3), PyTorch's form:
+    ``x / (k + alpha/size * sum of x^2 over size neighbouring channels)**beta``."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size = _check_positive_int("LocalResponseNorm", "size", size)
+        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+
+    def forward(self, x):
+        out, self._cache = _F().local_response_norm_forward(x, self.size, self.alpha, self.beta,
+                                                            self.k)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        return _F().local_response_norm_backward(dout, self._saved())
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+    def _torch_module(self):
+        import torch
+        return torch.nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+
+def _torch_branching():
+    """The PyTorch twins of Residual and Concat (torch has no such modules)."""
+    import torch
+
+    class TorchResidual(torch.nn.Module):
+        def __init__(self, body, shortcut, activation):
+            super().__init__()
+            self.body, self.shortcut, self.activation = body, shortcut, activation
+
+        def forward(self, x):
+            out = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+            return out if self.activation is None else self.activation(out)
+
+    class TorchConcat(torch.nn.Module):
+        def __init__(self, branches):
+            super().__init__()
+            for n, b in branches:
+                self.add_module(n, b)
+
+        def forward(self, x):
+            return torch.cat([b(x) for b in self.children()], dim=1)
+
+    return TorchResidual, TorchConcat
+
+
+class Residual(Module):
+    """A residual connection: ``out = activation(body(x) + shortcut(x))`` (He et al. 2016).
+
+    ``shortcut=None`` is the identity; pass e.g. a 1x1 convolution with stride where the body
+    changes the shape. The input x feeds two paths, so its gradient is the *sum* of the two:
+    ``dx = body.backward(d) + shortcut.backward(d)`` with ``d`` the gradient after the activation;
+    the identity path hands ``d`` to x unchanged, whatever the body does to it.
+
+    Children are ``body``, ``shortcut`` and ``activation`` (those that exist); a network that
+    wants other names (torchvision's ``conv1, bn1, ..., downsample``) subclasses and overrides
+    ``children``, as ``cnnbook.models`` does.
+    """
+
+    def __init__(self, body, shortcut=None, activation=None):
+        super().__init__()
+        for name, m in (("body", body), ("shortcut", shortcut), ("activation", activation)):
+            if m is not None and not isinstance(m, Module):
+                raise TypeError(f"Residual: {name} must be a cnnbook.nn Module or None, got "
+                                f"{type(m).__name__}.")
+        if body is None:
+            raise TypeError("Residual: body is required; pass the residual branch as a Module, "
+                            "e.g. Sequential(Conv2d(...), BatchNorm2d(...), ReLU(), ...).")
+        self.body, self.shortcut, self.activation = body, shortcut, activation
+
+    def children(self):
+        return [(n, m) for n, m in (("body", self.body), ("shortcut", self.shortcut),
+                                    ("activation", self.activation)) if m is not None]
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        for m in (self.body, self.shortcut, self.activation):
+            if m is not None:
+                m.train(mode)
+        return self
+
+    def forward(self, x):
+        y = self.body(x)
+        s = x if self.shortcut is None else self.shortcut(x)
+        if np.shape(y) != np.shape(s):
+            raise ValueError(f"Residual: the body gives shape {tuple(np.shape(y))} but the "
+                             f"shortcut gives {tuple(np.shape(s))}; they must match to be added. "
+                             f"Give the shortcut a 1x1 Conv2d with the body's stride and channels.")
+        out = y + s
+        self._cache = True
+        return out if self.activation is None else self.activation(out)
+
+    def backward(self, dout, input_grad=True):
+        self._saved()
+        d = dout if self.activation is None else self.activation.backward(dout)
+        dx = self.body.backward(d)                            # the residual path ...
+        ds = d if self.shortcut is None else self.shortcut.backward(d)   # ... and the shortcut:
+        return dx + ds                                        # a fork's gradients add up
+
+    def _torch_module(self):
+        TorchResidual, _ = _torch_branching()
+        return TorchResidual(self.body._torch_module(),
+                             None if self.shortcut is None else self.shortcut._torch_module(),
+                             None if self.activation is None else self.activation._torch_module())
+
+
+class Concat(Module):
+    """Parallel branches on the same input, outputs concatenated on channels (an Inception
+    module; DenseNet's ``cat([x, layer(x)])`` is ``Concat(Identity(), layer)``).
+
+    ``Concat(b1, b2, ...)`` or ``Concat(OrderedDict(branch1=b1, ...))``. Shape: every branch must
+    keep N, H and W; out ``(N, C_1 + C_2 + ..., H, W)``. Backward gives each branch its slice of
+    dout and *adds* the branches' input gradients: x fed all of them.
+    """
+
+    def __init__(self, *branches):
+        super().__init__()
+        if len(branches) == 1 and isinstance(branches[0], (dict, OrderedDict)):
+            names, branches = [str(n) for n in branches[0]], tuple(branches[0].values())
+        else:
+            names = [str(i) for i in range(len(branches))]
+        if not branches:
+            raise ValueError("Concat: give at least one branch, e.g. Concat(Identity(), layer).")
+        for n, b in zip(names, branches):
+            if not isinstance(b, Module):
+                raise TypeError(f"Concat: branch {n} is a {type(b).__name__}, not a cnnbook.nn "
+                                f"Module.")
+        self.branches = list(branches)
+        self._names = names
+
+    def children(self):
+        return list(zip(self._names, self.branches))
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        for b in self.branches:
+            b.train(mode)
+        return self
+
+    def forward(self, x):
+        outs = [b(x) for b in self.branches]
+        shapes = [np.shape(o) for o in outs]
+        if any(len(sh) < 2 or sh[:1] + sh[2:] != shapes[0][:1] + shapes[0][2:] for sh in shapes):
+            raise ValueError(f"Concat: the branches give shapes {shapes}; all but the channel axis "
+                             f"(1) must agree. Pad or stride the branches to the same H and W.")
+        self._cache = [sh[1] for sh in shapes]
+        return np.concatenate(outs, axis=1)
+
+    def backward(self, dout, input_grad=True):
+        sizes = self._saved()
+        if np.shape(dout)[1] != sum(sizes):
+            raise ValueError(f"Concat.backward: dout has {np.shape(dout)[1]} channels, the forward "
+                             f"output had {sum(sizes)} ({' + '.join(map(str, sizes))}).")
+        pieces = np.split(dout, np.cumsum(sizes)[:-1], axis=1)
+        dx = None
+        for b, d in zip(self.branches, pieces):
+            g = b.backward(np.ascontiguousarray(d))
+            dx = g if dx is None else dx + g                 # every branch read x: sum
+        return dx
+
+    def _torch_module(self):
+        _, TorchConcat = _torch_branching()
+        return TorchConcat([(n, b._torch_module()) for n, b in zip(self._names, self.branches)])
 
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}

@@ -14,7 +14,9 @@ References:
   Way to Prevent Neural Networks from Overfitting", JMLR 15, 2014.
 - CS231n assignment 2, "Batch normalization" (the compact backward formula).
 - PyTorch documentation: ``torch.nn.BatchNorm2d``, ``torch.nn.functional.batch_norm``,
-  ``torch.nn.functional.dropout``.
+  ``torch.nn.functional.dropout``, ``torch.nn.functional.local_response_norm``.
+- A. Krizhevsky, I. Sutskever and G. Hinton, "ImageNet Classification with Deep Convolutional
+  Neural Networks", NeurIPS 2012, section 3.3 (local response normalization).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from .activations import _check_dout, _check_real
 __all__ = [
     "batch_norm2d", "batch_norm2d_forward", "batch_norm2d_backward",
     "dropout", "dropout_forward", "dropout_backward",
+    "local_response_norm", "local_response_norm_forward", "local_response_norm_backward",
 ]
 
 
@@ -195,3 +198,77 @@ def dropout_backward(dout, cache: DropoutCache):
 def dropout(x, p=0.5, training=True, rng=None):
     """Inverted dropout (PyTorch's ``F.dropout``); identity when ``training=False``."""
     return dropout_forward(x, p, training, rng)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# local response normalization (AlexNet)
+
+class LocalResponseNormCache(NamedTuple):
+    x: np.ndarray                 # (N, C, ...) the input
+    scale: np.ndarray             # (N, C, ...) k + alpha/size * (sum of x^2 over the window)
+    out: np.ndarray               # (N, C, ...) x * scale**(-beta)
+    size: int
+    alpha: float
+    beta: float
+
+
+def _channel_window_sum(a: np.ndarray, before: int, after: int) -> np.ndarray:
+    """For each channel c, the sum of a[:, c - before : c + after + 1] (zeros outside)."""
+    C = a.shape[1]
+    pad = [(0, 0)] * a.ndim
+    pad[1] = (before + 1, after)                       # one extra zero for the cumulative sum
+    cs = np.cumsum(np.pad(a, pad), axis=1)             # (N, C + before + after + 1, ...)
+    hi = np.take(cs, np.arange(before + after + 1, before + after + 1 + C), axis=1)
+    lo = np.take(cs, np.arange(0, C), axis=1)
+    return hi - lo
+
+
+def local_response_norm_forward(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels, as ``torch.nn.functional.local_response_norm``.
+
+    ``out[:, c] = x[:, c] / (k + alpha/size * sum(x[:, j]**2 for j in window(c)))**beta`` where
+    ``window(c)`` runs from ``c - size//2`` to ``c + (size-1)//2`` (channels outside 0..C-1
+    count as zero). AlexNet used size=5, alpha=1e-4, beta=0.75, k=2 — with alpha written for the
+    plain sum, so PyTorch's ``alpha`` (divided by size) is 5e-4 for the paper's layer.
+
+    Shape: x ``(N, C, ...)`` (at least 3 dimensions, as PyTorch); out has the shape of x.
+    Returns ``(out, cache)``.
+    """
+    fn = "local_response_norm"
+    x = as_float_array(fn, "x", x)
+    if x.ndim < 3:
+        raise ValueError(f"{fn}: x must have at least 3 dimensions (N, C, ...), got shape "
+                         f"{tuple(x.shape)}; add a spatial axis, e.g. x[:, :, None].")
+    if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{fn}: size is the number of neighbouring channels summed over and must "
+                         f"be a positive integer, got size={size!r}; AlexNet used size=5.")
+    alpha = _check_real(fn, "alpha", alpha, "AlexNet used alpha=1e-4 (per channel: 1e-4 * size)")
+    beta = _check_real(fn, "beta", beta, "AlexNet used beta=0.75")
+    k = _check_real(fn, "k", k, "AlexNet used k=2", positive=True)
+    if alpha < 0:
+        raise ValueError(f"{fn}: alpha must be >= 0, got alpha={alpha}; AlexNet used 1e-4.")
+    size = int(size)
+    t = x.dtype.type
+    scale = t(k) + t(alpha / size) * _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+    out = x * scale ** t(-beta)
+    return out, LocalResponseNormCache(x, scale, out, size, alpha, beta)
+
+
+def local_response_norm_backward(dout, cache: LocalResponseNormCache):
+    """dx_i = dout_i * scale_i**(-beta)
+    - 2 * beta * alpha/size * x_i * sum(dout_c * out_c / scale_c for every c whose window holds i).
+
+    Channel i lies in the window of channels ``i - (size-1)//2 .. i + size//2``: the window
+    turned around, so the same cumulative-sum trick gives the second term.
+    """
+    x, scale, out, size, alpha, beta = cache
+    dout = _check_dout("local_response_norm_backward", dout, x.shape, x.dtype)
+    t = x.dtype.type
+    g = dout * out / scale                                   # dL/d(scale_c) = -beta * g_c
+    back = _channel_window_sum(g, (size - 1) // 2, size // 2)
+    return dout * scale ** t(-beta) - t(2 * beta * alpha / size) * x * back
+
+
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels (AlexNet); returns only ``out``."""
+    return local_response_norm_forward(x, size, alpha, beta, k)[0]

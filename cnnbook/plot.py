@@ -304,3 +304,90 @@ def bar_probs(probs, class_names=None, ax=None, true_class=None, title=None):
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+def architecture(model, input_shape, two_streams=False, ax=None, title=None, figsize=(9, 4)):
+    """Draw a network as a row of volumes: one box per convolution (height ~ its map side,
+    width ~ its channel count) and one bar per fully connected layer, labelled with the output
+    shape, the kernel and the stride, all read from the model (``cb.arithmetic.summary``).
+
+    With ``two_streams=True`` every volume is split into two halves, as in the figure of the
+    two-GPU AlexNet: a layer with ``groups=2`` connects each half only to its own half (arrows
+    stay in their row), a layer with ``groups=1`` or a fully connected one reads both halves
+    (crossing arrows, marked "across GPUs"). Pooling and normalisation layers are listed under the
+    next box, marked "<" (they come before it). Returns the Figure.
+    """
+    from .arithmetic import summary
+    rows = summary(model, input_shape).rows
+    mods = dict(model.named_modules()) if hasattr(model, "named_modules") else {}
+    cols, pending = [("input", tuple(input_shape[1:]), None, "")], []
+    for r in rows:
+        layer = mods.get(r.name)
+        if r.layer == "Conv2d":
+            k, s = layer.kernel_size, layer.stride
+            note = f"{k[0]}x{k[1]} /{s[0]}" + ("".join("\n< " + p for p in pending))
+            cols.append((f"conv{sum(c[0].startswith('conv') for c in cols) + 1}",
+                         r.output_shape[1:], layer, note))
+            pending = []
+        elif r.layer == "Linear":
+            cols.append((f"fc{len(cols)}", r.output_shape[1:], layer,
+                         "\n".join("< " + p for p in pending)))
+            pending = []
+        elif r.layer == "MaxPool2d":
+            pending.append(f"pool {layer.kernel_size[0]}/{layer.stride[0]}")
+        elif r.layer == "LocalResponseNorm":
+            pending.append("LRN")
+    fig, ax = _new_ax(ax, figsize)
+    x, prev, max_side = 0.0, None, max(c[1][-1] for c in cols if len(c[1]) == 3)
+    for name, shape, layer, note in cols:
+        conv_like = len(shape) == 3
+        h = 0.6 + 2.4 * np.sqrt(shape[-1] / max_side) if conv_like else 3.0
+        w = 0.15 + 0.1 * np.log2(shape[0]) if conv_like else 0.18
+        halves = [(0.15, h / 2 - 0.05), (-h / 2 + 0.05 - 0.15, h / 2 - 0.05)] if two_streams \
+            else [(-h / 2, h)]
+        color = "#9ecae1" if conv_like else "#fdae6b"
+        if name == "input":
+            halves, color = [(-h / 2, h)], "#d9d9d9"
+        for y0, hh in halves:
+            ax.add_patch(Rectangle((x, y0), w, hh, facecolor=color, edgecolor="k", lw=0.8))
+        c = shape[0]
+        label = (f"{c // 2}\n+{c // 2}" if two_streams and name != "input" and not conv_like
+                 else f"{c // 2}+{c // 2}" if two_streams and name != "input" else f"{c}")
+        label += f"\n@{shape[1]}x{shape[2]}" if conv_like else ""
+        ax.text(x + w / 2, -2.0, label, ha="center", va="top", fontsize=9)
+        ax.text(x + w / 2, 1.75, name, ha="center", va="bottom", fontsize=10, weight="bold")
+        if note:
+            ax.text(x + w / 2, -2.75, note, ha="center", va="top", fontsize=9, color="0.3")
+        if prev is not None:
+            px, pw, phalves = prev
+            cross = not (isinstance(layer, type(None)) or getattr(layer, "groups", 1) == 2)
+            if two_streams and len(phalves) == 2 and len(halves) == 2:
+                for i, (py, ph) in enumerate(phalves):
+                    for j, (y0, hh) in enumerate(halves):
+                        if i == j or cross:
+                            ax.annotate("", (x, y0 + hh / 2), (px + pw, py + ph / 2),
+                                        arrowprops=dict(arrowstyle="->", lw=0.8,
+                                                        color="C3" if i != j else "0.3"))
+            else:
+                for (py, ph) in phalves:
+                    for (y0, hh) in halves:
+                        ax.annotate("", (x, y0 + hh / 2), (px + pw, py + ph / 2),
+                                    arrowprops=dict(arrowstyle="->", lw=0.8, color="0.3"))
+        prev = (x, w, halves)
+        x += w + (0.55 if conv_like else 0.75)
+    if two_streams:
+        ax.text(-0.1, 0.9, "GPU 1", ha="right", fontsize=10)
+        ax.text(-0.1, -0.9, "GPU 2", ha="right", fontsize=10)
+        ax.plot([], [], color="C3", label="reads both halves (across GPUs)")
+        ax.plot([], [], color="0.3", label="reads its own half")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=9,
+                  frameon=False)
+    ax.set_xlim(-0.9 if two_streams else -0.3, x - 0.3)
+    ax.set_ylim(-4.6, 2.3)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=11)
+    return fig
+
+
+__all__ += ["architecture"]

@@ -5,7 +5,9 @@ Each case runs our ``*_forward`` / ``*_backward`` pair and the PyTorch function 
 float64 and in float32 (TF32 disabled on CUDA), and reports the largest error of the output and of
 every gradient, relative to the size of the values (floored at 1). The last case is a whole
 LeNet-5: cross-entropy loss and the gradients of the input and all ten parameter arrays, against
-its ``torch.nn.Sequential`` twin. The exit status is 1 if any case fails.
+its ``torch.nn.Sequential`` twin; after it, whole networks from ``cnnbook.models`` (ResNet-18,
+VGG-11, the two-GPU AlexNet, GoogLeNet, DenseNet-121; narrow copies on small inputs, in
+training mode, float64) against ``model.to_torch()``. The exit status is 1 if any case fails.
 
 Options: ``--markdown FILE`` also writes the table to FILE; ``--dtype float64`` (or float32) runs
 one precision only; ``--device cpu`` one device only.
@@ -100,6 +102,59 @@ def _lenet_case(device: str, dtype) -> Case:
     return Case("LeNet5", "N=4, relu+max, cross-entropy", forward, backward, torch_fn,
                 (x,) + params, None, ("dx",) + tuple("d" + n for n in names),
                 "torch.nn.Sequential twin")
+
+
+def _model_case(name: str, what: str, build, x_shape, device: str, dtype) -> Case:
+    """A whole cnnbook.models network under a cross-entropy loss, in training mode (batch
+    statistics), against ``model.to_torch()``: gradients of the input and of every parameter."""
+    import torch
+    from torch.func import functional_call
+
+    from . import functional as F
+    model = build().astype(dtype)
+    twin = model.to_torch(device)
+    ours_names = tuple(n for n, _ in model.named_parameters())
+    twin_names = tuple(n for n, _ in twin.named_parameters())
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape)
+    target = rng.integers(0, 10, x_shape[0])
+
+    def forward(x, *params):
+        model.load_state_dict(dict(zip(ours_names, params)), strict=False)   # buffers stay
+        model.train()
+        return F.cross_entropy_forward(model(x), target)
+
+    def backward(dout, c):
+        model.zero_grad()
+        dx = model.backward(F.cross_entropy_backward(dout, c))
+        return (dx,) + tuple(p.grad for p in model.parameters())
+
+    def torch_fn(x, *params):
+        logits = functional_call(twin, dict(zip(twin_names, params)), (x,))
+        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(target).to(x.device))
+
+    params = tuple(p.data.copy() for p in model.parameters())
+    return Case(name, f"{what}, input {x_shape}, training mode, cross-entropy, {len(params)} "
+                f"parameter arrays", forward, backward, torch_fn, (x,) + params, None,
+                ("dx",) + tuple("d" + n for n in ours_names), "model.to_torch() twin")
+
+
+def model_cases(device: str = "cpu", dtype=np.float64) -> list:
+    """Whole networks from ``cnnbook.models`` (narrow copies, small inputs), in training mode."""
+    from . import models as M
+    # (name, what, builder, input): batch 4 keeps every BatchNorm off a single value per channel
+    specs = [
+        ("resnet18", "width 1/8, small-input stem",
+         lambda: M.resnet18(10, width=0.125, small_input=True), (4, 3, 8, 8)),
+        ("vgg11", "width 1/8", lambda: M.vgg11(10, width=0.125, dropout=0.0), (2, 3, 32, 32)),
+        ("alexnet", "2012 two-GPU variant (groups=2, LRN), width 1/8",
+         lambda: M.alexnet(10, width=0.125, dropout=0.0, variant="paper"), (2, 3, 67, 67)),
+        ("googlenet", "width 1/8", lambda: M.googlenet(10, width=0.125, dropout=0.0),
+         (4, 3, 32, 32)),
+        ("densenet121", "width 1/8, small-input stem",
+         lambda: M.densenet121(10, width=0.125, small_input=True), (4, 3, 8, 8)),
+    ]
+    return [_model_case(n, w, b, s, device, dtype) for n, w, b, s in specs]
 
 
 def cases(device: str = "cpu", dtype=np.float64) -> list:
@@ -221,6 +276,12 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
         lambda x, g, b, m, v: TF.batch_norm(x, m, v, g, b, training=False),
         (r(4, 3, 5, 6), r(3), r(3), r(3), rng.random(3) + 0.5), grad_of=(0, 1, 2),
         names=("dx", "dgamma", "dbeta"))
+    for size, k in [(5, 2.0), (2, 1.0)]:
+        add("local_response_norm", f"size={size}, alpha=1e-2, beta=0.75, k={k}",
+            lambda x, n=size, k=k: F.local_response_norm_forward(x, n, 1e-2, 0.75, k),
+            F.local_response_norm_backward,
+            lambda x, n=size, k=k: TF.local_response_norm(x, n, 1e-2, 0.75, k),
+            (3 * r(2, 7, 4, 5),), names=("dx",))
     p = 0.3
     shape = (4, 5, 6)
     keep = F.dropout_forward(np.ones(shape, dtype=dtype), p, True, np.random.default_rng(7))[1].mask != 0
@@ -229,6 +290,11 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
         lambda x: x * torch.from_numpy(keep).to(x.device) / (1 - p), (r(*shape),), names=("dx",),
         ref="x * mask / (1 - p)")
     out.append(_lenet_case(device, dtype))
+    if np.dtype(dtype) == np.float64:
+        # Whole networks in float64 only: in float32 the rounding of ~60 layers, amplified by
+        # BatchNorm over a handful of values per channel, reaches the 2e-4 tolerance without
+        # any fault (the float64 rows agree to ~1e-13).
+        out += model_cases(device, dtype)
     return out
 
 
@@ -256,7 +322,13 @@ def run(devices=None, dtypes=(np.float64, np.float32)) -> list:
                     cmp = compare_with_torch(c.forward, c.backward, c.torch_fn, c.arrays,
                                              grad_of=c.grad_of, names=c.names, device=device,
                                              dtype=dtype)
-                    grads = ", ".join(f"{n}={e:.1e}" for n, e in zip(cmp.grad_names, cmp.grad_errs))
+                    pairs = list(zip(cmp.grad_names, cmp.grad_errs))
+                    if len(pairs) > 12:          # a whole network: the input and the worst weight
+                        n_w, e_w = max(pairs[1:], key=lambda p: p[1])
+                        grads = (f"{pairs[0][0]}={pairs[0][1]:.1e}, worst of {len(pairs) - 1} "
+                                 f"parameter gradients: {n_w}={e_w:.1e}")
+                    else:
+                        grads = ", ".join(f"{n}={e:.1e}" for n, e in pairs)
                     results.append(Result(c.layer, c.case, device, dname, cmp.out_err, grads,
                                           cmp.tol, cmp.passed, c.reference))
                 except Exception as e:          # a crash is a failed case, reported in the table

@@ -42,6 +42,21 @@ LAYERS = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
     "flatten": nn.Flatten,
     "bn": lambda: nn.BatchNorm2d(4, dtype=np.float64),
+    "identity": nn.Identity,
+    "adaptive-avg-3x2": lambda: nn.AdaptiveAvgPool2d((3, 2)),
+    "lrn-5": lambda: nn.LocalResponseNorm(3, alpha=0.3, beta=0.75, k=2.0),
+    "residual-identity": lambda: nn.Residual(
+        nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, rng=6, dtype=np.float64),
+                      nn.BatchNorm2d(4, dtype=np.float64), nn.ReLU(),
+                      nn.Conv2d(4, 4, 3, padding=1, rng=7, dtype=np.float64)),
+        activation=nn.ReLU()),
+    "residual-projection": lambda: nn.Residual(
+        nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1, rng=8, dtype=np.float64), nn.ReLU()),
+        nn.Conv2d(4, 6, 1, stride=2, bias=False, rng=9, dtype=np.float64)),
+    "concat": lambda: nn.Concat(nn.Conv2d(4, 2, 1, rng=10, dtype=np.float64),
+                                nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(4, 3, 3, padding=1,
+                                                                               rng=11, dtype=np.float64)),
+                                nn.Identity()),
     "seq": lambda: nn.Sequential(nn.Conv2d(4, 5, 3, rng=4, dtype=np.float64), nn.ReLU(),
                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5 * 2 * 3, 7, rng=5, dtype=np.float64)),
 }
@@ -250,3 +265,97 @@ def test_sequential_input_grad_reaches_first_layer_only():
     # the conv is not first, so it must still hand its dx to the ReLU
     dx = model.backward(np.ones_like(out), input_grad=False)
     assert dx is not None and dx.shape == x.shape
+
+
+# ------------------------------------------------------------------ blocks for branching networks
+def _block_fd(block, x, seed=3):
+    """Finite differences of sum(block(x) * dout) for x and every parameter, against backward."""
+    from cnnbook.gradcheck import numerical_gradient
+    dout = np.random.default_rng(seed).standard_normal(block(x).shape)
+    block.zero_grad()
+    block(x)
+    dx = block.backward(dout)
+    errs = {"dx": rel_error(dx, numerical_gradient(block, x, dout))}
+    for name, p in block.named_parameters():
+        def f(v, p=p):
+            old = p.data
+            p.data = v
+            try:
+                return block(x)
+            finally:
+                p.data = old
+        errs["d" + name] = rel_error(p.grad, numerical_gradient(f, p.data, dout))
+    return errs, dx, dout
+
+
+def _tiny(seed):
+    return nn.Conv2d(2, 2, 3, padding=1, rng=seed, dtype=np.float64)
+
+
+@pytest.mark.parametrize("kind", ["residual", "concat", "dense"])
+def test_fork_gradients_are_summed_by_finite_differences(kind):
+    """x feeds two paths; the finite-difference gradient of x equals the SUM of the paths'."""
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 3))
+    if kind == "residual":
+        body = nn.Sequential(_tiny(1), nn.Tanh(), _tiny(2))
+        block = nn.Residual(body, activation=nn.Tanh())
+    elif kind == "concat":
+        body = nn.Sequential(_tiny(1), nn.Tanh())
+        block = nn.Concat(body, nn.Sequential(nn.AvgPool2d(3, 1, 1), _tiny(2)))
+    else:                                       # DenseNet: cat([x, layer(x)])
+        body = nn.Sequential(nn.BatchNorm2d(2, dtype=np.float64), nn.Tanh(), _tiny(1))
+        block = nn.Concat(nn.Identity(), body)
+    errs, dx, dout = _block_fd(block, x)
+    assert max(errs.values()) < 1e-7, errs
+    # one path alone is not the gradient: the other path's share is really added in
+    if kind == "residual":
+        d = block.activation.backward(dout)
+        one_path = body.backward(d)
+    elif kind == "concat":
+        one_path = body.backward(dout[:, :2].copy())
+    else:
+        one_path = body.backward(dout[:, 2:].copy())
+    assert rel_error(one_path, dx) > 1e-2
+
+
+def test_residual_identity_path_carries_gradient_when_body_is_dead():
+    """A body whose output is all zeros (ReLU of negative values) still passes dout through."""
+    conv = nn.Conv2d(2, 2, 1, rng=0, dtype=np.float64)
+    conv.weight.data[:] = 0
+    conv.bias.data[:] = -1.0
+    block = nn.Residual(nn.Sequential(conv, nn.ReLU()))
+    x = np.random.default_rng(1).standard_normal((1, 2, 3, 3))
+    out = block(x)
+    np.testing.assert_array_equal(out, x)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    np.testing.assert_array_equal(block.backward(dout), dout)
+
+
+def test_branch_block_errors_and_names():
+    with pytest.raises(ValueError, match="Residual: the body gives shape"):
+        nn.Residual(nn.Conv2d(2, 3, 1))(np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="Concat: the branches give shapes"):
+        nn.Concat(nn.Identity(), nn.MaxPool2d(2))(np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(TypeError, match="Concat: branch 1"):
+        nn.Concat(nn.Identity(), np.zeros(3))
+    from collections import OrderedDict
+    block = nn.Concat(OrderedDict(branch1=nn.Conv2d(2, 3, 1), branch2=nn.Conv2d(2, 1, 1)))
+    assert list(block.state_dict()) == ["branch1.weight", "branch1.bias", "branch2.weight",
+                                        "branch2.bias"]
+    seq = nn.Sequential(OrderedDict(conv1=nn.Conv2d(2, 3, 1), bn1=nn.BatchNorm2d(3)))
+    assert list(seq.state_dict())[:2] == ["conv1.weight", "conv1.bias"]
+    assert [n for n, _ in seq.named_modules()] == ["", "conv1", "bn1"]
+    assert seq.to_torch().state_dict().keys() == seq.state_dict().keys()
+
+
+def test_named_sequential_reads_layers_by_name():
+    from collections import OrderedDict
+    conv = nn.Conv2d(1, 2, 3)
+    seq = nn.Sequential(OrderedDict(features=conv, flat=nn.Flatten()))
+    assert seq.features is conv and seq["flat"] is seq[1]
+    with pytest.raises(AttributeError, match="no attribute or layer named 'head'"):
+        seq.head
+    with pytest.raises(AttributeError):
+        nn.Sequential(conv).features
+    import copy
+    assert copy.deepcopy(seq).features.weight.shape == (2, 1, 3, 3)

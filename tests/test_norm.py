@@ -144,3 +144,56 @@ def test_dropout_statistics_and_scaling():
     np.testing.assert_array_equal(B.dropout(x, 0.0, True, np.random.default_rng(0)), x)
     # the same seed gives the same mask
     np.testing.assert_array_equal(out, B.dropout(x, 0.25, True, np.random.default_rng(0)))
+
+
+# ------------------------------------------------------------------ local response normalization
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+def test_local_response_norm_matches_torch(size, device, rng):
+    x = 2 * rng.standard_normal((2, 6, 3, 4))
+    assert_matches_torch(lambda x: B.local_response_norm_forward(x, size, 0.1, 0.75, 2.0),
+                         B.local_response_norm_backward,
+                         lambda x: TF.local_response_norm(x, size, 0.1, 0.75, 2.0), [x],
+                         names=["dx"], device=device)
+
+
+def test_local_response_norm_3d_input_matches_torch(rng):
+    x = rng.standard_normal((2, 5, 7))
+    assert_matches_torch(lambda x: B.local_response_norm_forward(x, 3, 1.0, 0.5, 1.0),
+                         B.local_response_norm_backward,
+                         lambda x: TF.local_response_norm(x, 3, 1.0, 0.5, 1.0), [x], names=["dx"])
+
+
+@pytest.mark.parametrize("size", [2, 5])
+def test_local_response_norm_finite_differences(size, rng):
+    x = rng.standard_normal((2, 7, 2, 3))
+    errs = check_gradients(lambda x: B.local_response_norm_forward(x, size, 0.5, 0.75, 1.5),
+                           B.local_response_norm_backward, [x])
+    assert max(errs.values()) < 1e-6, errs
+
+
+def test_local_response_norm_known_answer():
+    """Three channels of one pixel, (1, 2, 3), size 3: channel 0 sums 0 + 1 + 4 = 5, channel 1
+    sums 1 + 4 + 9 = 14, channel 2 sums 4 + 9 + 0 = 13; with alpha=3, size=3 the scale is
+    k + sum, and beta=0.5 takes its square root."""
+    x = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
+    out = B.local_response_norm(x, 3, alpha=3.0, beta=0.5, k=1.0)
+    np.testing.assert_allclose(out.ravel(), [1 / np.sqrt(6), 2 / np.sqrt(15), 3 / np.sqrt(14)],
+                               rtol=1e-15)
+    # size=1, alpha=0: nothing changes (scale k**beta = 1)
+    np.testing.assert_allclose(B.local_response_norm(x, 1, 0.0, 0.75, 1.0), x, rtol=0)
+    # size 2 looks one channel back, none forward (PyTorch's window c - 1 .. c)
+    out2 = B.local_response_norm(x, 2, alpha=2.0, beta=1.0, k=0.0 + 1.0)
+    np.testing.assert_allclose(out2.ravel(), [1 / 2, 2 / 6, 3 / 14], rtol=1e-15)
+
+
+def test_local_response_norm_errors_and_untouched_input(rng):
+    x = rng.standard_normal((1, 4, 2, 2))
+    x0 = x.copy()
+    B.local_response_norm(x, 3)
+    np.testing.assert_array_equal(x, x0)
+    with pytest.raises(ValueError, match="local_response_norm: size"):
+        B.local_response_norm(x, 0)
+    with pytest.raises(ValueError, match="at least 3 dimensions"):
+        B.local_response_norm(x[0, 0], 3)
+    with pytest.raises(ValueError, match="k must be"):
+        B.local_response_norm(x, 3, k=0.0)

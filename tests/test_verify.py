@@ -9,7 +9,8 @@ from cnnbook import verify  # noqa: E402
 LAYERS = {"conv2d", "conv1d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "lp_pool2d",
           "adaptive_avg_pool2d", "global_avg_pool2d", "roi_pool", "relu", "leaky_relu", "sigmoid",
           "tanh", "softplus", "linear", "flatten", "softmax", "log_softmax", "cross_entropy",
-          "binary_cross_entropy_with_logits", "mse_loss", "batch_norm2d", "dropout", "LeNet5"}
+          "binary_cross_entropy_with_logits", "mse_loss", "batch_norm2d", "dropout", "LeNet5",
+          "local_response_norm", "resnet18", "vgg11", "alexnet", "googlenet", "densenet121"}
 
 
 def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
@@ -21,6 +22,8 @@ def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
     assert {r.split(" | ")[0][2:] for r in rows} == LAYERS
     assert all(r.endswith("| pass |") for r in rows)
     assert {"float64", "float32"} <= {r.split(" | ")[4] for r in rows}
+    models = [r for r in rows if r.split(" | ")[0][2:] in {"resnet18", "googlenet", "densenet121"}]
+    assert len(models) == 3 and all(r.split(" | ")[4] == "float64" for r in models)
 
 
 def test_verify_reports_a_wrong_gradient(monkeypatch, capsys):

@@ -46,3 +46,11 @@ def _():
         new = conv2d(x, np.zeros((32, x.shape[1], 3, 3)), padding=1)
         x = np.concatenate([x, new], axis=1)
     return x.shape[1]
+
+
+@exercise("ch13-inception-5x5-macs", "Multiply-adds of a 5x5 convolution from 192 to 32 channels "
+          "on a 28x28 map with padding 2 (Inception 3a's 5x5 branch without its 1x1 reduction)")
+def _():
+    from ..arithmetic import count_flops
+    from ..nn import Conv2d
+    return count_flops(Conv2d(192, 32, 5, padding=2, init="zeros"), (1, 192, 28, 28)).macs
