@@ -360,6 +360,7 @@ WORST = {}
 def _check(name, errs, tol=1e-9):
     worst = max(errs, key=errs.get)
     WORST[name] = (worst, errs[worst])
+    print(f"{name}: worst {worst} = {errs[worst]:.1e}")
     assert errs[worst] < tol, f"{name}: worst {worst} = {errs[worst]:.2e}"
 
 
