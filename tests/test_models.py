@@ -360,6 +360,7 @@ WORST = {}
 def _check(name, errs, tol=1e-9):
     worst = max(errs, key=errs.get)
     WORST[name] = (worst, errs[worst])
+    print(f"{name}: worst {worst} = {errs[worst]:.1e}")
     assert errs[worst] < tol, f"{name}: worst {worst} = {errs[worst]:.2e}"
 
 
@@ -453,3 +454,22 @@ def test_options_and_errors():
     assert m(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 7)
     zero = M.resnet18(num_classes=3, width=0.125, zero_init_residual=True)
     assert not np.any(zero.state_dict()["layer1.0.bn2.weight"])
+
+
+def test_architecture_figure_is_drawn_from_the_model():
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    import cnnbook.plot as P
+    model = M.alexnet(variant="paper", init="zeros")
+    fig = P.architecture(model, (1, 3, 224, 224), two_streams=True, title="AlexNet")
+    ax = fig.axes[0]
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(boxes) == 1 + 2 * (5 + 3)                 # the input, two halves of 5 convs + 3 fc
+    texts = [t.get_text() for t in ax.texts]
+    assert "48+48\n@55x55" in texts and "192+192\n@13x13" in texts
+    crossing = [a for a in ax.texts if getattr(a, "arrow_patch", None) is not None]
+    assert len(crossing) == 2 + 2 + 4 + 2 + 2 + 4 + 4 + 4   # conv3 and the fc layers cross
+    plt.close(fig)
