@@ -13,6 +13,10 @@ number, dimensions and dtype code checked; no pickle). The files are looked for,
 3. the official download site, fetched into the first directory — only when none of the files
    is found locally.
 
+``train_val_split`` carves a stratified, seeded validation set out of a training set (choose on
+validation, report test once), and ``RandomCrop``, ``RandomTranslate``, ``RandomHorizontalFlip``
+and ``Compose`` augment NCHW batches with their own seeded generators, never modifying their input.
+
 Every file is checked against a table of known checksums: SHA-256 for Debian's Fashion-MNIST
 archives and their decompressed contents and for the official MNIST archives; the official
 Fashion-MNIST archives are published with MD5 sums only, so those are checked by MD5. A file

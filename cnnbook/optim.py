@@ -1,9 +1,9 @@
 """Optimizers and learning-rate schedules with PyTorch's exact update rules.
 
-``SGD``, ``RMSprop``, ``Adam`` and ``AdamW`` update ``Parameter.data`` from ``Parameter.grad``;
-the schedules set the optimizer's ``lr`` (and, for one-cycle, its momentum or Adam's beta1) once per ``step()``.
-Hyper-parameters live in ``optimizer.param_groups[0]`` as in PyTorch, with ``optimizer.lr`` as a
-shortcut.
+``SGD``, ``RMSprop``, ``Adam`` and ``AdamW`` update ``Parameter.data`` from
+``Parameter.grad``; the schedules set the optimizer's ``lr`` (and, for one-cycle, its momentum or
+Adam's beta1) once per ``step()``. Hyper-parameters live in ``optimizer.param_groups[0]`` as in
+PyTorch, with ``optimizer.lr`` as a shortcut.
 
 References:
 - PyTorch ``torch/optim/sgd.py``, ``adam.py``, ``lr_scheduler.py`` (the formulas below).
