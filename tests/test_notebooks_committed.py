@@ -80,3 +80,22 @@ def test_no_star_import(path):
     bad = [i for i, c in enumerate(_load(path)["cells"])
            if c.get("cell_type") == "code" and star.search(_source(c))]
     assert not bad, f"{path.name}: cells {bad} use `import *`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_check_cells_open_collapsed_in_jupyterlab(path):
+    """Cells the rendered book removes (tag remove-cell) open collapsed in JupyterLab, so a
+    reader sees the lesson there too; `python scripts/tidy_notebooks.py` sets it."""
+    open_checks = [i for i, c in enumerate(_load(path)["cells"])
+                   if "remove-cell" in c.get("metadata", {}).get("tags", [])
+                   and not c["metadata"].get("jupyter", {}).get("source_hidden")]
+    assert not open_checks, (f"{path.name}: remove-cell cells {open_checks} lack "
+                             "jupyter.source_hidden; run `python scripts/tidy_notebooks.py`")
+
+
+def test_chapter_titles_carry_no_hand_written_number():
+    """The table of contents numbers the chapters (numbered: 1); a number typed into a title
+    would go stale whenever a chapter is added."""
+    typed = [p.name for p in NOTEBOOKS
+             if re.match(r"#\s+\d+\.", _source(_cells(_load(p), "markdown")[0]).lstrip())]
+    assert not typed, f"titles with a typed chapter number: {typed}"
