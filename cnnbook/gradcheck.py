@@ -17,7 +17,8 @@ def numerical_gradient(f: Callable, x: np.ndarray, dout=None, eps: float = 1e-6)
     `x` is not modified: the probe runs on a float64 copy. With ``dout=None`` the scalar is
     ``sum(f(x))`` (or ``f(x)`` itself when it is a scalar).
     """
-    x = np.array(x, dtype=np.float64)           # a copy: the caller's array is never touched
+    x = np.array(x, dtype=np.float64, order="C")  # a C-ordered copy: the caller's array is never
+    # touched, and reshape(-1) below is a view of it (on a transposed copy it would be a copy)
     grad = np.zeros_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
 
