@@ -33,7 +33,7 @@ import numpy as np
 
 from ._checks import as_float_array, check_ndim, check_targets
 
-__all__ = ["History", "batch_indices", "loss_and_grad", "train_step", "fit", "evaluate",
+__all__ = ["History", "progress", "batch_indices", "loss_and_grad", "train_step", "fit", "evaluate",
            "predict_proba", "LOSSES"]
 
 LOSSES = ("cross_entropy", "mse")
@@ -155,6 +155,16 @@ def _static() -> bool:
     """True while the book is being built (``CNNBOOK_STATIC=1``): a widget progress bar cannot
     update on a static page, so ``fit`` prints a one-line summary instead."""
     return os.environ.get("CNNBOOK_STATIC", "") not in ("", "0")
+
+
+def progress(iterable, desc=None, total=None):
+    """`iterable` with one progress line in Jupyter (``tqdm.auto``, removed when done); in the
+    book build (``CNNBOOK_STATIC=1``) the iterable itself, since a widget progress bar cannot
+    update on a static page and would only add weight to it."""
+    if _static():
+        return iterable
+    from tqdm.auto import tqdm
+    return tqdm(iterable, desc=desc, total=total, leave=False, mininterval=1.0, dynamic_ncols=True)
 
 
 def _summary(desc, hist, epochs_run, seconds) -> str:

@@ -219,14 +219,16 @@ _STYLE = """<style>
 </style>""" % {"col": COLUMN_PX}
 
 # Shows the frame the sliders select (row-major over the controls) and keeps each slider's
-# read-out and spoken value (aria-valuetext) in step. Runs once per explorer.
+# read-out and spoken value (aria-valuetext) in step. Runs once per explorer. Frames that the
+# book serves as lazily loaded files are all fetched once a slider is touched.
 _SCRIPT = """<script>(function(root){
 if(!root||root.getAttribute("data-ready"))return;root.setAttribute("data-ready","1");
 var inputs=root.querySelectorAll("input[type=range]"),frames=root.querySelectorAll(".cnnbook-frame");
 function show(){var k=0;for(var j=0;j<inputs.length;j++){var s=inputs[j],labels=JSON.parse(s.getAttribute("data-labels")),v=+s.value;
 k=k*(+s.max+1)+v;s.setAttribute("aria-valuetext",labels[v]);root.querySelector("output[for='"+s.id+"']").textContent=labels[v];}
 for(var f=0;f<frames.length;f++){frames[f].hidden=(f!==k);}}
-for(var j=0;j<inputs.length;j++){inputs[j].addEventListener("input",show);}show();
+function eager(){for(var f=0;f<frames.length;f++){frames[f].loading="eager";}}
+for(var j=0;j<inputs.length;j++){inputs[j].addEventListener("input",show);inputs[j].addEventListener("focus",eager);inputs[j].addEventListener("pointerdown",eager);}show();
 })(document.currentScript&&document.currentScript.parentNode);</script>"""
 
 _ids = itertools.count()

@@ -14,6 +14,10 @@ and readable.
 - Every image gets alternative text: a numbered figure's caption, else the first sentence of
   the paragraph that follows the cell that drew it (the book's prose describes each figure right
   after it).
+- Explorer frames leave the page: a static explorer's HTML carries its frames as data URIs (so
+  that a notebook output stands alone); in the book each frame becomes a file under
+  `_images/explorers/` (named by its hash), and all but the frame on show load lazily, so a
+  cold load fetches one frame per explorer and the rest arrive once the reader moves a slider.
 - An author–year bibliography style (`authoryear`), so the labels in the reference list match
   the author–year citations in the text.
 """
@@ -96,6 +100,33 @@ def add_alt_text(app, doctree, docname):
         image["alt"] = alt or "A figure drawn by the code above."
 
 
+FRAME_SRC = re.compile(r'<img class="cnnbook-frame" src="data:image/(webp|png);base64,([^"]+)"([^>]*)>')
+
+
+def externalize_explorer_frames(app, doctree, docname):
+    import base64
+    import hashlib
+    if app.builder.format != "html":
+        return
+    folder = Path(app.outdir) / "_images" / "explorers"
+    prefix = "../" * docname.count("/") + "_images/explorers/"
+    for raw in list(doctree.findall(nodes.raw)):
+        text = raw.astext()
+        if "cnnbook-explorer" not in text or "data:image/" not in text:
+            continue
+
+        def to_file(m):
+            ext, data, rest = m.group(1), base64.b64decode(m.group(2)), m.group(3)
+            name = hashlib.sha1(data).hexdigest()[:20] + "." + ext
+            folder.mkdir(parents=True, exist_ok=True)
+            if not (folder / name).exists():
+                (folder / name).write_bytes(data)
+            lazy = ' loading="lazy"' if " hidden" in rest else ""
+            return f'<img class="cnnbook-frame" src="{prefix}{name}"{lazy}{rest}>'
+
+        raw.replace_self(nodes.raw("", FRAME_SRC.sub(to_file, text), **raw.attributes))
+
+
 def drop_fontawesome(app, exception):
     if exception is not None or app.builder.format != "html":
         return
@@ -156,5 +187,6 @@ def setup(app):
     app.add_css_file("cnnbook.css")
     app.connect("html-page-context", clean_page_scripts, priority=900)
     app.connect("doctree-resolved", add_alt_text)
+    app.connect("doctree-resolved", externalize_explorer_frames)
     app.connect("build-finished", drop_fontawesome)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

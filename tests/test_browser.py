@@ -234,6 +234,13 @@ def _expected_images(path: str) -> int | None:
 def _check_images(page, log: PageLog, path: str) -> None:
     """Every <img> has loaded (hidden explorer frames included), and the page's article shows as
     many images as its executed notebook produced."""
+    # Explorer frames load lazily; fetch them all now, then every image must have decoded.
+    page.evaluate("() => document.querySelectorAll('img').forEach(img => { img.loading = 'eager'; })")
+    try:
+        page.wait_for_function("() => [...document.images].every(img => img.complete)",
+                               timeout=WIDGET_TIMEOUT_MS)
+    except Exception:  # playwright's TimeoutError: reported below as images not loaded
+        pass
     broken = page.evaluate("""() => [...document.images]
         .filter(img => !(img.complete && img.naturalWidth > 0))
         .map(img => (img.getAttribute('src') || '').slice(0, 80))""")
@@ -260,14 +267,18 @@ def _check_math(page, log: PageLog) -> None:
 @pytest.mark.parametrize("path", PAGES or [None], ids=lambda p: p or "no-book")
 def test_page_is_self_contained_and_works(browser, site, path):
     context, page, log = _open(browser, site + path)
+    html = (HTML / path).read_text(encoding="utf-8", errors="replace")
     try:
+        weight = log.page_bytes()            # the cold load, before the reader touches anything
         _check_math(page, log)
         _check_images(page, log, path)
-        _check_explorers(page, log, (HTML / path).read_text(encoding="utf-8", errors="replace"))
+        _check_explorers(page, log, html)
         page.wait_for_load_state("networkidle")
-        weight = log.page_bytes()
     finally:
         context.close()
+    if "application/vnd.jupyter.widget-state+json" in html:
+        log.errors.append("the page embeds ipywidgets state, which loads the 3.5 MB widget "
+                          "manager; explorers and progress bars must be plain HTML in the book")
     sizes = [float(v) for v in re.findall(r'data-min-text-px="([\d.]+)"',
                                           (HTML / path).read_text(encoding="utf-8", errors="replace"))]
     smallest = f", smallest explorer text {min(sizes):.1f} px" if sizes else ""

@@ -211,3 +211,13 @@ def test_progress_static_prints_one_summary_line(monkeypatch, capsys):
     assert len(lines) == 1 and err == ""
     assert lines[0].startswith("tiny: 2 epochs, 8 steps, final train loss ")
     assert f"val acc {h.val_acc[-1]:.4f}" in lines[0] and lines[0].endswith(" s")
+
+
+def test_progress_is_the_plain_iterable_in_the_book_build(monkeypatch):
+    from cnnbook.training import progress
+    items = range(3)
+    monkeypatch.setenv("CNNBOOK_STATIC", "1")
+    assert progress(items, desc="x") is items             # no widget on a static page
+    monkeypatch.setenv("CNNBOOK_STATIC", "0")
+    bar = progress(items, desc="x")
+    assert bar is not items and list(bar) == [0, 1, 2]
