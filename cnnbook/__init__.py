@@ -13,6 +13,7 @@ submodules load on first use, so the core needs only NumPy:
 - ``cb.data``: Fashion-MNIST, MNIST, scikit-learn digits, sample photos.
 - ``cb.gradcheck``, ``cb.verify``: finite differences, and the comparison with PyTorch.
 - ``cb.widgets``, ``cb.plot``, ``cb.exercises``: the book's explorers, figures and self-checks.
+- ``cb.show_source(fn)``: the library's own code, shown as a highlighted code block.
 """
 import importlib
 
@@ -35,3 +36,39 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | _SUBMODULES | {"F"})
+
+
+def show_source(*objs, start=None, stop=None):
+    """The source of the library functions or classes `objs`, as a Python code block that a
+    notebook (and the rendered book) shows highlighted, read from the installed package.
+
+    `start` / `stop`: show only from the first line containing `start` up to the line before the
+    first line (after it) containing `stop`; the excerpt is dedented.
+
+    >>> show_source(show_source).data.splitlines()[:2]
+    ['```python', 'def show_source(*objs, start=None, stop=None):']
+    """
+    import inspect
+    import textwrap
+    from IPython.display import Markdown
+    if not objs:
+        raise TypeError("show_source: give at least one function or class, e.g. "
+                        "cb.show_source(cb.conv.conv2d_naive).")
+    blocks = []
+    for obj in objs:
+        lines = inspect.getsource(obj).splitlines()
+        if start is not None:
+            first = next((i for i, line in enumerate(lines) if start in line), None)
+            if first is None:
+                raise ValueError(f"show_source: no line of {obj.__qualname__} contains "
+                                 f"start={start!r}; pass a fragment of the first line to show.")
+            lines = lines[first:]
+        if stop is not None:
+            end = next((i for i, line in enumerate(lines) if i and stop in line), None)
+            if end is None:
+                raise ValueError(f"show_source: no line of {obj.__qualname__} after the start "
+                                 f"contains stop={stop!r}.")
+            lines = lines[:end]
+        blocks.append(textwrap.dedent("\n".join(lines)))
+    return Markdown("```python\n" + "\n\n".join(blocks) + "\n```")
+

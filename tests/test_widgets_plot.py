@@ -285,3 +285,18 @@ def test_draw_windows_rejects_positions_outside_the_output():
     with pytest.raises(ValueError, match="position 3 is outside the 3-long output"):
         cplot.draw_windows(7, 3, stride=2, positions=[0, 3])
     plt.close("all")
+
+
+def test_show_source_reads_the_installed_code():
+    import inspect
+
+    import cnnbook as cb
+    full = cb.show_source(cb.conv.conv2d_naive).data
+    assert full.startswith("```python\ndef conv2d_naive(") and full.endswith("\n```")
+    assert inspect.getsource(cb.conv.conv2d_naive).strip() in full
+    part = cb.show_source(cb.optim.Adam.step, start="if wd != 0", stop="if not st").data
+    assert part.splitlines()[1] == "if wd != 0:" and "if not st" not in part
+    with pytest.raises(ValueError, match="show_source: no line of .*start='nowhere'"):
+        cb.show_source(cb.conv.conv2d_naive, start="nowhere")
+    with pytest.raises(TypeError, match="show_source: give at least one"):
+        cb.show_source()
