@@ -3,9 +3,9 @@
     python scripts/check_figures.py [BUILD_DIR [BOOK_DIR]]   (default: _build and book)
 
 The executed notebooks are taken from the build's execution cache (BUILD_DIR/.jupyter_cache,
-merged into the source notebooks as the build does), else from BUILD_DIR/jupyter_execute: the
+merged into the source notebooks as the build does), else from BUILD_DIR/jupyter_execute. The
 build rewrites the latter only for the notebooks it executed, not for those it took from the
-cache.
+cache; this script writes those back, so BUILD_DIR/jupyter_execute always holds the outputs.
 
 A code cell *draws* when one of its top-level statements (not the body of a `def` or `class`)
 calls `plt.show`, `plt.subplots`, `plt.figure`, `plt.imshow`, `plt.plot` or a `cb.plot` helper.
@@ -132,6 +132,11 @@ def executed_notebooks(build: Path, book: Path) -> dict:
             except KeyError:  # never executed, or changed since
                 continue
             found[path.stem] = json.loads(nbformat.writes(merged))
+            # myst-nb rewrites jupyter_execute only for the notebooks it executed; bring the
+            # ones it took from the cache up to date, so that folder always holds outputs.
+            executed = build / "jupyter_execute" / path.parent.name / path.name
+            if executed.parent.is_dir():
+                executed.write_text(nbformat.writes(merged), encoding="utf-8")
     for path in sorted((build / "jupyter_execute").rglob("*.ipynb")):
         if ".ipynb_checkpoints" not in path.parts and path.stem not in found:
             found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
