@@ -36,6 +36,9 @@ rm -rf "$book/_build/html" "$book/_build/jupyter_execute"
 
 log="$book/_build/build.log"
 start=$SECONDS
+# Two notebooks at a time into the execution cache; the build below then only renders them
+# (and runs again, one at a time, any notebook that failed here, reporting its error).
+python "$repo/scripts/execute_parallel.py" "$book" --jobs "${CNNBOOK_JOBS:-2}"
 set +e
 jupyter-book build "$book" --all -W -n --keep-going 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
