@@ -667,11 +667,12 @@ def load_image_folder(root, size, channels=3):
     if not root.is_dir():
         raise ValueError(f"{fn}: {root} is a file, not a folder; pass the folder that holds one "
                          f"sub-folder per class: {_LAYOUT_HINT}.")
-    classes = sorted(e.name for e in os.scandir(root)
-                     if e.is_dir() and not e.name.startswith("."))
+    with os.scandir(root) as it:
+        entries = [(e.name, e.is_dir(), e.is_file()) for e in it]
+    classes = sorted(name for name, is_dir, _ in entries if is_dir and not name.startswith("."))
     if not classes:
-        loose = [e.name for e in os.scandir(root)
-                 if e.is_file() and e.name.lower().endswith(IMG_EXTENSIONS)]
+        loose = [name for name, _, is_file in entries
+                 if is_file and name.lower().endswith(IMG_EXTENSIONS)]
         extra = (f" It holds {len(loose)} image file(s) directly (e.g. {sorted(loose)[0]}); move "
                  f"them into one sub-folder per class." if loose else "")
         raise ValueError(f"{fn}: {root} has no class folders (no sub-folders that are not "
