@@ -17,6 +17,9 @@ number, dimensions and dtype code checked; no pickle). The files are looked for,
 validation, report test once), and ``RandomCrop``, ``RandomTranslate``, ``RandomHorizontalFlip``
 and ``Compose`` augment NCHW batches with their own seeded generators, never modifying their input.
 
+``load_image_folder`` reads your own images: one folder per class, as torchvision's
+``ImageFolder`` expects, resized to one size and stacked into the same NCHW float32 layout.
+
 Every file is checked against a table of known checksums: SHA-256 for Debian's Fashion-MNIST
 archives and their decompressed contents and for the official MNIST archives; the official
 Fashion-MNIST archives are published with MD5 sums only, so those are checked by MD5. A file
@@ -28,6 +31,8 @@ References:
   Machine Learning Algorithms", arXiv:1708.07747, 2017.
 - scikit-learn: ``sklearn.datasets.load_digits`` (UCI optical recognition of handwritten digits).
 - scikit-image: ``skimage.data`` (the bundled sample images).
+- torchvision ``datasets.ImageFolder`` (the folder layout, the sorted class names and the list
+  of image extensions) and ``transforms.Resize`` (bilinear with antialiasing).
 - scikit-learn ``train_test_split(..., stratify=y)`` (the stratified split); torchvision
   ``transforms.RandomCrop(size, padding)``, ``RandomHorizontalFlip(p)``, ``Compose`` (the names
   and meanings of the augmentation callables, here for NCHW NumPy batches).
@@ -46,6 +51,7 @@ __all__ = [
     "load_fashion_mnist", "load_mnist", "load_digits", "sample_image", "read_idx",
     "FASHION_MNIST_CLASSES", "SAMPLE_IMAGES", "train_val_split",
     "Compose", "RandomCrop", "RandomHorizontalFlip", "RandomTranslate",
+    "load_image_folder", "IMG_EXTENSIONS",
 ]
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -528,3 +534,183 @@ class Compose:
 
     def __repr__(self):
         return "Compose(" + ", ".join(repr(t) for t in self.transforms) + ")"
+
+
+# ---------------------------------------------------------------------------------------------
+# your own images: a folder per class
+
+# torchvision.datasets.folder.IMG_EXTENSIONS, compared case-insensitively
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+_LAYOUT_HINT = "root/<class name>/<image>.png, e.g. photos/cat/001.jpg and photos/dog/001.jpg"
+
+
+def _image_size_pair(fn: str, size) -> tuple:
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (size, size)
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
+        raise TypeError(f"{fn}: size must be an int or a pair of ints (H, W), got "
+                        f"size={size!r}; use e.g. size=28 or size=(32, 48).")
+    if not all(s >= 1 for s in size):
+        raise ValueError(f"{fn}: size must be positive, got size={tuple(int(s) for s in size)}; "
+                         f"use e.g. size=28 or size=(32, 48).")
+    return int(size[0]), int(size[1])
+
+
+def _class_images(folder: Path) -> tuple:
+    """The image files under `folder` (recursively, hidden entries skipped), sorted by their
+    path relative to `folder` compared folder by folder; and the non-image files skipped."""
+    found, skipped = [], []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]   # prune hidden folders
+        rel = Path(dirpath).relative_to(folder).parts
+        for name in filenames:
+            if name.startswith("."):                                  # .DS_Store, ._photo.jpg
+                continue
+            if name.lower().endswith(IMG_EXTENSIONS):
+                found.append((rel + (name,), Path(dirpath) / name))
+            else:
+                skipped.append(name)
+    found.sort(key=lambda t: t[0])
+    return [p for _, p in found], sorted(skipped)
+
+
+def _image_to_float(img) -> np.ndarray:
+    """A Pillow image -> float32 (H, W, 1) gray or (H, W, 3) RGB in [0, 1]; alpha composited
+    on white."""
+    from PIL import ImageOps
+    img = ImageOps.exif_transpose(img)                 # phones store photos sideways + a tag
+    mode = img.mode
+    if mode in ("1", "L") and "transparency" not in img.info:
+        return (np.asarray(img.convert("L"), dtype=np.float32) / 255)[..., None]
+    if mode == "I" or mode.startswith("I;16"):         # 16-bit grayscale (e.g. 16-bit PNG)
+        a = np.asarray(img, dtype=np.float32) / 65535
+        return np.clip(a, 0, 1)[..., None]
+    if mode == "F":
+        return np.clip(np.asarray(img, dtype=np.float32), 0, 1)[..., None]
+    if "A" in img.getbands() or "transparency" in img.info:
+        if mode in ("L", "LA", "La"):
+            a = np.asarray(img.convert("LA"), dtype=np.float32) / 255
+        else:
+            a = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255
+        color, alpha = a[..., :-1], a[..., -1:]
+        return color * alpha + (1 - alpha)             # composite on a white background
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255
+
+
+def load_image_folder(root, size, channels=3):
+    """Read a folder of images, one sub-folder per class: ``(x, y, classes)``.
+
+    The layout is torchvision's ``ImageFolder``::
+
+        root/cat/001.jpg
+        root/cat/holiday/002.png      (sub-folders of a class folder belong to that class)
+        root/dog/001.jpg
+
+    ``classes`` is the sorted list of class folder names and label ``i`` means ``classes[i]``.
+    ``x`` is float32 in [0, 1] shaped ``(N, channels, H, W)`` and ``y`` int64 ``(N,)``; the
+    images come class by class, and within a class sorted by their path relative to the class
+    folder (compared folder by folder), so the order is the same on every machine.
+
+    Files count as images by their extension, as in torchvision: ``IMG_EXTENSIONS`` (.jpg
+    .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, any case). Other files (notes.txt) and hidden
+    files and folders (names starting with a dot: .DS_Store, .ipynb_checkpoints) are skipped.
+
+    Each image, of any size and mode, is turned into floats in [0, 1] and then:
+
+    - an EXIF orientation tag (phone photos) is applied first;
+    - transparency (RGBA, LA, palette with a transparent colour) is composited **on white**:
+      ``rgb * alpha + (1 - alpha)``, so a transparent background becomes white, not black;
+    - grayscale becomes 3 channels by repetition when ``channels=3``; colour becomes one
+      channel with the weights of Pillow's ``convert("L")`` (ITU-R 601-2 luma,
+      ``0.299 R + 0.587 G + 0.114 B``, computed in float) when ``channels=1``;
+    - it is resized to ``size`` (an int for a square, or ``(H, W)``) with bilinear
+      interpolation, antialiased when shrinking, on the float values (Pillow's ``BILINEAR``;
+      the same numbers as ``torch.nn.functional.interpolate(..., mode="bilinear",
+      align_corners=False, antialias=True)``, torchvision ``Resize``'s default). The aspect
+      ratio is not kept: crop or pad your photos first if it matters. A constant image stays
+      constant; an image already of size ``size`` is not resampled.
+
+    Nothing on disk is written. A file that cannot be decoded (truncated, corrupt, or not an
+    image despite its extension) raises a ValueError naming the file.
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name, value in (("dark", 0), ("light", 255)):
+    ...     (root / name).mkdir()
+    ...     Image.new("L", (40, 30), value).save(root / name / "a.png")
+    >>> x, y, classes = load_image_folder(root, 28)
+    >>> x.shape, x.dtype, y.tolist(), classes
+    ((2, 3, 28, 28), dtype('float32'), [0, 1], ['dark', 'light'])
+    >>> float(x[0].max()), float(x[1].min())
+    (0.0, 1.0)
+    """
+    fn = "load_image_folder"
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"{fn}: root must be a path (str or pathlib.Path) to a folder, got "
+                        f"{type(root).__name__}; use e.g. load_image_folder('photos', 64).")
+    root = Path(root)
+    size_hw = _image_size_pair(fn, size)
+    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)):
+        raise TypeError(f"{fn}: channels must be the int 1 or 3, got {type(channels).__name__} "
+                        f"{channels!r}; use channels=3 for colour or channels=1 for gray.")
+    if channels not in (1, 3):
+        raise ValueError(f"{fn}: channels must be 1 (gray) or 3 (RGB), got channels={channels}; "
+                         f"use channels=3 for colour or channels=1 for gray.")
+    channels = int(channels)
+    if not root.exists():
+        raise ValueError(f"{fn}: the folder {root} does not exist (resolved: {root.resolve()}); "
+                         f"check the path, or create it with one sub-folder per class: "
+                         f"{_LAYOUT_HINT}.")
+    if not root.is_dir():
+        raise ValueError(f"{fn}: {root} is a file, not a folder; pass the folder that holds one "
+                         f"sub-folder per class: {_LAYOUT_HINT}.")
+    with os.scandir(root) as it:
+        entries = [(e.name, e.is_dir(), e.is_file()) for e in it]
+    classes = sorted(name for name, is_dir, _ in entries if is_dir and not name.startswith("."))
+    if not classes:
+        loose = [name for name, _, is_file in entries
+                 if is_file and name.lower().endswith(IMG_EXTENSIONS)]
+        extra = (f" It holds {len(loose)} image file(s) directly (e.g. {sorted(loose)[0]}); move "
+                 f"them into one sub-folder per class." if loose else "")
+        raise ValueError(f"{fn}: {root} has no class folders (no sub-folders that are not "
+                         f"hidden).{extra} The expected layout is {_LAYOUT_HINT}.")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        paths, skipped = _class_images(root / name)
+        if not paths:
+            seen = (f"; it holds only {len(skipped)} file(s) with other extensions "
+                    f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})"
+                    if skipped else "")
+            raise ValueError(f"{fn}: the class folder {root / name} has no images{seen}. Images "
+                             f"are files ending in {' '.join(IMG_EXTENSIONS)}; add some, or move "
+                             f"the folder out of {root} if it is not a class.")
+        files += paths
+        labels += [label] * len(paths)
+
+    from PIL import Image
+    H, W = size_hw
+    x = np.empty((len(files), channels, H, W), dtype=np.float32)
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    for n, path in enumerate(files):
+        try:
+            with Image.open(path) as img:
+                img.load()                                 # decode now: truncation raises here
+                a = _image_to_float(img)                   # (h, w, 1 or 3)
+        except Exception as e:                             # noqa: BLE001 - re-raised with the file
+            raise ValueError(f"{fn}: cannot read the image {path} ({type(e).__name__}: {e}); "
+                             f"the file is truncated, corrupt or not an image despite its "
+                             f"extension. Open it in an image viewer; re-save or delete it, or "
+                             f"move it out of {root}.") from e
+        if channels == 1 and a.shape[2] == 3:
+            a = (a @ luma)[..., None]                      # ITU-R 601-2 luma, as convert("L")
+        planes = [a[..., c] for c in range(a.shape[2])]
+        if (a.shape[0], a.shape[1]) != (H, W):
+            planes = [np.asarray(Image.fromarray(np.ascontiguousarray(p)).resize(
+                (W, H), Image.Resampling.BILINEAR)) for p in planes]      # Pillow takes (W, H)
+        for c in range(channels):
+            x[n, c] = planes[c if len(planes) == channels else 0]      # gray repeated to RGB
+    np.clip(x, 0, 1, out=x)                                # float round-off of the filters
+    return x, np.asarray(labels, dtype=np.int64), classes
