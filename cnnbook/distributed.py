@@ -42,7 +42,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["free_port", "shard_indices", "synthetic_data", "load_data", "train_ddp",
-           "train_single", "max_abs_difference", "TrainResult", "main"]
+           "train_single", "max_abs_difference", "ring_allreduce_bytes", "sharded_memory_bytes",
+           "TrainResult", "main"]
 
 
 # ----------------------------------------------------------------------------------- checks
@@ -185,6 +186,46 @@ def max_abs_difference(a, b):
         if where is None or d > worst:
             worst, where = d, k
     return worst, where
+
+
+def ring_allreduce_bytes(num_params, world_size, bytes_per_value=4) -> float:
+    """Bytes each of `world_size` workers sends in one ring all-reduce of `num_params` values:
+    ``2 (K - 1) / K`` times the gradient's size (a reduce-scatter, then an all-gather, each
+    passing K - 1 chunks of 1/K of the gradient around the ring; Patarasuk and Yuan 2009).
+
+    >>> ring_allreduce_bytes(1000, 4)
+    6000.0
+    """
+    fn = "ring_allreduce_bytes"
+    num_params = _check_int(fn, "num_params", num_params, 0, "pass a parameter count")
+    k = _check_int(fn, "world_size", world_size, 1, "use world_size=1 or more workers")
+    b = _check_int(fn, "bytes_per_value", bytes_per_value, 1, "use 4 for float32, 2 for bf16")
+    return 2 * (k - 1) / k * num_params * b
+
+
+def sharded_memory_bytes(num_params, world_size, stage=0, optimizer_bytes=8, bytes_per_value=4):
+    """Bytes per GPU for the parameters, gradients and optimizer state of a model with
+    `num_params` parameters trained on `world_size` GPUs (activations not included).
+
+    ``stage`` as in ZeRO (Rajbhandari et al. 2020): 0 = plain data parallelism (everything
+    replicated), 1 = optimizer state sharded, 2 = gradients too, 3 = parameters too (PyTorch's
+    FSDP ``FULL_SHARD``). ``optimizer_bytes`` per parameter: 8 for Adam's two float32 moments,
+    4 for SGD with momentum, 0 for plain SGD.
+
+    >>> sharded_memory_bytes(1000, 8, stage=0), sharded_memory_bytes(1000, 8, stage=3)
+    (16000.0, 2000.0)
+    """
+    fn = "sharded_memory_bytes"
+    p = _check_int(fn, "num_params", num_params, 0, "pass a parameter count")
+    k = _check_int(fn, "world_size", world_size, 1, "use world_size=1 or more GPUs")
+    stage = _check_int(fn, "stage", stage, 0, "use stage 0, 1, 2 or 3")
+    if stage > 3:
+        raise ValueError(f"{fn}: stage={stage} must be 0, 1, 2 or 3 (ZeRO's stages).")
+    opt_b = _check_int(fn, "optimizer_bytes", optimizer_bytes, 0, "use 8 for Adam")
+    b = _check_int(fn, "bytes_per_value", bytes_per_value, 1, "use 4 for float32")
+    params, grads, state = p * b, p * b, p * opt_b
+    return (params / (k if stage >= 3 else 1) + grads / (k if stage >= 2 else 1)
+            + state / (k if stage >= 1 else 1))
 
 
 class TrainResult(NamedTuple):

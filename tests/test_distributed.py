@@ -181,3 +181,24 @@ def test_bad_inputs_raise(data, model):
         D.shard_indices(10, 2, 2)
     with pytest.raises(ValueError, match="max_abs_difference: the state_dicts have different keys"):
         D.max_abs_difference({"a": np.zeros(1)}, {"b": np.zeros(1)})
+
+
+def test_ring_allreduce_bytes():
+    p = cb.arithmetic.count_parameters(cb.models.lenet5())
+    assert D.ring_allreduce_bytes(p, 1) == 0                     # one worker sends nothing
+    assert D.ring_allreduce_bytes(p, 2) == p * 4                 # 2 (K-1)/K = 1
+    assert D.ring_allreduce_bytes(p, 8) == 1.75 * p * 4
+    assert D.ring_allreduce_bytes(p, 8, bytes_per_value=2) == 1.75 * p * 2
+    with pytest.raises(ValueError, match="ring_allreduce_bytes: world_size=0"):
+        D.ring_allreduce_bytes(p, 0)
+
+
+def test_sharded_memory_bytes():
+    p = 1_000_000
+    plain = [D.sharded_memory_bytes(p, 8, stage=s) for s in range(4)]
+    assert plain == [16 * p, 4 * p + 4 * p + 8 * p / 8, 4 * p + 12 * p / 8, 16 * p / 8]
+    assert all(a > b for a, b in zip(plain, plain[1:]))
+    assert D.sharded_memory_bytes(p, 1, stage=3) == 16 * p      # one GPU: nothing to shard
+    assert D.sharded_memory_bytes(p, 8, stage=0, optimizer_bytes=0) == 8 * p
+    with pytest.raises(ValueError, match="sharded_memory_bytes: stage=4 must be 0, 1, 2 or 3"):
+        D.sharded_memory_bytes(p, 8, stage=4)
