@@ -268,6 +268,7 @@ class _Config(NamedTuple):
     checkpoint: str | None
     fail_rank: int | None
     fail_step: int
+    fail_mode: str
 
 
 def _steps_per_epoch(n: int, batch_size: int) -> int:
@@ -277,6 +278,15 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
 
 def _to_numpy_state(sd) -> "OrderedDict[str, np.ndarray]":
     return OrderedDict((k, v.detach().cpu().numpy().copy()) for k, v in sd.items())
+
+
+def _simulate_failure(cfg: _Config, rank: int, step: int) -> None:
+    """The test hook of ``train_ddp``: rank ``cfg.fail_rank`` exits with status 3 at step
+    ``cfg.fail_step`` (a crashed machine), or first stops responding (``fail_mode="hang"``)."""
+    if rank == cfg.fail_rank and step == cfg.fail_step:
+        if cfg.fail_mode == "hang":
+            time.sleep(10 * cfg.timeout)
+        os._exit(3)
 
 
 def _worker(rank: int, cfg: _Config) -> None:
@@ -292,6 +302,9 @@ def _worker(rank: int, cfg: _Config) -> None:
     device = torch.device(f"cuda:{rank}" if cuda else "cpu")
     if cuda:
         torch.cuda.set_device(device)
+        # compare float32 with float32: no TF32 in convolutions or matrix products
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     dist.init_process_group(cfg.backend, init_method=f"tcp://127.0.0.1:{cfg.port}", rank=rank,
                             world_size=cfg.world_size,
                             timeout=datetime.timedelta(seconds=cfg.timeout))
@@ -307,15 +320,15 @@ def _worker(rank: int, cfg: _Config) -> None:
         sampler = _sampler(n, cfg.world_size, rank, cfg.seed)
         per_epoch = _steps_per_epoch(n, cfg.batch_size)
         seen, losses, log = [], [], []
-        dist.barrier()
+        barrier = (lambda: dist.barrier(device_ids=[rank])) if cuda else dist.barrier
+        barrier()
         t0 = time.perf_counter()
         for step in range(cfg.steps):
             epoch, j = divmod(step, per_epoch)
             if j == 0:
                 sampler.set_epoch(epoch)            # a new shuffle, the same on every rank
                 order = np.fromiter(iter(sampler), dtype=np.int64)
-            if rank == cfg.fail_rank and step == cfg.fail_step:
-                os._exit(3)                         # simulate a crashed machine (tests)
+            _simulate_failure(cfg, rank, step)      # only when a test asks for it
             idx = order[j * b:(j + 1) * b]
             xb = torch.from_numpy(x[idx]).to(device)
             yb = torch.from_numpy(y[idx]).to(device)
@@ -330,7 +343,7 @@ def _worker(rank: int, cfg: _Config) -> None:
             if rank == 0:
                 log.append(f"step {step + 1}/{cfg.steps}: loss {losses[-1]:.4f} "
                            f"({cfg.world_size} x {b} images)")
-        dist.barrier()
+        barrier()
         seconds = time.perf_counter() - t0
         if rank == 0:                               # one writer: no two ranks race on the file
             path = cfg.checkpoint or os.path.join(cfg.out_dir, "checkpoint.pt")
@@ -354,7 +367,7 @@ def _terminate(procs) -> None:
 
 def train_ddp(model, x, y, *, world_size=2, steps=5, batch_size=64, lr=0.05, momentum=0.9,
               seed=0, timeout=60.0, checkpoint=None, backend=None, _fail_rank=None,
-              _fail_step=0) -> TrainResult:
+              _fail_step=0, _fail_mode="exit") -> TrainResult:
     """Train the PyTorch twin of `model` for `steps` SGD steps on `world_size` processes with
     ``DistributedDataParallel`` and return a ``TrainResult``.
 
@@ -368,7 +381,8 @@ def train_ddp(model, x, y, *, world_size=2, steps=5, batch_size=64, lr=0.05, mom
 
     If a rank dies or a collective waits longer than `timeout` seconds, the run raises
     ``RuntimeError`` (or ``TimeoutError``) naming the rank instead of hanging.
-    ``_fail_rank``/``_fail_step`` make that rank exit at that step (for tests).
+    ``_fail_rank``/``_fail_step`` make that rank exit (``_fail_mode="exit"``) or stop
+    responding (``"hang"``) at that step, for tests.
     """
     fn = "train_ddp"
     import torch
@@ -404,7 +418,7 @@ def train_ddp(model, x, y, *, world_size=2, steps=5, batch_size=64, lr=0.05, mom
         cfg = _Config(world_size, steps, batch_size, lr, float(momentum), seed,
                       timeout, backend, free_port(), tmp,
                       None if checkpoint is None else os.fspath(checkpoint),
-                      _fail_rank, int(_fail_step))
+                      _fail_rank, int(_fail_step), _fail_mode)
         ctx = mp.start_processes(_worker, args=(cfg,), nprocs=world_size, join=False,
                                  start_method="spawn")
         # start-up (imports, rendezvous) gets its own allowance on top of the run's timeout
@@ -422,7 +436,9 @@ def train_ddp(model, x, y, *, world_size=2, steps=5, batch_size=64, lr=0.05, mom
                                ) from None
         except mp.ProcessRaisedException as e:
             raise RuntimeError(f"{fn}: rank {e.error_index} of {world_size} raised an exception; "
-                               f"the other ranks were stopped.{e}") from None
+                               f"the other ranks were stopped. A collective that timed out "
+                               f"(timeout={timeout:g} s) means another rank is stuck or gone."
+                               f"{e}") from None
         finally:
             _terminate(ctx.processes)
         ranks = [np.load(os.path.join(tmp, f"rank{r}.npz")) for r in range(world_size)]

@@ -43,8 +43,16 @@ def runs(data, model, tmp_path_factory):
     return ddp, single, before
 
 
-def test_ddp_parameters_equal_single_process_full_batch(runs):
+def test_two_process_ddp_run_matches_one_process_with_the_full_batch(runs, data, model):
+    """One 2-process run (spawning is the expensive part, so one test reads it four ways)."""
     ddp, single, before = runs
+    _check_parameters_agree(ddp, single, before)
+    _check_ranks_saw_the_global_batches(ddp, single)
+    _check_checkpoint_loads_into_the_numpy_model(ddp, data)
+    _check_one_shard_alone_differs(ddp, data, model)
+
+
+def _check_parameters_agree(ddp, single, before):
     worst, key = D.max_abs_difference(ddp.state_dict, single.state_dict)
     assert worst < TOL, (worst, key)
     moved, _ = D.max_abs_difference(before, single.state_dict)
@@ -53,9 +61,8 @@ def test_ddp_parameters_equal_single_process_full_batch(runs):
     assert ddp.log and ddp.log[-1].startswith(f"step {STEPS}/{STEPS}")
 
 
-def test_ddp_differs_from_training_on_one_shard_only(runs, data, model):
+def _check_one_shard_alone_differs(ddp, data, model):
     """What the all-reduce buys: rank 0's shard alone takes a different step."""
-    ddp, _, _ = runs
     x, y = data
     shard = ddp.seen[0].reshape(-1)
     alone = D.train_single(model, x[shard], y[shard], steps=1, batch_size=BATCH // WORLD,
@@ -65,8 +72,7 @@ def test_ddp_differs_from_training_on_one_shard_only(runs, data, model):
     assert D.max_abs_difference(alone.state_dict, one_step.state_dict)[0] > 100 * TOL
 
 
-def test_ranks_saw_the_global_batches_of_the_single_process(runs):
-    ddp, single, _ = runs
+def _check_ranks_saw_the_global_batches(ddp, single):
     b = BATCH // WORLD
     assert [s.shape for s in ddp.seen] == [(STEPS, b)] * WORLD
     for step in range(STEPS):
@@ -74,6 +80,25 @@ def test_ranks_saw_the_global_batches_of_the_single_process(runs):
         assert len(set(together.tolist())) == BATCH                     # no image twice
         assert set(together.tolist()) == set(single.seen[0][step].tolist())
     assert ddp.images == single.images == STEPS * BATCH
+
+
+def _check_checkpoint_loads_into_the_numpy_model(ddp, data):
+    x, _ = data
+    assert ddp.checkpoint is not None and os.path.exists(ddp.checkpoint)
+    sd = torch.load(ddp.checkpoint, weights_only=True)
+    net = cb.models.lenet5(num_classes=10, rng=1)
+    net.load_state_dict(sd)
+    net.eval()
+    twin = cb.models.lenet5(num_classes=10, rng=1).to_torch()
+    twin.load_state_dict(sd)
+    twin.eval()
+    xb = x[:64]
+    ours = net(xb)
+    with torch.no_grad():
+        theirs = twin(torch.from_numpy(xb)).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert np.array_equal(ours.argmax(1), theirs.argmax(1))
+    assert D.max_abs_difference(net.state_dict(), ddp.state_dict)[0] == 0
 
 
 @pytest.mark.parametrize("n,world", [(256, 2), (12, 3), (10, 4)])
@@ -93,32 +118,12 @@ def test_shards_of_an_epoch_are_disjoint_and_cover(n, world):
     assert not np.array_equal(e0, e1)                                   # a new shuffle per epoch
 
 
-def test_checkpoint_of_rank0_loads_into_the_numpy_model(runs, data):
-    ddp, _, _ = runs
-    x, _ = data
-    assert ddp.checkpoint is not None and os.path.exists(ddp.checkpoint)
-    sd = torch.load(ddp.checkpoint, weights_only=True)
-    net = cb.models.lenet5(num_classes=10, rng=1)
-    net.load_state_dict(sd)
-    net.eval()
-    twin = cb.models.lenet5(num_classes=10, rng=1).to_torch()
-    twin.load_state_dict(sd)
-    twin.eval()
-    xb = x[:64]
-    ours = net(xb)
-    with torch.no_grad():
-        theirs = twin(torch.from_numpy(xb)).numpy()
-    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
-    assert np.array_equal(ours.argmax(1), theirs.argmax(1))
-    assert D.max_abs_difference(net.state_dict(), ddp.state_dict)[0] == 0
-
-
 def test_a_dying_worker_fails_the_run_with_a_clear_error(data, model):
     x, y = data
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match=r"train_ddp: rank 1 of 2 died .*exit code 3"):
         D.train_ddp(model, x, y, world_size=2, steps=3, batch_size=BATCH, timeout=20,
-                    _fail_rank=1, _fail_step=1)
+                    _fail_rank=1, _fail_step=0)
     assert time.monotonic() - t0 < 20 + 60                  # the timeout, plus start-up
 
 
