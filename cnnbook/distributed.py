@@ -63,6 +63,13 @@ def _check_positive_float(fn: str, name: str, v, fix: str) -> float:
     return float(v)
 
 
+def _check_momentum(fn: str, momentum) -> float:
+    if (isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating))
+            or not 0 <= momentum < 1):
+        raise ValueError(f"{fn}: momentum={momentum!r} must be a number in [0, 1); use e.g. 0.9.")
+    return float(momentum)
+
+
 def _check_batch(fn: str, batch_size: int, world_size: int, n: int) -> int:
     """The per-rank batch: the global batch split evenly over the ranks."""
     if batch_size % world_size:
@@ -121,8 +128,8 @@ def shard_indices(n, world_size, rank, epoch=0, seed=0, shuffle=True) -> np.ndar
     `world_size`-th entry from position `rank`. When `world_size` divides `n`, the shards of an
     epoch are disjoint and together cover the data set.
 
-    >>> shard_indices(6, 2, 0, shuffle=False).tolist(), shard_indices(6, 2, 1, shuffle=False).tolist()
-    ([0, 2, 4], [1, 3, 5])
+    >>> [shard_indices(6, 2, r, shuffle=False).tolist() for r in (0, 1)]
+    [[0, 2, 4], [1, 3, 5]]
     """
     fn = "shard_indices"
     n = _check_int(fn, "n", n, 1, "pass the number of examples")
@@ -164,7 +171,8 @@ def load_data(name="fashion-mnist", n=1024, seed=0):
     from .data import load_fashion_mnist
     x, y = load_fashion_mnist("train")
     if n > len(y):
-        raise ValueError(f"{fn}: n={n} but the training set has {len(y)} images; use n <= {len(y)}.")
+        raise ValueError(f"{fn}: n={n} but the training set has {len(y)} images; "
+                         f"use n <= {len(y)}.")
     idx = np.random.default_rng(seed).permutation(len(y))[:n]
     return x[idx], y[idx]
 
@@ -398,8 +406,7 @@ def train_ddp(model, x, y, *, world_size=2, steps=5, batch_size=64, lr=0.05, mom
         raise ValueError(f"{fn}: world_size={world_size} exceeds the {len(y)} images; every "
                          f"rank needs data.")
     lr = _check_positive_float(fn, "lr", lr, "use e.g. lr=0.05")
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-        raise ValueError(f"{fn}: momentum={momentum!r} must be a number in [0, 1); use e.g. 0.9.")
+    momentum = _check_momentum(fn, momentum)
     timeout = _check_positive_float(fn, "timeout", timeout, "use e.g. timeout=60")
     seed = _check_int(fn, "seed", seed, 0, "use e.g. seed=0")
     if backend is None:
@@ -415,7 +422,7 @@ def train_ddp(model, x, y, *, world_size=2, steps=5, batch_size=64, lr=0.05, mom
         with open(os.path.join(tmp, "model.pkl"), "wb") as f:
             pickle.dump(model, f)
         np.savez(os.path.join(tmp, "data.npz"), x=x, y=y)
-        cfg = _Config(world_size, steps, batch_size, lr, float(momentum), seed,
+        cfg = _Config(world_size, steps, batch_size, lr, momentum, seed,
                       timeout, backend, free_port(), tmp,
                       None if checkpoint is None else os.fspath(checkpoint),
                       _fail_rank, int(_fail_step), _fail_mode)
@@ -470,6 +477,7 @@ def train_single(model, x, y, *, steps=5, batch_size=64, lr=0.05, momentum=0.9,
     batch_size = _check_int(fn, "batch_size", batch_size, 1, "use e.g. batch_size=64")
     _check_batch(fn, batch_size, 1, len(y))
     lr = _check_positive_float(fn, "lr", lr, "use e.g. lr=0.05")
+    momentum = _check_momentum(fn, momentum)
     seed = _check_int(fn, "seed", seed, 0, "use e.g. seed=0")
     torch.manual_seed(seed)
     twin = model.to_torch("cpu")

@@ -184,6 +184,10 @@ def test_bad_inputs_raise(data, model):
         D.train_single(model, x, y, batch_size=300)
     with pytest.raises(ValueError, match=r"shard_indices: rank=2 must be below world_size=2"):
         D.shard_indices(10, 2, 2)
+    with pytest.raises(ValueError, match=r"train_single: momentum=1.5 must be a number in \[0, 1\)"):
+        D.train_single(model, x, y, momentum=1.5)
+    with pytest.raises(ValueError, match="load_data: name must be 'fashion-mnist' or 'synthetic'"):
+        D.load_data("cifar10")
     with pytest.raises(ValueError, match="max_abs_difference: the state_dicts have different keys"):
         D.max_abs_difference({"a": np.zeros(1)}, {"b": np.zeros(1)})
 
