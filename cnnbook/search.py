@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["SEARCH_SPACE", "MAX_EPOCHS", "load_data", "make_model", "train_and_validate",
-           "suggest", "objective", "grid_search_space", "successive_halving_epochs", "sqlite_storage", "run_workers", "main"]
+           "suggest", "objective", "grid_search_space", "successive_halving_epochs",
+           "sqlite_storage", "run_worker", "run_workers", "main"]
 
 # name -> (low, high, kind); every range is searched on a log scale
 SEARCH_SPACE = {
@@ -198,7 +199,10 @@ def sqlite_storage(path, timeout=30):
                                       engine_kwargs={"connect_args": {"timeout": timeout}})
 
 
-def _worker(storage_url, study_name, trials, worker, epochs, seed, timeout=30):
+def run_worker(storage_url, study_name, trials, worker=0, epochs=3, seed=0, timeout=30):
+    """One worker: load the study `study_name` from `storage_url` and run `trials` trials of
+    `epochs` epochs with a TPE sampler seeded with ``seed + worker``, each tagged with
+    ``user_attrs["worker"]``. Several workers may run at once on the same storage."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(storage_url,
@@ -257,7 +261,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    _worker(args.storage, args.study_name, args.trials, args.worker, args.epochs, args.seed)
+    run_worker(args.storage, args.study_name, args.trials, args.worker, args.epochs, args.seed)
     return 0
 
 
