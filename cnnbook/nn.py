@@ -880,7 +880,21 @@ def _torch_branching():
     """The PyTorch twins of Residual and Concat (torch has no such modules)."""
     import torch
 
-    class TorchResidual(torch.nn.Module):
+    class _Renamable(torch.nn.Module):
+        def adopt(self, named):
+            """Register ``named`` (name, torch module) pairs as this module's children instead of
+            the structural ones, which forward keeps using unregistered: the state_dict keys
+            then follow the cnnbook module's ``children()`` (torchvision's conv1, bn1, ...,
+            downsample for a ResNet block)."""
+            structural = dict(self._modules)
+            self._modules.clear()
+            for k, m in structural.items():
+                object.__setattr__(self, k, m)
+            for n, m in named:
+                self.add_module(n, m)
+            return self
+
+    class TorchResidual(_Renamable):
         def __init__(self, body, shortcut, activation):
             super().__init__()
             self.body, self.shortcut, self.activation = body, shortcut, activation
@@ -889,16 +903,46 @@ def _torch_branching():
             out = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
             return out if self.activation is None else self.activation(out)
 
-    class TorchConcat(torch.nn.Module):
+    class TorchConcat(_Renamable):
         def __init__(self, branches):
             super().__init__()
+            object.__setattr__(self, "branch_list", [b for _, b in branches])
             for n, b in branches:
                 self.add_module(n, b)
 
         def forward(self, x):
-            return torch.cat([b(x) for b in self.children()], dim=1)
+            return torch.cat([b(x) for b in self.branch_list], dim=1)
 
     return TorchResidual, TorchConcat
+
+
+def _twin_named_like(module, twin, parts):
+    """Give `twin` (a TorchResidual or TorchConcat) the child names of `module.children()`.
+
+    ``parts`` pairs each structural cnnbook part (body, shortcut, a branch) with its torch twin;
+    a child of `module` is either one of those parts or a child of one (a subclass such as
+    ``models.BasicBlock`` lists its body's layers as its own)."""
+    named = []
+    for name, child in module.children():
+        found = None
+        for ours, theirs in parts:
+            if child is ours:
+                found = theirs
+                break
+            if isinstance(ours, Module):
+                for cn, c in ours.children():
+                    if c is child:
+                        found = getattr(theirs, cn) if hasattr(theirs, cn) else theirs._modules[cn]
+                        break
+            if found is not None:
+                break
+        if found is None:
+            raise ValueError(f"{type(module).__name__}.to_torch: child {name!r} is neither a part "
+                             f"of the block nor a layer of one; override _torch_module.")
+        named.append((name, found))
+    if [n for n, _ in named] == list(twin._modules):
+        return twin
+    return twin.adopt(named)
 
 
 class Residual(Module):
@@ -956,9 +1000,10 @@ class Residual(Module):
 
     def _torch_module(self):
         TorchResidual, _ = _torch_branching()
-        return TorchResidual(self.body._torch_module(),
-                             None if self.shortcut is None else self.shortcut._torch_module(),
-                             None if self.activation is None else self.activation._torch_module())
+        parts = [(m, None if m is None else m._torch_module())
+                 for m in (self.body, self.shortcut, self.activation)]
+        twin = TorchResidual(*(t for _, t in parts))
+        return _twin_named_like(self, twin, [(m, t) for m, t in parts if m is not None])
 
 
 class Concat(Module):
@@ -1017,7 +1062,9 @@ class Concat(Module):
 
     def _torch_module(self):
         _, TorchConcat = _torch_branching()
-        return TorchConcat([(n, b._torch_module()) for n, b in zip(self._names, self.branches)])
+        parts = [(b, b._torch_module()) for b in self.branches]
+        twin = TorchConcat([(n, t) for n, (_, t) in zip(self._names, parts)])
+        return _twin_named_like(self, twin, parts)
 
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}

@@ -303,3 +303,31 @@ def test_save_load_bad_input(tmp_path):
     np.savez(tmp_path / "pickled.npz", a=np.array([{"code": 1}], dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
         nn.load(tmp_path / "pickled.npz")
+
+
+def test_resnet18_twin_has_torchvision_keys_and_torch_save_round_trip(tmp_path):
+    """The twin of a ResNet block is named as torchvision's (conv1, bn1, ..., downsample), so a
+    torchvision state_dict saved with torch.save loads straight into cb.models.resnet18."""
+    model = cb.models.resnet18(num_classes=7, width=0.125, rng=0, dtype=np.float64)
+    twin = model.to_torch()
+    assert list(twin.state_dict()) == list(model.state_dict())
+    assert "layer2.0.downsample.0.weight" in twin.state_dict()
+    torch.save(twin.state_dict(), tmp_path / "resnet18.pt")
+    fresh = cb.models.resnet18(num_classes=7, width=0.125, rng=5, dtype=np.float64)
+    fresh.load_state_dict(torch.load(tmp_path / "resnet18.pt", weights_only=True))
+    x = np.random.default_rng(0).random((2, 3, 40, 40))
+    fresh.eval()
+    twin.eval()
+    np.testing.assert_allclose(fresh(x), twin(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-10, atol=1e-12)
+    g = np.random.default_rng(1).standard_normal((2, 7))
+    fresh.train()
+    twin.train()
+    xt = torch.from_numpy(x).requires_grad_(True)
+    twin(xt).backward(torch.from_numpy(g))
+    fresh(x)
+    dx = fresh.backward(g)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for (n, p), (tn, tp) in zip(fresh.named_parameters(), twin.named_parameters()):
+        assert n == tn
+        np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=n)
