@@ -8,6 +8,15 @@ being trained needs no gradient with respect to the images, and PyTorch skips it
 default initialisation and ``state_dict`` keys are PyTorch's, so that ``model.to_torch()``
 builds the twin ``torch.nn.Sequential`` with the same weights and whole models can be compared.
 
+Freezing and fine-tuning follow PyTorch: ``Parameter.requires_grad`` (True by default) and
+``model.requires_grad_(False)``. A frozen parameter's ``.grad`` is never added to (it stays zero)
+and the optimizers leave it alone; the gradient still flows *through* a frozen layer to the
+trainable layers before it. ``Sequential.backward(dout, input_grad=False)`` stops at the first
+layer that has a trainable parameter, as autograd stops where no leaf needs a gradient, so
+training a new head on frozen features costs one backward step through the head. A head is
+replaced by assignment (``model[-1] = Linear(84, 5)``, ``model.fc = Linear(512, 5)``), and
+``save(model.state_dict(), path)`` / ``load(path)`` keep weights in a ``.npz`` file.
+
 References:
 - PyTorch ``torch/nn/modules`` (``conv.py``, ``linear.py``: ``reset_parameters``, kaiming-uniform
   with a = sqrt(5), which gives U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -28,7 +38,7 @@ import numpy as np
 from ._checks import check_channels, pair, pair_nonneg
 
 __all__ = [
-    "Parameter", "Module", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Sigmoid",
+    "Parameter", "Module", "save", "load", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Sigmoid",
     "Linear", "Flatten", "Dropout", "BatchNorm2d", "Sequential", "LeNet5", "torch_twin",
     "Identity", "AdaptiveAvgPool2d", "LocalResponseNorm", "Residual", "Concat",
 ]
@@ -71,12 +81,34 @@ def _check_init(fn: str, init) -> str:
 
 
 class Parameter:
-    """A trainable array: ``data`` (the values) and ``grad`` (same shape, starts at zero)."""
-    __slots__ = ("data", "grad")
+    """A trainable array: ``data`` (the values) and ``grad`` (same shape, starts at zero).
 
-    def __init__(self, data, copy=True):
+    ``requires_grad=False`` freezes it, as in PyTorch: layers add nothing to its ``grad`` and the
+    optimizers neither update nor decay it.
+    """
+    __slots__ = ("data", "grad", "_requires_grad")
+
+    def __init__(self, data, copy=True, requires_grad=True):
         self.data = np.array(data, copy=True) if copy else np.asarray(data)
         self.grad = np.zeros(self.data.shape, dtype=self.data.dtype)
+        self.requires_grad = requires_grad
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"Parameter.requires_grad must be True or False, got "
+                            f"{type(value).__name__} {value!r}; use p.requires_grad = False to "
+                            f"freeze a parameter.")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` and return the parameter (PyTorch's in-place form)."""
+        self.requires_grad = requires_grad
+        return self
 
     @property
     def shape(self):
@@ -87,7 +119,18 @@ class Parameter:
         return self.data.size
 
     def __repr__(self):
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+        frozen = "" if self._requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{frozen})"
+
+
+def _accumulate(p, g):
+    """Add ``g`` to ``p.grad`` unless p is frozen (or absent, or g was not computed)."""
+    if p is not None and g is not None and p.requires_grad:
+        p.grad += g
+
+
+def _trainable(p) -> bool:
+    return p is not None and p.requires_grad
 
 
 class Module:
@@ -151,6 +194,22 @@ class Module:
         """All Parameter objects, this module's first, then its children's, in order."""
         return [p for _, p in self.named_parameters()]
 
+    def requires_grad_(self, requires_grad: bool = True):
+        """Freeze (``False``) or unfreeze (``True``) every parameter of this module and of the
+        modules below it; returns the module, as PyTorch's ``Module.requires_grad_``, so
+        ``model.features.requires_grad_(False)`` freezes a feature extractor in one line."""
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}.requires_grad_: requires_grad must be True or "
+                            f"False, got {type(requires_grad).__name__} {requires_grad!r}; use "
+                            f"requires_grad_(False) to freeze.")
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
+    def _has_trainable(self) -> bool:
+        """Whether any parameter here or below has ``requires_grad=True``."""
+        return any(p.requires_grad for p in self.parameters())
+
     def zero_grad(self):
         for p in self.parameters():
             p.grad = np.zeros_like(p.data)
@@ -197,7 +256,9 @@ class Module:
         missing, unexpected = sorted(mine - theirs), sorted(theirs - mine)
         if strict and (missing or unexpected):
             raise ValueError(f"{fn}: keys do not match: missing {missing}, unexpected "
-                             f"{unexpected}; expected keys {sorted(mine)}.")
+                             f"{unexpected}; expected keys {sorted(mine)}. Load into the "
+                             f"architecture that saved them, or pass strict=False to load only "
+                             f"the keys both share.")
         for name, v, kind in entries:
             if name not in state_dict:
                 continue
@@ -209,7 +270,9 @@ class Module:
             if new.shape != old.shape:
                 raise ValueError(f"{fn}: {name} has shape {tuple(old.shape)} here but "
                                  f"{tuple(new.shape)} in the state_dict; the architectures "
-                                 f"differ.")
+                                 f"differ. For a new head, load into a model built like the "
+                                 f"saved one and replace the head afterwards (model[-1] = ... "
+                                 f"or model.fc = ...).")
             new = new.astype(old.dtype, copy=True)
             if kind == "param":
                 v.data = new
@@ -271,6 +334,47 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
+def save(state_dict, path):
+    """Write a ``state_dict`` (name -> array) to a ``.npz`` file, as ``torch.save`` writes one.
+
+    The names are the file's array names, in order; torch tensors are converted to NumPy. Read it
+    back with :func:`load` and ``model.load_state_dict(...)``."""
+    fn = "save"
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"{fn}: expected a state_dict (a mapping of names to arrays), got "
+                        f"{type(state_dict).__name__}; pass model.state_dict(), not the model.")
+    if not isinstance(path, str) and not hasattr(path, "__fspath__") and not hasattr(path, "write"):
+        raise TypeError(f"{fn}: path must be a file name or an open binary file, got "
+                        f"{type(path).__name__}; use e.g. save(model.state_dict(), 'model.npz').")
+    arrays = OrderedDict()
+    for k, v in state_dict.items():
+        if not isinstance(k, str):
+            raise TypeError(f"{fn}: state_dict keys must be strings, got {k!r}.")
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().numpy()
+        v = np.asarray(v)
+        if v.dtype == object:
+            raise TypeError(f"{fn}: {k} is not a numeric array (dtype object); a state_dict "
+                            f"holds only parameters and buffers.")
+        arrays[k] = v
+    if not hasattr(path, "write") and not str(os.fspath(path)).endswith(".npz"):
+        raise ValueError(f"{fn}: path {str(path)!r} must end in .npz (NumPy would append the "
+                         f"suffix and load(path) would not find the file); use 'model.npz'.")
+    np.savez(path, **arrays)
+
+
+def load(path) -> "OrderedDict[str, np.ndarray]":
+    """Read a ``.npz`` file written by :func:`save` into an ``OrderedDict`` (the saved order),
+    for ``model.load_state_dict(load(path))``. Pickled objects are refused (``allow_pickle=False``):
+    a weights file runs no code."""
+    f = np.load(path, allow_pickle=False)
+    if not hasattr(f, "files"):
+        raise ValueError(f"load: {path!r} holds a single array of shape {np.shape(f)}, not a "
+                         f"state_dict; save one with cnnbook.nn.save(model.state_dict(), 'x.npz').")
+    with f:
+        return OrderedDict((k, f[k]) for k in f.files)
+
+
 def torch_twin(model: Module, device: str = "cpu"):
     """``model.to_torch(device)``: the equivalent ``torch.nn`` module with the weights copied."""
     return model.to_torch(device)
@@ -320,10 +424,12 @@ class Conv2d(Module):
         return out
 
     def backward(self, dout, input_grad=True):
-        dx, dw, db = _F().conv2d_backward(dout, self._saved(), need_dx=bool(input_grad))
-        self.weight.grad += dw
-        if self.bias is not None:
-            self.bias.grad += db
+        cache = self._saved()
+        if not input_grad and not (_trainable(self.weight) or _trainable(self.bias)):
+            return None                      # frozen and nothing below needs dx: no work at all
+        dx, dw, db = _F().conv2d_backward(dout, cache, need_dx=bool(input_grad))
+        _accumulate(self.weight, dw)         # a frozen parameter keeps its zero gradient
+        _accumulate(self.bias, db)
         return dx
 
     def extra_repr(self):
@@ -372,10 +478,19 @@ class Linear(Module):
         return out
 
     def backward(self, dout, input_grad=True):
-        dx, dw, db = _F().linear_backward(dout, self._saved())
-        self.weight.grad += dw
-        if self.bias is not None:
-            self.bias.grad += db
+        cache = self._saved()
+        if not input_grad and not (_trainable(self.weight) or _trainable(self.bias)):
+            return None
+        if self.weight.requires_grad:
+            dx, dw, db = _F().linear_backward(dout, cache)
+        else:                                # frozen weight: skip dw = dout.T @ x
+            from .activations import _check_dout
+            x, w, has_bias = cache
+            dout = _check_dout("linear_backward", dout, x.shape[:-1] + (w.shape[0],), x.dtype)
+            dx, dw = dout @ w, None                                   # (*, in_features)
+            db = dout.reshape(-1, w.shape[0]).sum(axis=0) if _trainable(self.bias) else None
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
         return dx if input_grad else None
 
     def extra_repr(self):
@@ -567,8 +682,8 @@ class BatchNorm2d(Module):
 
     def backward(self, dout, input_grad=True):
         dx, dgamma, dbeta = _F().batch_norm2d_backward(dout, self._saved())
-        self.weight.grad += dgamma
-        self.bias.grad += dbeta
+        _accumulate(self.weight, dgamma)
+        _accumulate(self.bias, dbeta)
         return dx
 
     def extra_repr(self):
@@ -611,11 +726,50 @@ class Sequential(Module):
         """Back through the layers in reverse order. Every layer but the first must hand its dx
         on; ``input_grad`` is passed to the first layer only, so ``input_grad=False`` skips the
         gradient with respect to the model's input (the return value is then None or, when the
-        first layer cannot skip it cheaply, dx)."""
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            dout = self.layers[i].backward(dout, input_grad if i == 0 else True)
+        first layer cannot skip it cheaply, dx). With ``input_grad=False`` the pass also stops
+        above the frozen layers (``requires_grad=False``) that lie below every trainable one:
+        nothing there needs a gradient."""
+        first = 0
+        if not input_grad:
+            # no layer under the lowest trainable one needs a gradient; stop above the frozen
+            # layers there, as autograd stops where no leaf needs one (a new head on frozen
+            # features costs one backward step through the head)
+            n = len(self.layers)
+            lowest = next((i for i, l in enumerate(self.layers) if l._has_trainable()), n)
+            first = 1 + max((i for i in range(lowest) if self.layers[i].parameters()), default=-1)
+            if first == n:
+                return None
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            dout = self.layers[i].backward(dout, input_grad if i == first else True)
         return dout
+
+    def __setattr__(self, name, value):
+        # model.fc = Linear(512, 5) replaces the named layer, as in PyTorch
+        names = self.__dict__.get("_names")
+        if names is not None and name in names:
+            self[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __setitem__(self, i, layer):
+        """Replace one layer: ``model[-1] = Linear(84, 5)`` or ``model["fc"] = ...``; the new
+        layer's parameters take the old one's place in ``parameters()`` and ``state_dict()``."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.__setitem__: expected a cnnbook.nn Module, got "
+                            f"{type(layer).__name__}; e.g. model[-1] = cnnbook.nn.Linear(84, 5).")
+        if isinstance(i, str):
+            if self._names is None or i not in self._names:
+                raise KeyError(f"Sequential.__setitem__: no layer named {i!r}; the layers are "
+                               f"{[n for n, _ in self.children()]}.")
+            i = self._names.index(i)
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"Sequential.__setitem__: the index must be an int or a layer name, got "
+                            f"{type(i).__name__}.")
+        n = len(self.layers)
+        if not -n <= i < n:
+            raise IndexError(f"Sequential.__setitem__: index {i} is out of range for {n} layers; "
+                             f"use -1 for the last layer.")
+        self.layers[i] = layer
 
     def __getattr__(self, name):
         # named layers read as attributes, as in PyTorch: model.features, model.layer1
@@ -726,7 +880,21 @@ def _torch_branching():
     """The PyTorch twins of Residual and Concat (torch has no such modules)."""
     import torch
 
-    class TorchResidual(torch.nn.Module):
+    class _Renamable(torch.nn.Module):
+        def adopt(self, named):
+            """Register ``named`` (name, torch module) pairs as this module's children instead of
+            the structural ones, which forward keeps using unregistered: the state_dict keys
+            then follow the cnnbook module's ``children()`` (torchvision's conv1, bn1, ...,
+            downsample for a ResNet block)."""
+            structural = dict(self._modules)
+            self._modules.clear()
+            for k, m in structural.items():
+                object.__setattr__(self, k, m)
+            for n, m in named:
+                self.add_module(n, m)
+            return self
+
+    class TorchResidual(_Renamable):
         def __init__(self, body, shortcut, activation):
             super().__init__()
             self.body, self.shortcut, self.activation = body, shortcut, activation
@@ -735,16 +903,46 @@ def _torch_branching():
             out = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
             return out if self.activation is None else self.activation(out)
 
-    class TorchConcat(torch.nn.Module):
+    class TorchConcat(_Renamable):
         def __init__(self, branches):
             super().__init__()
+            object.__setattr__(self, "branch_list", [b for _, b in branches])
             for n, b in branches:
                 self.add_module(n, b)
 
         def forward(self, x):
-            return torch.cat([b(x) for b in self.children()], dim=1)
+            return torch.cat([b(x) for b in self.branch_list], dim=1)
 
     return TorchResidual, TorchConcat
+
+
+def _twin_named_like(module, twin, parts):
+    """Give `twin` (a TorchResidual or TorchConcat) the child names of `module.children()`.
+
+    ``parts`` pairs each structural cnnbook part (body, shortcut, a branch) with its torch twin;
+    a child of `module` is either one of those parts or a child of one (a subclass such as
+    ``models.BasicBlock`` lists its body's layers as its own)."""
+    named = []
+    for name, child in module.children():
+        found = None
+        for ours, theirs in parts:
+            if child is ours:
+                found = theirs
+                break
+            if isinstance(ours, Module):
+                for cn, c in ours.children():
+                    if c is child:
+                        found = getattr(theirs, cn) if hasattr(theirs, cn) else theirs._modules[cn]
+                        break
+            if found is not None:
+                break
+        if found is None:
+            raise ValueError(f"{type(module).__name__}.to_torch: child {name!r} is neither a part "
+                             f"of the block nor a layer of one; override _torch_module.")
+        named.append((name, found))
+    if [n for n, _ in named] == list(twin._modules):
+        return twin
+    return twin.adopt(named)
 
 
 class Residual(Module):
@@ -802,9 +1000,10 @@ class Residual(Module):
 
     def _torch_module(self):
         TorchResidual, _ = _torch_branching()
-        return TorchResidual(self.body._torch_module(),
-                             None if self.shortcut is None else self.shortcut._torch_module(),
-                             None if self.activation is None else self.activation._torch_module())
+        parts = [(m, None if m is None else m._torch_module())
+                 for m in (self.body, self.shortcut, self.activation)]
+        twin = TorchResidual(*(t for _, t in parts))
+        return _twin_named_like(self, twin, [(m, t) for m, t in parts if m is not None])
 
 
 class Concat(Module):
@@ -863,7 +1062,9 @@ class Concat(Module):
 
     def _torch_module(self):
         _, TorchConcat = _torch_branching()
-        return TorchConcat([(n, b._torch_module()) for n, b in zip(self._names, self.branches)])
+        parts = [(b, b._torch_module()) for b in self.branches]
+        twin = TorchConcat([(n, t) for n, (_, t) in zip(self._names, parts)])
+        return _twin_named_like(self, twin, parts)
 
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}

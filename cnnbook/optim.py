@@ -5,6 +5,10 @@
 Adam's beta1) once per ``step()``. Hyper-parameters live in ``optimizer.param_groups[0]`` as in
 PyTorch, with ``optimizer.lr`` as a shortcut.
 
+A frozen parameter (``requires_grad=False``) is skipped by every ``step()``: no update, no
+weight decay, no state, as PyTorch skips a parameter whose ``grad`` is None. Unfreezing it later
+starts its state afresh, as in PyTorch.
+
 References:
 - PyTorch ``torch/optim/sgd.py``, ``adam.py``, ``lr_scheduler.py`` (the formulas below).
 - Sutskever et al., "On the importance of initialization and momentum in deep learning",
@@ -22,6 +26,11 @@ import numpy as np
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "LRScheduler", "OneCycleLR", "StepLR",
            "CosineAnnealingLR"]
+
+
+def _active(params, state):
+    """(parameter, state) pairs of the parameters that are not frozen."""
+    return [(p, st) for p, st in zip(params, state) if getattr(p, "requires_grad", True)]
 
 
 def _nonneg(fn: str, name: str, v, fix: str) -> float:
@@ -106,7 +115,7 @@ class SGD(Optimizer):
         g_ = self.param_groups[0]
         lr, mom, damp, wd, nest = (g_["lr"], g_["momentum"], g_["dampening"],
                                    g_["weight_decay"], g_["nesterov"])
-        for p, st in zip(self.params, self.state):
+        for p, st in _active(self.params, self.state):
             g = p.grad
             if wd != 0:
                 g = g + wd * p.data
@@ -149,7 +158,7 @@ class RMSprop(Optimizer):
         g_ = self.param_groups[0]
         lr, alpha, eps, wd, mom, centered = (g_["lr"], g_["alpha"], g_["eps"], g_["weight_decay"],
                                              g_["momentum"], g_["centered"])
-        for p, st in zip(self.params, self.state):
+        for p, st in _active(self.params, self.state):
             g = p.grad
             if wd != 0:
                 g = g + wd * p.data
@@ -210,7 +219,7 @@ class Adam(Optimizer):
     def step(self):
         g_ = self.param_groups[0]
         lr, (b1, b2), eps, wd = g_["lr"], g_["betas"], g_["eps"], g_["weight_decay"]
-        for p, st in zip(self.params, self.state):
+        for p, st in _active(self.params, self.state):
             g = p.grad
             data = p.data
             if wd != 0:
