@@ -10,7 +10,10 @@ submodules load on first use, so the core needs only NumPy:
 - ``cb.models``: LeNet-5, AlexNet, ZF Net, VGG, NiN, GoogLeNet, ResNet, DenseNet in NumPy, with
   torchvision's state_dict names.
 - ``cb.arithmetic``: output sizes, receptive fields, parameter and FLOP counts.
-- ``cb.data``: Fashion-MNIST, MNIST, scikit-learn digits, sample photos.
+- ``cb.data``: Fashion-MNIST, MNIST, scikit-learn digits, sample photos, your own image folders.
+- ``cb.search``: the hyperparameter-search objective and workers (Optuna).
+- ``cb.distributed``: data-parallel training of a model's PyTorch twin with
+  ``DistributedDataParallel`` (``python -m cnnbook.distributed --world-size 2 --check``).
 - ``cb.gradcheck``, ``cb.verify``: finite differences, and the comparison with PyTorch.
 - ``cb.widgets``, ``cb.plot``, ``cb.exercises``: the book's explorers, figures and self-checks.
 - ``cb.show_source(fn)``: the library's own code, shown as a highlighted code block.
@@ -22,7 +25,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "functional", "nn", "optim", "init", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
-    "models",
+    "models", "search", "distributed",
 }
 
 
