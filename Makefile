@@ -51,7 +51,9 @@ test: system-browser $(STAMP)
 
 # 1. The library: unit, property and PyTorch-comparison tests (the browser test comes last).
 test-lib: $(STAMP)
+	$(BIN)/ruff check cnnbook tests scripts benchmarks
 	$(PYTEST) -n $(JOBS) -m "not browser" tests/
+	$(PYTEST) -q --doctest-modules cnnbook
 
 # 2. Every chapter notebook runs top to bottom in this environment (live widgets).
 # The notebooks run $(JOBS) at a time, so each kernel gets one BLAS/torch thread: with more,

@@ -85,7 +85,7 @@ def main(argv=None):
 
     def ours():
         model.zero_grad()
-        out = model(x)
+        model(x)
         return model.backward(dout)
 
     def theirs():

@@ -9,7 +9,6 @@ import datetime
 import os
 import platform
 import statistics
-import subprocess
 import time
 
 

@@ -126,15 +126,15 @@ def _layers(model, fn: str):
             return [("", model)]
         out = []
         for n, m in kids:
-            out += [(f"{n}.{sub}" if sub else n, l) for sub, l in _layers(m, fn)]
+            out += [(f"{n}.{sub}" if sub else n, layer) for sub, layer in _layers(m, fn)]
         return out
     if hasattr(model, "layers") and isinstance(getattr(model, "layers"), list):   # cnnbook Sequential
         out = []
         for i, m in enumerate(model.layers):
-            out += [(f"{i}.{sub}" if sub else str(i), l) for sub, l in _layers(m, fn)]
+            out += [(f"{i}.{sub}" if sub else str(i), layer) for sub, layer in _layers(m, fn)]
         return out
     if isinstance(model, (list, tuple)):
-        return [(str(i), l) for i, l in enumerate(model)]
+        return [(str(i), layer) for i, layer in enumerate(model)]
     return [("", model)]
 
 

@@ -511,7 +511,7 @@ def conv1d_forward(x, w, b=None, stride=1, padding=0, dilation=1, *, strict=Fals
     w = _checks.as_float_array(fn, "w", w)
     _checks.check_ndim(fn, "x", x, 3, "(N, C_in, L)")
     _checks.check_ndim(fn, "w", w, 3, "(C_out, C_in, K)")
-    (N, C_in, L), (C_out, w_c_in, K) = x.shape, w.shape
+    (_, C_in, L), (C_out, w_c_in, K) = x.shape, w.shape
     _check_kernel_dims(fn, w, (K,))
     _checks.check_channels(fn, C_in, w_c_in, 1, C_out)
     if b is not None:

@@ -705,9 +705,9 @@ class Sequential(Module):
             names, layers = [str(n) for n in layers[0]], tuple(layers[0].values())
         else:
             names = None
-        for i, l in enumerate(layers):
-            if not isinstance(l, Module):
-                raise TypeError(f"Sequential: layer {i} is a {type(l).__name__}, not a cnnbook.nn "
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: layer {i} is a {type(layer).__name__}, not a cnnbook.nn "
                                 f"Module; wrap functions in a layer class such as cnnbook.nn.ReLU().")
         self.layers = list(layers)
         self._names = names
@@ -715,7 +715,7 @@ class Sequential(Module):
     def children(self):
         if self._names is not None:
             return list(zip(self._names, self.layers))
-        return [(str(i), l) for i, l in enumerate(self.layers)]
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
     def forward(self, x):
         for layer in self.layers:
@@ -735,7 +735,7 @@ class Sequential(Module):
             # layers there, as autograd stops where no leaf needs one (a new head on frozen
             # features costs one backward step through the head)
             n = len(self.layers)
-            lowest = next((i for i, l in enumerate(self.layers) if l._has_trainable()), n)
+            lowest = next((i for i, layer in enumerate(self.layers) if layer._has_trainable()), n)
             first = 1 + max((i for i in range(lowest) if self.layers[i].parameters()), default=-1)
             if first == n:
                 return None
@@ -808,7 +808,7 @@ class Sequential(Module):
 
     def _torch_module(self):
         import torch
-        return torch.nn.Sequential(OrderedDict((n, l._torch_module()) for n, l in self.children()))
+        return torch.nn.Sequential(OrderedDict((n, m._torch_module()) for n, m in self.children()))
 
 
 class Identity(Module):

@@ -445,7 +445,6 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
     g = cache.pool.window
     dout = _check_dout("lp_pool2d_backward", dout, cache.out.shape, x.dtype)
     if np.isinf(p):
-        sign = 1.0 if p > 0 else -1.0
         # out = sign * maxpool(sign * |x|): the sign appears twice and cancels.
         return max_pool2d_backward(dout, cache.pool) * np.sign(x)
     sums = cache.sums

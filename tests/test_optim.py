@@ -84,7 +84,10 @@ def test_one_cycle_momentum_follows_torch():
     st = torch.optim.lr_scheduler.OneCycleLR(ot, max_lr=1.0, total_steps=10)
     for _ in range(10):
         assert o.param_groups[0]["betas"][0] == pytest.approx(ot.param_groups[0]["betas"][0], abs=1e-15)
-        o.step(); ot.step(); s.step(); st.step()
+        o.step()
+        ot.step()
+        s.step()
+        st.step()
     with pytest.raises(ValueError, match="total_steps=10"):
         s.step()
 

@@ -18,7 +18,7 @@ def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
     assert verify.main(["--markdown", str(report), "--device", "cpu"]) == 0
     text = report.read_text()
     assert text in capsys.readouterr().out
-    rows = [l for l in text.splitlines() if l.startswith("| ") and not l.startswith("| layer")]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
     assert {r.split(" | ")[0][2:] for r in rows} == LAYERS
     assert all(r.endswith("| pass |") for r in rows)
     assert {"float64", "float32"} <= {r.split(" | ")[4] for r in rows}

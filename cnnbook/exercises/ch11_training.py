@@ -1,5 +1,4 @@
 """Exercises of chapter 11, training LeNet-5."""
-import math
 
 import numpy as np
 
