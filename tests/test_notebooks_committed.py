@@ -51,6 +51,15 @@ def test_notebook_is_committed_clean(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_unique_id(path):
+    nb = _load(path)
+    ids = [c.get("id") for c in nb["cells"]]
+    assert None not in ids, (f"{path.name}: cells {[i for i, v in enumerate(ids) if v is None]} have "
+                             "no id (nbformat 4.5); run nbformat.validator.normalize on the notebook")
+    assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_first_code_cell_imports_cnnbook(path):
     code = _cells(_load(path), "code")
     assert code, f"{path.name} has no code cell"
