@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["encode_array", "encode_state_dict", "model_spec", "engine_js", "live_html",
+__all__ = ["config_of", "encode_array", "encode_state_dict", "model_spec", "engine_js", "live_html",
            "convolution_explorer", "drawing_explorer", "receptive_field_explorer",
            "KERNEL_PRESETS"]
 
@@ -199,9 +199,21 @@ def live_html(kind: str, config: dict, title: str) -> str:
     return (f'<div class="cnnbook-live" id="cnnbook-live-{ident}" data-kind="{kind}" role="group" '
             f'aria-label="{html.escape(title)}">{_STYLE}'
             f'<div class="cl-title">{html.escape(title)}</div>'
-            f'<noscript>This explorer computes in the page and needs JavaScript.</noscript>'
+            f'<div class="cl-fallback">This explorer computes in the page: it needs JavaScript '
+            f'(in Jupyter, a trusted notebook; run the cell).</div>'
             f'<script type="application/json">{data}</script>'
             f'<script>{engine}</script></div>')
+
+
+def config_of(explorer) -> dict:
+    """The data a live explorer carries (its JSON config), from the object the explorer
+    functions return or from its HTML string, e.g. to check in a notebook what it ships."""
+    markup = getattr(explorer, "data", explorer)
+    if not isinstance(markup, str) or 'class="cnnbook-live"' not in markup:
+        raise TypeError(f"config_of: expected the result of a cnnbook.live explorer (or its HTML), "
+                        f"got {type(explorer).__name__}.")
+    start = markup.index('<script type="application/json">') + len('<script type="application/json">')
+    return json.loads(markup[start:markup.index("</script>", start)])
 
 
 def _display(markup: str):

@@ -76,6 +76,7 @@ def test_explorers_emit_one_html_output_with_engine_and_data():
     assert html.count('class="cnnbook-live"') == 1 and "window.cnnbookLive" in html
     assert "cnnbook-explorer" not in html and "<img" not in html   # not a frames explorer
     assert "http://" not in html and "https://" not in html       # nothing to fetch
+    assert "needs JavaScript" in html          # what a reader sees where scripts do not run
     cfg = json.loads(html.split('<script type="application/json">')[1].split("</script>")[0])
     assert cfg["image"]["shape"] == [64, 64] and len(cfg["presets"]) == len(live.KERNEL_PRESETS)
 
@@ -422,6 +423,7 @@ def test_controls_have_names_and_the_page_fits_a_phone(chromium, pages):
     ctx, page, errors, _ = _open(chromium, pages + "all.html", width=PHONE_WIDTH)
     try:
         assert page.locator(".cnnbook-live .cl-body").count() == 3      # all three mounted
+        assert page.locator(".cnnbook-live .cl-fallback").count() == 0  # "needs JavaScript" gone
         unnamed = page.evaluate("""() => [...document.querySelectorAll(
               '.cnnbook-live input, .cnnbook-live select, .cnnbook-live button, .cnnbook-live canvas[tabindex]')]
             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())

@@ -323,10 +323,12 @@
       ctx.strokeStyle = "#ff8c00"; ctx.lineWidth = 2;
       var span = (2 * st.dilation + 1) * CELL;
       ctx.strokeRect((PMAX + x0) * CELL, (PMAX + y0) * CELL, span, span);
-      ctx.fillStyle = "rgba(255,60,60,0.85)";
+      ctx.fillStyle = "rgba(255,40,40,0.55)"; ctx.strokeStyle = "#ff2020"; ctx.lineWidth = 1;
       for (var ky = 0; ky < 3; ky++)
-        for (var kx = 0; kx < 3; kx++)
-          ctx.fillRect((PMAX + x0 + kx * st.dilation) * CELL, (PMAX + y0 + ky * st.dilation) * CELL, CELL, CELL);
+        for (var kx = 0; kx < 3; kx++) {
+          var tx = (PMAX + x0 + kx * st.dilation) * CELL, ty = (PMAX + y0 + ky * st.dilation) * CELL;
+          ctx.fillRect(tx, ty, CELL, CELL); ctx.strokeRect(tx + 0.5, ty + 0.5, CELL - 1, CELL - 1);
+        }
     }
     function drawOutput() {
       var out = st.out, Ho = st.Ho, Wo = st.Wo, scale = Math.max(1, Math.floor(side / Math.max(Ho, Wo)));
@@ -653,7 +655,7 @@
         }
       readout.textContent = "Unit (" + sel[0] + ", " + sel[1] + ") reads input rows " + y0 + " to " + (y0 + geo.r - 1) +
         " and columns " + x0 + " to " + (x0 + geo.r - 1) + ": a " + geo.r + "×" + geo.r + " field (jump " + geo.S +
-        "), partly padding where it leaves the image. " + touched + " input pixels carry gradient; the central half of the field holds " +
+        ")" + (y0 < 0 || x0 < 0 || y0 + geo.r > N || x0 + geo.r > N ? ", partly outside the image (padding)" : "") + ". " + touched + " input pixels carry gradient; the central half of the field holds " +
         (total ? (100 * inner / total).toFixed(0) : "0") + " % of it.";
       api.last = { sizes: sz, unit: sel.slice(), r: geo.r, S: geo.S, P: geo.P, erf: Array.from(erf) };
     }
@@ -674,8 +676,8 @@
       if (!r || !r.classList || !r.classList.contains("cnnbook-live") || r.cnnbookLive) return;
       var cfgNode = r.querySelector("script[type='application/json']");
       var cfg = JSON.parse(cfgNode.textContent), body = el("div", { "class": "cl-body" }, r);
-      var ns = r.querySelector("noscript");
-      if (ns) ns.remove();
+      var fallback = r.querySelector(".cl-fallback");
+      if (fallback) fallback.remove();
       try {
         r.cnnbookLive = KINDS[r.getAttribute("data-kind")](body, cfg);
       } catch (e) {
