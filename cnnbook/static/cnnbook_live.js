@@ -450,7 +450,7 @@
       var isAct = function (t) { return t === "relu" || t === "tanh" || t === "sigmoid"; };
       if (l.type === "flatten") return;
       if ((l.type === "conv2d" || l.type === "linear") && next && isAct(next.type)) return;
-      showAfter.push({ i: i, name: isAct(l.type) && i > 0 ? spec[i - 1].name + " + " + l.type : l.name });
+      showAfter.push({ i: i, name: isAct(l.type) && i > 0 ? spec[i - 1].name + " + " + l.name : l.name });
     });
     var rows = [{ name: "input 28×28", canvases: null, i: -1 }].concat(showAfter);
     rows.forEach(function (r) {
