@@ -445,3 +445,86 @@ def test_controls_have_names_and_the_page_fits_a_phone(chromium, pages):
     finally:
         ctx.close()
     assert not errors, errors
+
+
+def test_explorers_start_in_jupyterlab(tmp_path):
+    """In JupyterLab, a cell's HTML output runs its scripts (the notebook is trusted once its
+    cells ran): the explorers mount and compute, with the engine carried by the output."""
+    reason = _browser_skip_reason()
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        reason = reason or "jupyterlab is not installed"
+    if reason:
+        if os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the JupyterLab test cannot run: {reason}")
+        pytest.skip(reason)
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from playwright.sync_api import sync_playwright
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {},
+                     "outputs": [], "source": "from cnnbook import live\nlive.convolution_explorer()"},
+                    {"cell_type": "code", "execution_count": None, "id": "a2", "metadata": {},
+                     "outputs": [], "source": "live.receptive_field_explorer()"}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "live.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_STATIC", "MPLBACKEND")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1])] +
+                                        ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+           "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--allow-root",
+           "--LabApp.extension_manager=readonly", "--LabApp.news_url=",
+           "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={tmp_path}",
+           "--LabApp.expose_app_in_browser=True",
+           f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    log = open(tmp_path / "lab.log", "w+")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    errors: list[str] = []
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "api/status", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, "JupyterLab exited"
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(url + "lab/tree/live.ipynb", wait_until="load")
+                page.wait_for_function(
+                    """() => { const w = window.jupyterapp && jupyterapp.shell.currentWidget;
+                       const k = w && w.sessionContext && w.sessionContext.session &&
+                                 w.sessionContext.session.kernel;
+                       return k && k.status === 'idle'; }""", timeout=120_000)
+                page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
+                page.wait_for_function("() => document.querySelectorAll('.cnnbook-live .cl-body').length === 2",
+                                       timeout=120_000)
+                kinds = page.evaluate("""() => [...document.querySelectorAll('.cnnbook-live')]
+                    .map(r => r.cnnbookLive && r.cnnbookLive.kind)""")
+                st = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.state()")
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    assert kinds == ["convolution", "receptive_field"]
+    assert st["shape"] == [1, 1, 64, 64] and len(st["output"]) == 64 * 64
+    assert not errors, errors
