@@ -95,6 +95,9 @@ _STYLE = """<style>
 
 def engine_js() -> str:
     """The text of the engine, ``cnnbook/static/cnnbook_live.js``."""
+    if not ENGINE.is_file():
+        raise FileNotFoundError(f"engine_js: {ENGINE} is missing; install cnnbook with its package "
+                                f"data (static/*.js) or run it from a checkout of the book.")
     return ENGINE.read_text(encoding="utf-8")
 
 
