@@ -59,9 +59,9 @@ _STYLE = """<style>
 .cnnbook-live .cl-file input{max-width:100%;font-size:13px}
 .cnnbook-live select,.cnnbook-live button,.cnnbook-live input{font-size:14px;max-width:100%}
 .cnnbook-live button{padding:0.2rem 0.6rem;margin:0.2rem 0.4rem 0.2rem 0}
-.cnnbook-live fieldset.cl-kernel{display:grid;grid-template-columns:repeat(3,minmax(0,5rem));gap:0.25rem;
-  border:1px solid #ccc;padding:0.3rem 0.5rem;margin:0.3rem 0;max-width:100%}
-.cnnbook-live fieldset.cl-kernel legend{font-size:13px;padding:0 0.2rem}
+.cnnbook-live fieldset.cl-kernel{border:1px solid #ccc;padding:0.3rem 0.5rem;margin:0.3rem 0;max-width:17rem;min-width:0}
+.cnnbook-live .cl-grid3{display:grid;grid-template-columns:repeat(3,minmax(0,5rem));gap:0.25rem}
+.cnnbook-live fieldset.cl-kernel legend{font-size:13px;padding:0 0.2rem;float:none;width:auto;margin:0}
 .cnnbook-live fieldset.cl-kernel input{width:100%;font-variant-numeric:tabular-nums}
 .cnnbook-live .cl-panels{display:flex;flex-wrap:wrap;gap:0.8rem}
 .cnnbook-live figure{margin:0;flex:0 1 280px;min-width:0;max-width:100%}
@@ -85,7 +85,7 @@ _STYLE = """<style>
 .cnnbook-live .cl-maplabel{font-size:13px;color:#333}
 .cnnbook-live .cl-mapimgs{display:flex;flex-wrap:wrap;gap:3px}
 .cnnbook-live .cl-mapimgs canvas{image-rendering:pixelated;max-width:100%;height:auto}
-.cnnbook-live .cl-mapimgs canvas.cl-vector{width:100%;height:12px}
+.cnnbook-live .cl-mapimgs canvas.cl-vector{display:block;flex:1 1 100%;width:100%;max-width:none;height:12px}
 .cnnbook-live table.cl-layers{border-collapse:collapse;font-size:13px;max-width:100%}
 .cnnbook-live table.cl-layers caption{text-align:left;font-size:13px;color:#444}
 .cnnbook-live table.cl-layers th,.cnnbook-live table.cl-layers td{padding:0.1rem 0.3rem;text-align:center}

@@ -271,9 +271,10 @@
     });
     var fs = el("fieldset", { "class": "cl-kernel" }, left);
     el("legend", {}, fs, "3×3 weights (editable)");
+    var grid3 = el("div", { "class": "cl-grid3" }, fs);
     var inputs = st.kernel.map(function (v, j) {
       var inp = el("input", { type: "number", step: "0.1", value: v,
-                              "aria-label": "weight, row " + (Math.floor(j / 3) + 1) + ", column " + (j % 3 + 1) }, fs);
+                              "aria-label": "weight, row " + (Math.floor(j / 3) + 1) + ", column " + (j % 3 + 1) }, grid3);
       inp.addEventListener("input", function () {
         var x = parseFloat(inp.value);
         if (isFinite(x)) { st.kernel[j] = x; update(); }
@@ -466,7 +467,7 @@
         var lim = range(t.data), span = Math.max(lim[1] - Math.min(0, lim[0]), 1e-6), lo = Math.min(0, lim[0]);
         if (!r.canvases) {
           r.canvases = [];
-          var scale = t.shape.length === 4 ? Math.max(2, Math.floor(56 / H)) : 3;
+          var scale = t.shape.length === 4 ? Math.max(2, Math.floor(56 / H)) : Math.ceil(360 / W);
           for (var m = 0; m < maps; m++) {
             var c = el("canvas", { width: W * scale, height: H * scale, role: "img" }, r.holder);
             if (t.shape.length === 2) c.className = "cl-vector";
