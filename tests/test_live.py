@@ -447,14 +447,14 @@ def test_controls_have_names_and_the_page_fits_a_phone(chromium, pages):
     assert not errors, errors
 
 
-def test_explorers_start_in_jupyterlab(tmp_path):
+def test_explorers_start_in_jupyterlab(chromium, tmp_path):
     """In JupyterLab, a cell's HTML output runs its scripts (the notebook is trusted once its
     cells ran): the explorers mount and compute, with the engine carried by the output."""
-    reason = _browser_skip_reason()
+    reason = None
     try:
         import jupyterlab  # noqa: F401
     except ImportError:
-        reason = reason or "jupyterlab is not installed"
+        reason = "jupyterlab is not installed"
     if reason:
         if os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
             pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the JupyterLab test cannot run: {reason}")
@@ -464,7 +464,6 @@ def test_explorers_start_in_jupyterlab(tmp_path):
     import sys
     import time
     import urllib.request
-    from playwright.sync_api import sync_playwright
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {},
                      "outputs": [], "source": "from cnnbook import live\nlive.convolution_explorer()"},
                     {"cell_type": "code", "execution_count": None, "id": "a2", "metadata": {},
@@ -498,26 +497,24 @@ def test_explorers_start_in_jupyterlab(tmp_path):
             except OSError:
                 assert proc.poll() is None, "JupyterLab exited"
                 time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu"])
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(url + "lab/tree/live.ipynb", wait_until="load")
-                page.wait_for_function(
-                    """() => { const w = window.jupyterapp && jupyterapp.shell.currentWidget;
-                       const k = w && w.sessionContext && w.sessionContext.session &&
-                                 w.sessionContext.session.kernel;
-                       return k && k.status === 'idle'; }""", timeout=120_000)
-                page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
-                page.wait_for_function("() => document.querySelectorAll('.cnnbook-live .cl-body').length === 2",
-                                       timeout=120_000)
-                kinds = page.evaluate("""() => [...document.querySelectorAll('.cnnbook-live')]
-                    .map(r => r.cnnbookLive && r.cnnbookLive.kind)""")
-                st = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.state()")
-            finally:
-                browser.close()
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url + "lab/tree/live.ipynb", wait_until="load")
+            page.wait_for_function(
+                """() => { const w = window.jupyterapp && jupyterapp.shell.currentWidget;
+                   const k = w && w.sessionContext && w.sessionContext.session &&
+                             w.sessionContext.session.kernel;
+                   return k && k.status === 'idle'; }""", timeout=120_000)
+            page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function("() => document.querySelectorAll('.cnnbook-live .cl-body').length === 2",
+                                   timeout=120_000)
+            kinds = page.evaluate("""() => [...document.querySelectorAll('.cnnbook-live')]
+                .map(r => r.cnnbookLive && r.cnnbookLive.kind)""")
+            st = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.state()")
+        finally:
+            context.close()
     finally:
         proc.terminate()
         try:
