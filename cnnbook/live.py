@@ -85,7 +85,7 @@ _STYLE = """<style>
 .cnnbook-live .cl-maplabel{font-size:13px;color:#333}
 .cnnbook-live .cl-mapimgs{display:flex;flex-wrap:wrap;gap:3px}
 .cnnbook-live .cl-mapimgs canvas{image-rendering:pixelated;max-width:100%;height:auto}
-.cnnbook-live .cl-mapimgs canvas.cl-vector{display:block;flex:1 1 100%;width:100%;max-width:none;height:12px}
+.cnnbook-live .cl-mapimgs canvas.cl-vector{display:block;flex:1 1 100%;width:100%;max-width:none;height:12px;border:1px solid #999}
 .cnnbook-live table.cl-layers{border-collapse:collapse;font-size:13px;max-width:100%}
 .cnnbook-live table.cl-layers caption{text-align:left;font-size:13px;color:#444}
 .cnnbook-live table.cl-layers th,.cnnbook-live table.cl-layers td{padding:0.1rem 0.3rem;text-align:center}
