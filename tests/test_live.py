@@ -77,8 +77,12 @@ def test_explorers_emit_one_html_output_with_engine_and_data():
     assert "cnnbook-explorer" not in html and "<img" not in html   # not a frames explorer
     assert "http://" not in html and "https://" not in html       # nothing to fetch
     assert "needs JavaScript" in html          # what a reader sees where scripts do not run
-    cfg = json.loads(html.split('<script type="application/json">')[1].split("</script>")[0])
+    cfg = live.config_of(out)
     assert cfg["image"]["shape"] == [64, 64] and len(cfg["presets"]) == len(live.KERNEL_PRESETS)
+    # the image is the camera man block-averaged to 64x64, stored to 8 bits
+    codes = np.frombuffer(base64.b64decode(cfg["image"]["data"]), dtype=np.uint8).reshape(64, 64)
+    expected = cb.data.sample_image("camera").reshape(64, 8, 64, 8).mean(axis=(1, 3))
+    assert np.abs(codes / 255 - expected).max() <= 0.5 / 255 + 1e-12
 
 
 def test_explorer_arguments_are_checked():
@@ -86,6 +90,10 @@ def test_explorer_arguments_are_checked():
         live.receptive_field_explorer([(3, 1, 1, 1), (3, 0, 1, 1)])
     with pytest.raises(ValueError, match="convolution_explorer: size must be an integer >= 8"):
         live.convolution_explorer(size=4)
+    with pytest.raises(TypeError, match="config_of: expected the result of a cnnbook.live explorer"):
+        live.config_of("<p>not an explorer</p>")
+    with pytest.raises(ValueError, match="drawing_explorer: 2 presets but 1 preset_names"):
+        live.drawing_explorer(cb.nn.LeNet5(), range(10), np.zeros((2, 28, 28)), ["a"])
     with pytest.raises(ValueError, match="drawing_explorer: presets must be"):
         live.drawing_explorer(cb.nn.LeNet5(), range(10), presets=np.zeros((2, 27, 27)))
 
