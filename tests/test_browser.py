@@ -1,7 +1,8 @@
 """Drive Chromium over the built book (`_build/html`) as a reader would: every page loads without
 errors and without a single request to another host; every image on it has loaded and the page
 shows exactly as many images as its executed notebook produced; every slider of every explorer
-changes the figure, and explorer text is legible; MathJax renders; the page weighs at most
+changes the figure, and explorer text is legible; every live explorer (computed in the page)
+starts; MathJax renders; the page weighs at most
 `MAX_PAGE_BYTES` on a cold load; at phone width (390 px) no code or output block scrolls
 sideways and the explorer read-outs stay on screen.
 
@@ -205,6 +206,19 @@ def _check_explorers(page, log: PageLog, html: str) -> None:
                 log.errors.append(f"explorer {i}: moving slider {j} did not change the figure")
 
 
+def _check_live(page, log: PageLog, html: str) -> None:
+    """Every live explorer (`cnnbook.live`: computed in the page, no frames) has started: its
+    engine built the controls, and none reported an error."""
+    if "cnnbook-live" not in html:
+        return
+    roots = page.locator(".cnnbook-live")
+    for i in range(roots.count()):
+        root = roots.nth(i)
+        if root.locator(".cl-body").count() != 1 or not root.evaluate("e => !!e.cnnbookLive"):
+            log.errors.append(f"live explorer {i} ({root.get_attribute('data-kind')}) did not start: "
+                              f"{root.text_content()[:120]!r}")
+
+
 @functools.lru_cache(maxsize=1)
 def _executed() -> dict:
     return executed_notebooks(HTML.parent, ROOT / "book")
@@ -273,6 +287,7 @@ def test_page_is_self_contained_and_works(browser, site, path):
         _check_math(page, log)
         _check_images(page, log, path)
         _check_explorers(page, log, html)
+        _check_live(page, log, html)
         page.wait_for_load_state("networkidle")
     finally:
         context.close()
@@ -299,7 +314,7 @@ def test_page_reads_on_a_phone(browser, site, path):
         wide = page.evaluate("""() => [...document.querySelectorAll('article pre')]
             .filter(p => p.scrollWidth > p.clientWidth + 1)
             .map(p => p.textContent.trim().split('\\n')[0].slice(0, 60))""")
-        off = page.evaluate(f"""() => [...document.querySelectorAll('.cnnbook-explorer output')]
+        off = page.evaluate(f"""() => [...document.querySelectorAll('.cnnbook-explorer output, .cnnbook-live output')]
             .filter(o => o.getBoundingClientRect().right > {PHONE_WIDTH})
             .map(o => o.textContent)""")
     finally:

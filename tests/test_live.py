@@ -1,0 +1,535 @@
+"""The live explorers (`cnnbook.live`): the Python side (encoding, specs, errors) and, in Chromium,
+the page engine against `cnnbook.functional` for the same weights, plus the explorers as a reader
+uses them (controls with names, drawing changes the prediction, nothing overflows a phone).
+
+The browser tests write each explorer's HTML output into a small standalone page under
+tmp_path, serve it on 127.0.0.1 and drive Debian's Chromium (never a downloaded browser); they
+skip, with the reason, when Chromium or playwright is missing, unless CNNBOOK_REQUIRE_BROWSER=1.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnnbook as cb
+from cnnbook import live
+
+CHROMIUM = "/usr/bin/chromium"
+TOL = 1e-5                      # float32 agreement, engine vs NumPy
+PHONE_WIDTH = 390
+MIN_TEXT_PX = 11
+
+
+# ------------------------------------------------------------------------------ Python side
+
+def test_encode_array_roundtrips_float32_and_uint8():
+    a = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    enc = live.encode_array(a)
+    back = np.frombuffer(base64.b64decode(enc["data"]), dtype="<f4").reshape(enc["shape"])
+    assert np.array_equal(back, a)
+    g = np.linspace(0, 1, 12).reshape(3, 4)
+    enc8 = live.encode_array(g, "uint8")
+    codes = np.frombuffer(base64.b64decode(enc8["data"]), dtype=np.uint8).reshape(3, 4)
+    assert enc8["dtype"] == "uint8" and np.abs(codes / 255 - g).max() <= 0.5 / 255
+
+
+def test_encode_array_rejects_bad_input():
+    with pytest.raises(ValueError, match="encode_array.*non-finite"):
+        live.encode_array(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"encode_array: dtype='uint8' stores values in \[0, 1\]"):
+        live.encode_array(np.array([0.0, 2.0]), "uint8")
+    with pytest.raises(ValueError, match="dtype must be"):
+        live.encode_array(np.zeros(2), "float16")
+
+
+def test_model_spec_of_lenet5_matches_its_state_dict():
+    model = cb.nn.LeNet5(seed=0)
+    spec = live.model_spec(model)
+    assert [l["type"] for l in spec] == ["conv2d", "relu", "max_pool2d", "conv2d", "relu",
+                                         "max_pool2d", "flatten", "linear", "relu", "linear",
+                                         "relu", "linear"]
+    keys = {l["key"] + s for l in spec if "key" in l for s in (".weight", ".bias")}
+    assert keys == set(model.state_dict())
+    assert spec[0]["padding"] == [2, 2] and spec[2]["kernel_size"] == [2, 2]
+
+
+def test_model_spec_refuses_what_the_engine_cannot_run():
+    with pytest.raises(TypeError, match="model_spec: layer 0 is a BatchNorm2d"):
+        live.model_spec(cb.nn.Sequential(cb.nn.BatchNorm2d(3)))
+    with pytest.raises(TypeError, match="expected a cnnbook.nn.Sequential"):
+        live.model_spec(cb.nn.ReLU())
+    with pytest.raises(ValueError, match="ceil_mode"):
+        live.model_spec(cb.nn.Sequential(cb.nn.MaxPool2d(2, ceil_mode=True)))
+
+
+def test_explorers_emit_one_html_output_with_engine_and_data():
+    out = live.convolution_explorer()
+    html = out._repr_html_() if hasattr(out, "_repr_html_") else out.data
+    assert html.count('class="cnnbook-live"') == 1 and "window.cnnbookLive" in html
+    assert "cnnbook-explorer" not in html and "<img" not in html   # not a frames explorer
+    assert "http://" not in html and "https://" not in html       # nothing to fetch
+    assert "needs JavaScript" in html          # what a reader sees where scripts do not run
+    cfg = live.config_of(out)
+    assert cfg["image"]["shape"] == [64, 64] and len(cfg["presets"]) == len(live.KERNEL_PRESETS)
+    # the image is the camera man block-averaged to 64x64, stored to 8 bits
+    codes = np.frombuffer(base64.b64decode(cfg["image"]["data"]), dtype=np.uint8).reshape(64, 64)
+    expected = cb.data.sample_image("camera").reshape(64, 8, 64, 8).mean(axis=(1, 3))
+    assert np.abs(codes / 255 - expected).max() <= 0.5 / 255 + 1e-12
+
+
+def test_explorer_arguments_are_checked():
+    with pytest.raises(ValueError, match="receptive_field_explorer: layer 1 = "):
+        live.receptive_field_explorer([(3, 1, 1, 1), (3, 0, 1, 1)])
+    with pytest.raises(ValueError, match="convolution_explorer: size must be an integer >= 8"):
+        live.convolution_explorer(size=4)
+    with pytest.raises(TypeError, match="config_of: expected the result of a cnnbook.live explorer"):
+        live.config_of("<p>not an explorer</p>")
+    with pytest.raises(ValueError, match="drawing_explorer: 2 presets but 1 preset_names"):
+        live.drawing_explorer(cb.nn.LeNet5(), range(10), np.zeros((2, 28, 28)), ["a"])
+    with pytest.raises(ValueError, match="drawing_explorer: presets must be"):
+        live.drawing_explorer(cb.nn.LeNet5(), range(10), presets=np.zeros((2, 27, 27)))
+
+
+# ------------------------------------------------------------------------------ in Chromium
+
+def _browser_skip_reason():
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    reason = _browser_skip_reason()
+    if reason and os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def trained_like_lenet():
+    """A LeNet-5 with a few hundred Adam steps on Fashion-MNIST (so predictions are not
+    constant), and some test images; ch11 ships the fully trained one."""
+    x, y = cb.data.load_fashion_mnist("train")
+    model = cb.nn.LeNet5(seed=0)
+    opt = cb.optim.Adam(model.parameters(), lr=2e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        idx = rng.integers(0, len(x), 64)
+        logits = model(x[idx])
+        loss, c = cb.F.cross_entropy_forward(logits, y[idx])
+        model.backward(cb.F.cross_entropy_backward(1.0, c))
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    xt, yt = cb.data.load_fashion_mnist("test")
+    return model, xt[:6], yt[:6]
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory, trained_like_lenet):
+    """Three standalone pages (one explorer each, and one holding all three) served locally."""
+    model, xt, yt = trained_like_lenet
+    classes = cb.data.FASHION_MNIST_CLASSES
+    outs = {"conv": live.convolution_explorer(),
+            "draw": live.drawing_explorer(model, classes, xt, [classes[k] for k in yt]),
+            "rf": live.receptive_field_explorer()}
+    root = tmp_path_factory.mktemp("live")
+    head = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<style>body{font-family:sans-serif;margin:0 16px;max-width:720px}</style></head><body>')
+    for name, out in outs.items():
+        (root / f"{name}.html").write_text(head + out.data + "</body></html>", encoding="utf-8")
+    (root / "all.html").write_text(head + "".join(o.data for o in outs.values()) + "</body></html>",
+                                   encoding="utf-8")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+def _open(chromium, url, width=1280):
+    ctx = chromium.new_context(viewport={"width": width, "height": 900})
+    errors, external = [], []
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+              else (external.append(r.request.url), r.abort()))
+    page = ctx.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url, wait_until="load")
+    return ctx, page, errors, external
+
+
+def _run(page, model, x):
+    """The engine's output for `model` (spec + state_dict) on x, as a NumPy array."""
+    spec = live.model_spec(model)
+    state = live.encode_state_dict(model.state_dict())
+    r = page.evaluate("([s, st, shape, data]) => cnnbookLive.run(s, st, shape, data)",
+                      [spec, state, list(x.shape), x.ravel().tolist()])
+    return np.array(r["data"], dtype=np.float64).reshape(r["shape"])
+
+
+def _numpy(model, x):
+    """cnnbook's forward for the same float32 weights, in float64 (the reference) and float32."""
+    out32 = model(x.astype(np.float32))
+    return _clone64(model)(x.astype(np.float64)), out32
+
+
+def _clone64(model):
+    import copy
+    twin = copy.deepcopy(model)
+    for p in twin.parameters():
+        p.data = p.data.astype(np.float64)
+    return twin
+
+
+OP_CASES = {
+    "conv-k3-s1-p0-d1": lambda g: cb.nn.Sequential(cb.nn.Conv2d(3, 4, 3, rng=g)),
+    "conv-k3-s2-p1-d2": lambda g: cb.nn.Sequential(cb.nn.Conv2d(3, 5, 3, stride=2, padding=1, dilation=2, rng=g)),
+    "conv-k(2,4)-s(1,3)-p(2,0)-d(3,1)": lambda g: cb.nn.Sequential(
+        cb.nn.Conv2d(3, 2, (2, 4), stride=(1, 3), padding=(2, 0), dilation=(3, 1), rng=g)),
+    "conv-groups3-s2-p2": lambda g: cb.nn.Sequential(cb.nn.Conv2d(3, 6, 3, stride=2, padding=2, groups=3, rng=g)),
+    "conv-depthwise-nobias": lambda g: cb.nn.Sequential(cb.nn.Conv2d(3, 3, 5, padding=2, groups=3, bias=False, rng=g)),
+    "maxpool-k2": lambda g: cb.nn.Sequential(cb.nn.MaxPool2d(2)),
+    "maxpool-k3-s2-p1-d2": lambda g: cb.nn.Sequential(cb.nn.MaxPool2d(3, stride=2, padding=1, dilation=2)),
+    "avgpool-k3-s2-p1": lambda g: cb.nn.Sequential(cb.nn.AvgPool2d(3, stride=2, padding=1)),
+    "avgpool-k3-s2-p1-exclude-pad": lambda g: cb.nn.Sequential(cb.nn.AvgPool2d(3, 2, 1, count_include_pad=False)),
+    "relu-tanh-sigmoid": lambda g: cb.nn.Sequential(cb.nn.ReLU(), cb.nn.Tanh(), cb.nn.Sigmoid()),
+    "flatten-linear": lambda g: cb.nn.Sequential(cb.nn.Flatten(), cb.nn.Linear(3 * 11 * 9, 7, rng=g)),
+}
+
+
+def test_engine_matches_numpy_op_by_op(chromium, pages):
+    ctx, page, errors, external = _open(chromium, pages + "conv.html")
+    rng = np.random.default_rng(1)
+    report = {}
+    try:
+        for name, make in OP_CASES.items():
+            model = make(np.random.default_rng(2))
+            x = rng.standard_normal((1, 3, 11, 9)).astype(np.float32)
+            ref64, out32 = _numpy(model, x)
+            got = _run(page, model, x)
+            assert got.shape == ref64.shape, name
+            report[name] = (np.abs(got - ref64).max(), np.abs(got - out32).max())
+        # softmax: the engine's own op on a vector (no layer class holds it)
+        z = rng.standard_normal((1, 10)).astype(np.float32) * 5
+        got = page.evaluate("d => Array.from(cnnbookLive.softmax(cnnbookLive.tensor([1, 10], Float32Array.from(d))).data)",
+                            z.ravel().tolist())
+        report["softmax"] = (np.abs(np.array(got) - cb.F.softmax(z.astype(np.float64))).max(), 0.0)
+    finally:
+        ctx.close()
+    print("\nengine vs cnnbook (max abs error vs float64 reference, vs float32 forward):")
+    for name, (e64, e32) in report.items():
+        print(f"  {name:36s} {e64:.2e}  {e32:.2e}")
+    assert not errors and not external, (errors, external)
+    bad = {k: v for k, v in report.items() if max(v) > TOL}
+    assert not bad, bad
+
+
+def test_engine_runs_the_whole_lenet5(chromium, pages, trained_like_lenet):
+    model, xt, _ = trained_like_lenet
+    ctx, page, errors, _ = _open(chromium, pages + "draw.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        worst64 = worst32 = 0.0
+        x = np.concatenate([xt, np.random.default_rng(3).random((2, 1, 28, 28), dtype=np.float32)])
+        for img in x:
+            got = page.evaluate(f"d => {inst}.predict(d)", img.ravel().tolist())
+            ref64, out32 = _numpy(model, img[None])
+            worst64 = max(worst64, np.abs(np.array(got["logits"]) - ref64[0]).max())
+            worst32 = max(worst32, np.abs(np.array(got["logits"]) - out32[0]).max())
+            acts = got["acts"]
+            # every feature map the page shows equals NumPy's layer output
+            h = img[None].astype(np.float64)
+            twin = _clone64(model)
+            for layer, a in zip(twin.layers, acts):
+                h = layer(h)
+                assert np.abs(np.array(a["data"]) - h.ravel()).max() <= TOL
+            assert abs(sum(got["probs"]) - 1) < 1e-6
+    finally:
+        ctx.close()
+    print(f"\nLeNet-5 logits, engine vs cnnbook: max abs error {worst64:.2e} (float64 reference), "
+          f"{worst32:.2e} (float32 forward)")
+    assert not errors, errors
+    assert worst64 <= TOL and worst32 <= TOL
+
+
+def test_drawing_changes_the_prediction(chromium, pages, trained_like_lenet):
+    ctx, page, errors, _ = _open(chromium, pages + "draw.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        first = page.evaluate(f"() => {inst}.last")
+        # the preset shown first is test image 0: the page's input equals it to 8 bits
+        assert np.abs(np.array(first["input"]) - trained_like_lenet[1][0].ravel()).max() <= 0.5 / 255 + 1e-7
+        page.get_by_role("button", name="Clear").click()
+        cleared = page.evaluate(f"() => {inst}.last")
+        assert max(cleared["input"]) == 0
+        pad = page.locator("canvas.cl-pad").bounding_box()
+        x0, y0, w, h = pad["x"], pad["y"], pad["width"], pad["height"]
+        # a pair of trousers: two long legs joined at the waist
+        page.mouse.move(x0 + 0.3 * w, y0 + 0.1 * h)
+        page.mouse.down()
+        for t in np.linspace(0, 1, 20):
+            page.mouse.move(x0 + (0.3 + 0.05 * t) * w, y0 + (0.1 + 0.8 * t) * h)
+        page.mouse.up()
+        page.mouse.move(x0 + 0.7 * w, y0 + 0.1 * h)
+        page.mouse.down()
+        for t in np.linspace(0, 1, 20):
+            page.mouse.move(x0 + (0.7 - 0.05 * t) * w, y0 + (0.1 + 0.8 * t) * h)
+        page.mouse.up()
+        page.mouse.move(x0 + 0.3 * w, y0 + 0.1 * h)
+        page.mouse.down()
+        page.mouse.move(x0 + 0.7 * w, y0 + 0.1 * h, steps=10)
+        page.mouse.up()
+        page.wait_for_timeout(200)
+        drawn = page.evaluate(f"() => {inst}.last")
+        assert sum(drawn["input"]) > 20
+        assert drawn["probs"] != cleared["probs"]
+        assert drawn["best"] != cleared["best"] or max(abs(a - b) for a, b in zip(drawn["probs"], cleared["probs"])) > 0.05
+        shown = page.locator(".cl-best .cl-bar-name").text_content()
+        assert shown == cb.data.FASHION_MNIST_CLASSES[drawn["best"]]
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def test_convolution_explorer_computes_what_numpy_does(chromium, pages):
+    ctx, page, errors, _ = _open(chromium, pages + "conv.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        page.get_by_label("Kernel", exact=True).select_option(label="Sobel, vertical edges")
+        page.get_by_label("weight, row 2, column 2").fill("0.5")
+        for name, key in (("stride", "ArrowRight"), ("dilation", "ArrowRight"), ("padding", "ArrowRight")):
+            page.get_by_label(name, exact=True).focus()
+            page.keyboard.press(key)
+        st = page.evaluate(f"() => {inst}.state()")
+        assert (st["stride"], st["padding"], st["dilation"]) == (2, 2, 2)
+        w = np.array([[-1, 0, 1], [-2, 0.5, 2], [-1, 0, 1]], dtype=np.float32)
+        assert st["kernel"] == w.ravel().tolist()
+        x = np.array(st["input"], dtype=np.float32).reshape(1, 1, 64, 64)
+        ref = cb.F.conv2d(x.astype(np.float64), w.astype(np.float64)[None, None], stride=2, padding=2, dilation=2)
+        got = np.array(st["output"]).reshape(st["shape"])
+        err = np.abs(got - ref).max()
+        print(f"\nconvolution explorer output vs cb.F.conv2d (s2 p2 d2): max abs error {err:.2e}")
+        assert got.shape == ref.shape and err <= TOL
+        # keyboard on the output map moves the selection; the read-out sums the nine products
+        page.locator(".cl-panels canvas[tabindex='0']").focus()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowRight")
+        st2 = page.evaluate(f"() => {inst}.state()")
+        assert st2["sel"] == [st["sel"][0] + 1, st["sel"][1] + 1]
+        text = page.locator(".cl-readout").text_content()
+        i, j = st2["sel"]
+        assert f"output[{i}, {j}]" in text and text.count(" = ") >= 10
+        assert f"{ref[0, 0, i, j]:.4f}".replace("-0.0000", "0.0000") in text
+        # hovering the output selects the cell under the pointer
+        box = page.locator(".cl-panels canvas[tabindex='0']").bounding_box()
+        page.mouse.move(box["x"] + 2, box["y"] + 2)
+        assert page.evaluate(f"() => {inst}.state().sel") == [0, 0]
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def test_convolution_explorer_reads_a_local_image(chromium, pages, tmp_path):
+    from PIL import Image
+    ramp = np.tile(np.linspace(0, 255, 128, dtype=np.uint8), (128, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    ctx, page, errors, external = _open(chromium, pages + "conv.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        page.set_input_files("input[type=file]", str(tmp_path / "ramp.png"))
+        page.wait_for_function(f"() => {inst}.state().input[0] < 0.05")
+        st = page.evaluate(f"() => {inst}.state()")
+        row = np.array(st["input"]).reshape(64, 64)[10]
+        assert np.all(np.diff(row) >= -1e-6) and row[-1] > 0.9   # the ramp, left to right
+    finally:
+        ctx.close()
+    assert not errors and not external, (errors, external)
+
+
+def _np_erf(layers, n, unit):
+    """Gradient of one output unit w.r.t. the input of a stack of window sums with unit weights
+    (all-ones kernels), by cnnbook's conv2d backward in float64."""
+    x = np.zeros((1, 1, n, n))
+    caches = []
+    for k, s, p, d in layers:
+        x, c = cb.F.conv2d_forward(x, np.ones((1, 1, k, k)), stride=s, padding=p, dilation=d)
+        caches.append(c)
+    g = np.zeros_like(x)
+    g[0, 0][unit] = 1
+    for c in reversed(caches):
+        g, _, _ = cb.F.conv2d_backward(g, c)
+    return g[0, 0]
+
+
+def test_receptive_field_explorer_matches_the_library(chromium, pages):
+    ctx, page, errors, _ = _open(chromium, pages + "rf.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        stacks = [[(3, 1, 1, 1), (3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1), (3, 1, 1, 1)],
+                  [(3, 1, 2, 2), (3, 1, 4, 4), (3, 2, 1, 1), (5, 1, 0, 1)],
+                  [(3, 2, 1, 1)] * 4]
+        for layers in stacks:
+            page.evaluate(f"ls => {inst}.setLayers(ls)", [list(l) for l in layers])
+            last = page.evaluate(f"() => {inst}.last")
+            rf = cb.arithmetic.receptive_field(layers)
+            assert (last["r"], last["S"], last["P"]) == (rf.size, rf.stride, rf.padding)
+            for unit in [(0, 0), tuple(last["unit"]), (last["sizes"][-1] - 1, 1)]:
+                page.evaluate(f"u => {inst}.select(u)", list(unit))
+                last = page.evaluate(f"() => {inst}.last")
+                erf = np.array(last["erf"]).reshape(64, 64)
+                assert np.array_equal(erf, _np_erf(layers, 64, unit))
+                (h0, h1), (w0, w1) = cb.arithmetic.receptive_field_of(layers, unit)
+                rows, cols = np.nonzero(erf)
+                assert rows.min() >= max(h0, 0) and rows.max() <= min(h1, 63)
+                assert cols.min() >= max(w0, 0) and cols.max() <= min(w1, 63)
+        # the reader's path: edit a layer with its select, click a unit
+        page.evaluate(f"ls => {inst}.setLayers(ls)", [[3, 1, 1, 1], [3, 1, 1, 1]])
+        page.get_by_label("layer 2 dilation").select_option("4")
+        box = page.locator(".cl-panels canvas[tabindex='0']").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.9)
+        last = page.evaluate(f"() => {inst}.last")
+        assert last["r"] == 11 and last["unit"][0] > 50 and last["unit"][1] < 10
+        assert "11×11 field" in page.locator(".cl-readout").text_content()
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def test_controls_have_names_and_the_page_fits_a_phone(chromium, pages):
+    ctx, page, errors, _ = _open(chromium, pages + "all.html", width=PHONE_WIDTH)
+    try:
+        assert page.locator(".cnnbook-live .cl-body").count() == 3      # all three mounted
+        assert page.locator(".cnnbook-live .cl-fallback").count() == 0  # "needs JavaScript" gone
+        unnamed = page.evaluate("""() => [...document.querySelectorAll(
+              '.cnnbook-live input, .cnnbook-live select, .cnnbook-live button, .cnnbook-live canvas[tabindex]')]
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+            .map(e => e.outerHTML.slice(0, 80))""")
+        assert not unnamed, unnamed
+        sliders = page.evaluate("""() => [...document.querySelectorAll('.cnnbook-live input[type=range]')]
+            .filter(s => !s.getAttribute('aria-valuetext')).length""")
+        assert sliders == 0
+        wide = page.evaluate(f"""() => [...document.querySelectorAll('.cnnbook-live, .cnnbook-live *')]
+            .filter(e => e.getBoundingClientRect().right > {PHONE_WIDTH} + 0.5)
+            .map(e => e.tagName + '.' + e.className)""")
+        assert not wide, wide
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE_WIDTH
+        small = page.evaluate(f"""() => [...document.querySelectorAll('.cnnbook-live *')]
+            .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+            .filter(e => parseFloat(getComputedStyle(e).fontSize) < {MIN_TEXT_PX})
+            .map(e => e.tagName + ': ' + e.textContent.slice(0, 30))""")
+        assert not small, small
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def test_explorers_start_in_jupyterlab(chromium, tmp_path):
+    """In JupyterLab, a cell's HTML output runs its scripts (the notebook is trusted once its
+    cells ran): the explorers mount and compute, with the engine carried by the output."""
+    reason = None
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        reason = "jupyterlab is not installed"
+    if reason:
+        if os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the JupyterLab test cannot run: {reason}")
+        pytest.skip(reason)
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {},
+                     "outputs": [], "source": "from cnnbook import live\nlive.convolution_explorer()"},
+                    {"cell_type": "code", "execution_count": None, "id": "a2", "metadata": {},
+                     "outputs": [], "source": "live.receptive_field_explorer()"}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "live.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_STATIC", "MPLBACKEND")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1])] +
+                                        ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+           "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--allow-root",
+           "--LabApp.extension_manager=readonly", "--LabApp.news_url=",
+           "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={tmp_path}",
+           "--LabApp.expose_app_in_browser=True",
+           f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    log = open(tmp_path / "lab.log", "w+")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    errors: list[str] = []
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "api/status", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, "JupyterLab exited"
+                time.sleep(0.5)
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url + "lab/tree/live.ipynb", wait_until="load")
+            page.wait_for_function(
+                """() => { const w = window.jupyterapp && jupyterapp.shell.currentWidget;
+                   const k = w && w.sessionContext && w.sessionContext.session &&
+                             w.sessionContext.session.kernel;
+                   return k && k.status === 'idle'; }""", timeout=120_000)
+            page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function("() => document.querySelectorAll('.cnnbook-live .cl-body').length === 2",
+                                   timeout=120_000)
+            kinds = page.evaluate("""() => [...document.querySelectorAll('.cnnbook-live')]
+                .map(r => r.cnnbookLive && r.cnnbookLive.kind)""")
+            st = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.state()")
+        finally:
+            context.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    assert kinds == ["convolution", "receptive_field"]
+    assert st["shape"] == [1, 1, 64, 64] and len(st["output"]) == 64 * 64
+    assert not errors, errors
