@@ -16,6 +16,8 @@ submodules load on first use, so the core needs only NumPy:
   ``DistributedDataParallel`` (``python -m cnnbook.distributed --world-size 2 --check``).
 - ``cb.gradcheck``, ``cb.verify``: finite differences, and the comparison with PyTorch.
 - ``cb.widgets``, ``cb.plot``, ``cb.exercises``: the book's explorers, figures and self-checks.
+- ``cb.live``: explorers that compute in the page (a small JavaScript engine, checked against
+  the library), in the static book and in JupyterLab alike.
 - ``cb.show_source(fn)``: the library's own code, shown as a highlighted code block.
 """
 import importlib
@@ -25,7 +27,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "functional", "nn", "optim", "init", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
-    "models", "search", "distributed",
+    "models", "search", "distributed", "live",
 }
 
 

@@ -140,47 +140,47 @@ def model_spec(model) -> list:
     names = model._names or [str(i) for i in range(len(model.layers))]
     counts: dict = {}
     spec = []
-    n_linear = sum(isinstance(l, nn.Linear) for l in model.layers)
+    n_linear = sum(isinstance(layer, nn.Linear) for layer in model.layers)
 
     def label(kind):
         counts[kind] = counts.get(kind, 0) + 1
         return f"{kind}{counts[kind]}"
 
-    for key, l in zip(names, model.layers):
-        if isinstance(l, nn.Conv2d):
-            kh, kw = l.kernel_size
-            spec.append({"type": "conv2d", "key": key, "stride": list(l.stride),
-                         "padding": list(l.padding), "dilation": list(l.dilation),
-                         "groups": l.groups,
-                         "name": f"{label('conv')} ({l.out_channels}@{kh}×{kw})"})
-        elif isinstance(l, nn.MaxPool2d):
-            if l.ceil_mode:
+    for key, layer in zip(names, model.layers):
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            spec.append({"type": "conv2d", "key": key, "stride": list(layer.stride),
+                         "padding": list(layer.padding), "dilation": list(layer.dilation),
+                         "groups": layer.groups,
+                         "name": f"{label('conv')} ({layer.out_channels}@{kh}×{kw})"})
+        elif isinstance(layer, nn.MaxPool2d):
+            if layer.ceil_mode:
                 raise ValueError("model_spec: MaxPool2d with ceil_mode=True is not supported by "
                                  "the page engine; use ceil_mode=False.")
-            spec.append({"type": "max_pool2d", "kernel_size": list(l.kernel_size),
-                         "stride": list(l.stride), "padding": list(l.padding),
-                         "dilation": list(l.dilation), "name": label("max pool")})
-        elif isinstance(l, nn.AvgPool2d):
-            if l.ceil_mode:
+            spec.append({"type": "max_pool2d", "kernel_size": list(layer.kernel_size),
+                         "stride": list(layer.stride), "padding": list(layer.padding),
+                         "dilation": list(layer.dilation), "name": label("max pool")})
+        elif isinstance(layer, nn.AvgPool2d):
+            if layer.ceil_mode:
                 raise ValueError("model_spec: AvgPool2d with ceil_mode=True is not supported by "
                                  "the page engine; use ceil_mode=False.")
-            spec.append({"type": "avg_pool2d", "kernel_size": list(l.kernel_size),
-                         "stride": list(l.stride), "padding": list(l.padding),
-                         "count_include_pad": l.count_include_pad, "name": label("avg pool")})
-        elif isinstance(l, nn.Linear):
+            spec.append({"type": "avg_pool2d", "kernel_size": list(layer.kernel_size),
+                         "stride": list(layer.stride), "padding": list(layer.padding),
+                         "count_include_pad": layer.count_include_pad, "name": label("avg pool")})
+        elif isinstance(layer, nn.Linear):
             last = counts.get("fc", 0) + 1 == n_linear
             name = label("fc")
             spec.append({"type": "linear", "key": key,
-                         "name": f"{name} → {l.weight.data.shape[0]}" + (" (logits)" if last else "")})
-        elif isinstance(l, (nn.ReLU, nn.Tanh, nn.Sigmoid)):
-            spec.append({"type": type(l).__name__.lower(), "name": type(l).__name__})
-        elif isinstance(l, nn.Flatten):
-            if l.start_dim != 1:
-                raise ValueError(f"model_spec: Flatten(start_dim={l.start_dim}) is not supported; "
+                         "name": f"{name} → {layer.weight.data.shape[0]}" + (" (logits)" if last else "")})
+        elif isinstance(layer, (nn.ReLU, nn.Tanh, nn.Sigmoid)):
+            spec.append({"type": type(layer).__name__.lower(), "name": type(layer).__name__})
+        elif isinstance(layer, nn.Flatten):
+            if layer.start_dim != 1:
+                raise ValueError(f"model_spec: Flatten(start_dim={layer.start_dim}) is not supported; "
                                  f"the page engine flattens from dimension 1.")
             spec.append({"type": "flatten", "name": "flatten"})
         else:
-            raise TypeError(f"model_spec: layer {key} is a {type(l).__name__}, which the page "
+            raise TypeError(f"model_spec: layer {key} is a {type(layer).__name__}, which the page "
                             f"engine does not run; it runs Conv2d, MaxPool2d, AvgPool2d, Linear, "
                             f"ReLU, Tanh, Sigmoid and Flatten.")
     return spec
@@ -306,13 +306,13 @@ def receptive_field_explorer(layers=None, image=None, size: int = 64, *, max_lay
     if layers is None:
         layers = [(3, 1, 1, 1), (3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1), (3, 1, 1, 1)]
     rows = []
-    for i, l in enumerate(layers):
-        if len(l) != 4 or not all(isinstance(v, (int, np.integer)) for v in l):
+    for i, layer in enumerate(layers):
+        if len(layer) != 4 or not all(isinstance(v, (int, np.integer)) for v in layer):
             raise ValueError(f"receptive_field_explorer: layer {i} must be (kernel, stride, padding, "
-                             f"dilation) integers, got {l!r}.")
-        k, s, p, d = (int(v) for v in l)
+                             f"dilation) integers, got {layer!r}.")
+        k, s, p, d = (int(v) for v in layer)
         if k < 1 or s < 1 or p < 0 or d < 1:
-            raise ValueError(f"receptive_field_explorer: layer {i} = {l!r}: kernel, stride and "
+            raise ValueError(f"receptive_field_explorer: layer {i} = {layer!r}: kernel, stride and "
                              f"dilation must be >= 1 and padding >= 0.")
         rows.append([k, s, p, d])
     if not rows or len(rows) > max_layers:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import re
 import sys
 import os
-import shutil
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit

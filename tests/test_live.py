@@ -53,10 +53,10 @@ def test_encode_array_rejects_bad_input():
 def test_model_spec_of_lenet5_matches_its_state_dict():
     model = cb.nn.LeNet5(seed=0)
     spec = live.model_spec(model)
-    assert [l["type"] for l in spec] == ["conv2d", "relu", "max_pool2d", "conv2d", "relu",
+    assert [layer["type"] for layer in spec] == ["conv2d", "relu", "max_pool2d", "conv2d", "relu",
                                          "max_pool2d", "flatten", "linear", "relu", "linear",
                                          "relu", "linear"]
-    keys = {l["key"] + s for l in spec if "key" in l for s in (".weight", ".bias")}
+    keys = {layer["key"] + s for layer in spec if "key" in layer for s in (".weight", ".bias")}
     assert keys == set(model.state_dict())
     assert spec[0]["padding"] == [2, 2] and spec[2]["kernel_size"] == [2, 2]
 
@@ -401,7 +401,7 @@ def test_receptive_field_explorer_matches_the_library(chromium, pages):
                   [(3, 1, 2, 2), (3, 1, 4, 4), (3, 2, 1, 1), (5, 1, 0, 1)],
                   [(3, 2, 1, 1)] * 4]
         for layers in stacks:
-            page.evaluate(f"ls => {inst}.setLayers(ls)", [list(l) for l in layers])
+            page.evaluate(f"ls => {inst}.setLayers(ls)", [list(layer) for layer in layers])
             last = page.evaluate(f"() => {inst}.last")
             rf = cb.arithmetic.receptive_field(layers)
             assert (last["r"], last["S"], last["P"]) == (rf.size, rf.stride, rf.padding)
