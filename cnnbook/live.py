@@ -153,20 +153,19 @@ def model_spec(model) -> list:
                          "padding": list(layer.padding), "dilation": list(layer.dilation),
                          "groups": layer.groups,
                          "name": f"{label('conv')} ({layer.out_channels}@{kh}×{kw})"})
-        elif isinstance(layer, nn.MaxPool2d):
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            kind = "max" if isinstance(layer, nn.MaxPool2d) else "avg"
             if layer.ceil_mode:
-                raise ValueError("model_spec: MaxPool2d with ceil_mode=True is not supported by "
-                                 "the page engine; use ceil_mode=False.")
-            spec.append({"type": "max_pool2d", "kernel_size": list(layer.kernel_size),
-                         "stride": list(layer.stride), "padding": list(layer.padding),
-                         "dilation": list(layer.dilation), "name": label("max pool")})
-        elif isinstance(layer, nn.AvgPool2d):
-            if layer.ceil_mode:
-                raise ValueError("model_spec: AvgPool2d with ceil_mode=True is not supported by "
-                                 "the page engine; use ceil_mode=False.")
-            spec.append({"type": "avg_pool2d", "kernel_size": list(layer.kernel_size),
-                         "stride": list(layer.stride), "padding": list(layer.padding),
-                         "count_include_pad": layer.count_include_pad, "name": label("avg pool")})
+                raise ValueError(f"model_spec: {type(layer).__name__} with ceil_mode=True is not "
+                                 f"supported by the page engine; use ceil_mode=False.")
+            entry = {"type": f"{kind}_pool2d", "kernel_size": list(layer.kernel_size),
+                     "stride": list(layer.stride), "padding": list(layer.padding),
+                     "name": label(f"{kind} pool")}
+            if kind == "max":
+                entry["dilation"] = list(layer.dilation)
+            else:
+                entry["count_include_pad"] = layer.count_include_pad
+            spec.append(entry)
         elif isinstance(layer, nn.Linear):
             last = counts.get("fc", 0) + 1 == n_linear
             name = label("fc")
