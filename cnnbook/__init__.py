@@ -18,6 +18,7 @@ submodules load on first use, so the core needs only NumPy:
 - ``cb.widgets``, ``cb.plot``, ``cb.exercises``: the book's explorers, figures and self-checks.
 - ``cb.live``: explorers that compute in the page (a small JavaScript engine, checked against
   the library), in the static book and in JupyterLab alike.
+- ``cb.manual_seed(n)``: restarts the generator that layers built without ``rng=`` draw from.
 - ``cb.show_source(fn)``: the library's own code, shown as a highlighted code block.
 """
 import importlib
@@ -41,6 +42,15 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | _SUBMODULES | {"F"})
+
+
+def manual_seed(seed):
+    """Restart the library's random generator from `seed` (an int >= 0) and return it: every
+    layer, initializer, augmentation and dropout built with ``rng=None`` draws from it, as
+    PyTorch's modules draw from ``torch.manual_seed``. Chapters call ``cb.manual_seed(0)`` once.
+    """
+    from ._checks import manual_seed as _seed
+    return _seed(seed)
 
 
 def show_source(*objs, start=None, stop=None):

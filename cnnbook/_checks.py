@@ -13,6 +13,8 @@ import numpy as np
 __all__ = [
     "as_float_array", "check_ndim", "pair", "pair_nonneg", "check_bias", "check_channels",
     "check_window_fits", "check_strict_tiling", "check_targets", "out_size", "check_axis",
+    "check_dout", "check_bool", "check_real", "check_int", "check_positive_int",
+    "check_positive_float", "make_rng", "manual_seed",
 ]
 
 
@@ -173,3 +175,90 @@ def check_targets(fn: str, target, n: int, num_classes: int) -> np.ndarray:
         raise ValueError(f"{fn}: target value {bad} is out of range for {num_classes} classes; "
                          f"targets must lie in [0, {num_classes - 1}].")
     return t.astype(np.int64, copy=False)
+
+
+def check_dout(fn: str, dout, shape: tuple, dtype=None) -> np.ndarray:
+    """The upstream gradient of a backward: an array of the forward output's `shape`, cast to
+    the forward `dtype` (when given) without copying when it already has it."""
+    d = as_float_array(fn, "dout", dout)
+    if d.shape != tuple(shape):
+        raise ValueError(f"{fn}: dout must have the shape of the forward output {tuple(shape)}, "
+                         f"got {tuple(d.shape)}; pass the gradient of the loss with respect to "
+                         f"this layer's output.")
+    return d if dtype is None else d.astype(dtype, copy=False)
+
+
+def check_bool(fn: str, name: str, v) -> bool:
+    """`v` as a bool; only True and False are accepted (not 0/1, not strings)."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be True or False, got {name}={v!r}.")
+    return bool(v)
+
+
+def check_real(fn: str, name: str, v, fix: str, positive: bool = False) -> float:
+    """`v` as a finite float (and > 0 when `positive`); bools and non-numbers raise TypeError."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{fn}: {name} must be a real number, got {name}={v!r} of type "
+                        f"{type(v).__name__}; {fix}.")
+    if not np.isfinite(v) or (positive and v <= 0):
+        want = "a finite number > 0" if positive else "a finite number"
+        raise ValueError(f"{fn}: {name} must be {want}, got {name}={v!r}; {fix}.")
+    return float(v)
+
+
+def check_positive_float(fn: str, name: str, v, fix: str) -> float:
+    """`v` as a finite float > 0."""
+    return check_real(fn, name, v, fix, positive=True)
+
+
+def check_int(fn: str, name: str, v, minimum: int, fix: str) -> int:
+    """`v` as an int of at least `minimum`: TypeError for non-integers (bools included),
+    ValueError below the minimum."""
+    if not _is_int(v):
+        raise TypeError(f"{fn}: {name} must be an integer, got {name}={v!r} "
+                        f"({type(v).__name__}); {fix}.")
+    if v < minimum:
+        raise ValueError(f"{fn}: {name}={v} must be at least {minimum}; {fix}.")
+    return int(v)
+
+
+def check_positive_int(fn: str, name: str, v, fix: str | None = None) -> int:
+    """`v` as an int >= 1; anything else (bools, floats, 0, negatives) raises ValueError."""
+    if not _is_int(v) or v < 1:
+        fix = fix or f"use e.g. {name}=1"
+        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; {fix}.")
+    return int(v)
+
+
+# The library's random generator: what every function with ``rng=None`` draws from, so that two
+# layers built one after the other get different weights. ``manual_seed(n)`` restarts it, as
+# ``torch.manual_seed`` does for PyTorch; importing the library seeds it with 0.
+_GENERATOR = np.random.default_rng(0)
+
+
+def manual_seed(seed) -> np.random.Generator:
+    """Restart the library's generator from `seed` and return it.
+
+    >>> import cnnbook as cb
+    >>> a = cb.manual_seed(3).random(); b = cb.manual_seed(3).random()
+    >>> a == b
+    True
+    """
+    global _GENERATOR
+    seed = check_int("manual_seed", "seed", seed, 0, "use e.g. cb.manual_seed(0)")
+    _GENERATOR = np.random.default_rng(seed)
+    return _GENERATOR
+
+
+def make_rng(fn: str, rng, name: str = "rng") -> np.random.Generator:
+    """The generator a function draws from: `rng` itself when it is a ``numpy.random.Generator``,
+    a fresh generator for an int seed, and the library's generator (see ``manual_seed``) for
+    None."""
+    if rng is None:
+        return _GENERATOR
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if _is_int(rng):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{fn}: {name} must be a numpy.random.Generator or an int seed, got "
+                    f"{type(rng).__name__}; use {name}=0.")

@@ -15,12 +15,11 @@ References:
 """
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array
+from ._checks import as_float_array, check_dout, check_real
 
 __all__ = [
     "relu", "relu_forward", "relu_backward",
@@ -33,26 +32,6 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------
 # small private checks, in the style of cnnbook._checks
-
-def _check_real(fn: str, name: str, v, fix: str, positive: bool = False) -> float:
-    """A finite real number (not bool); with positive=True also > 0."""
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{fn}: {name} must be a real number, got {name}={v!r} of type "
-                        f"{type(v).__name__}; {fix}.")
-    if not np.isfinite(v) or (positive and v <= 0):
-        want = "a finite number > 0" if positive else "a finite number"
-        raise ValueError(f"{fn}: {name} must be {want}, got {name}={v!r}; {fix}.")
-    return float(v)
-
-
-def _check_dout(fn: str, dout, shape: tuple, dtype) -> np.ndarray:
-    """The upstream gradient: same shape as the forward output, cast to the forward dtype."""
-    d = as_float_array(fn, "dout", dout)
-    if d.shape != tuple(shape):
-        raise ValueError(f"{fn}: dout must have the shape of the forward output {tuple(shape)}, "
-                         f"got {tuple(d.shape)}; pass the gradient of the loss with respect to "
-                         f"this layer's output.")
-    return d.astype(dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +50,7 @@ def relu_forward(x):
 def relu_backward(dout, cache: ReluCache):
     """dx = dout where x > 0, else 0 — including x == 0 exactly (PyTorch's subgradient)."""
     x = cache.x
-    dout = _check_dout("relu_backward", dout, x.shape, x.dtype)
+    dout = check_dout("relu_backward", dout, x.shape, x.dtype)
     return np.multiply(dout, x > 0, dtype=x.dtype)                # the mask is 0 at x == 0
 
 
@@ -90,7 +69,7 @@ class LeakyReluCache(NamedTuple):
 
 def leaky_relu_forward(x, negative_slope=0.01):
     """``x`` where x > 0, else ``negative_slope * x``. Shape: input (*), output (*)."""
-    negative_slope = _check_real("leaky_relu", "negative_slope", negative_slope,
+    negative_slope = check_real("leaky_relu", "negative_slope", negative_slope,
                                  "use e.g. negative_slope=0.01")
     x = as_float_array("leaky_relu", "x", x)
     out = np.where(x > 0, x, x * x.dtype.type(negative_slope))
@@ -100,7 +79,7 @@ def leaky_relu_forward(x, negative_slope=0.01):
 def leaky_relu_backward(dout, cache: LeakyReluCache):
     """dx = dout where x > 0, else negative_slope * dout (x == 0 takes the slope, as PyTorch)."""
     x = cache.x
-    dout = _check_dout("leaky_relu_backward", dout, x.shape, x.dtype)
+    dout = check_dout("leaky_relu_backward", dout, x.shape, x.dtype)
     return np.where(x > 0, dout, dout * x.dtype.type(cache.negative_slope)).astype(x.dtype, copy=False)
 
 
@@ -132,7 +111,7 @@ def sigmoid_forward(x):
 def sigmoid_backward(dout, cache: SigmoidCache):
     """dx = dout * s * (1 - s)."""
     s = cache.out
-    dout = _check_dout("sigmoid_backward", dout, s.shape, s.dtype)
+    dout = check_dout("sigmoid_backward", dout, s.shape, s.dtype)
     return dout * s * (1 - s)
 
 
@@ -158,7 +137,7 @@ def tanh_forward(x):
 def tanh_backward(dout, cache: TanhCache):
     """dx = dout * (1 - tanh(x)**2)."""
     t = cache.out
-    dout = _check_dout("tanh_backward", dout, t.shape, t.dtype)
+    dout = check_dout("tanh_backward", dout, t.shape, t.dtype)
     return dout * (1 - t * t)
 
 
@@ -182,9 +161,9 @@ def softplus_forward(x, beta=1, threshold=20):
     The linear branch is PyTorch's: above the threshold the two differ by less than
     ``exp(-threshold) / beta``. Shape: input (*), output (*).
     """
-    beta = _check_real("softplus", "beta", beta, "use beta=1 for the standard softplus",
+    beta = check_real("softplus", "beta", beta, "use beta=1 for the standard softplus",
                        positive=True)
-    threshold = _check_real("softplus", "threshold", threshold, "use threshold=20 as PyTorch")
+    threshold = check_real("softplus", "threshold", threshold, "use threshold=20 as PyTorch")
     x = as_float_array("softplus", "x", x)
     z = x * x.dtype.type(beta)
     linear = z > threshold
@@ -197,7 +176,7 @@ def softplus_forward(x, beta=1, threshold=20):
 def softplus_backward(dout, cache: SoftplusCache):
     """dx = dout * sigmoid(beta * x), and dout itself on the linear branch."""
     x = cache.x
-    dout = _check_dout("softplus_backward", dout, x.shape, x.dtype)
+    dout = check_dout("softplus_backward", dout, x.shape, x.dtype)
     z = x * x.dtype.type(cache.beta)
     return np.where(z > cache.threshold, dout, dout * _stable_sigmoid(z)).astype(x.dtype, copy=False)
 

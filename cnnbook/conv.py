@@ -75,12 +75,6 @@ def _check_kernel_dims(fn: str, w: np.ndarray, spatial: tuple) -> None:
                          f"(kernel {tuple(spatial)}); give the weight at least one tap per axis.")
 
 
-def _check_dout(fn: str, dout: np.ndarray, shape: tuple) -> None:
-    if dout.shape != tuple(shape):
-        raise ValueError(f"{fn}: dout must have the shape of the forward output {tuple(shape)}, "
-                         f"got {tuple(dout.shape)}; pass the gradient of that output.")
-
-
 def _pad(x: np.ndarray, pads: tuple) -> np.ndarray:
     """Zero-pad the last two axes; returns x itself (no copy) when there is nothing to pad."""
     (pt, pb), (pl, pr) = pads
@@ -411,8 +405,7 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     """
     fn = "conv2d_backward"
     cols, width, w, x_shape, pads, stride, dilation, G, has_bias, flip, out_shape = cache
-    dout = _checks.as_float_array(fn, "dout", dout, dtype=w.dtype)
-    _check_dout(fn, dout, out_shape)
+    dout = _checks.check_dout(fn, dout, out_shape, w.dtype)
     N, C_in, H, W = x_shape
     C_out, C_in_g, KH, KW = w.shape
     _, _, H_out, W_out = out_shape
@@ -537,9 +530,8 @@ def conv1d_backward(dout, cache: Conv1dCache, *, need_dx=True):
         dout: (N, C_out, L_out) -> dx: (N, C_in, L), dw: (C_out, C_in, K), db: (C_out,).
     """
     fn = "conv1d_backward"
-    dout = _checks.as_float_array(fn, "dout", dout, dtype=cache.cache2d.w.dtype)
     N, C_out, _, L_out = cache.cache2d.out_shape
-    _check_dout(fn, dout, (N, C_out, L_out))
+    dout = _checks.check_dout(fn, dout, (N, C_out, L_out), cache.cache2d.w.dtype)
     dx, dw, db = conv2d_backward(dout[:, :, None, :], cache.cache2d, need_dx=need_dx)
     return (None if dx is None else dx[:, :, 0, :]), dw[:, :, 0, :], db
 
@@ -635,8 +627,7 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     """
     fn = "conv_transpose2d_backward"
     x, w, pads, stride, dilation, has_bias, out_shape = cache
-    dout = _checks.as_float_array(fn, "dout", dout, dtype=w.dtype)
-    _check_dout(fn, dout, out_shape)
+    dout = _checks.check_dout(fn, dout, out_shape, w.dtype)
     N, C_in, H, W = x.shape
     _, C_out, KH, KW = w.shape
     # Pad dout back to the uncropped size; the bottom/right extra is output_padding (and any

@@ -46,6 +46,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from ._checks import make_rng
 
 __all__ = [
     "load_fashion_mnist", "load_mnist", "load_digits", "sample_image", "read_idx",
@@ -408,16 +409,6 @@ def train_val_split(x, y, val_size, seed=0):
 # ---------------------------------------------------------------------------------------------
 # augmentation: seeded callables on NCHW batches, composable, never modifying their input
 
-def _aug_rng(fn: str, rng) -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{fn}: rng must be a numpy.random.Generator or an int seed, got "
-                    f"{type(rng).__name__}; use rng=0.")
-
 
 def _check_batch(fn: str, x) -> np.ndarray:
     x = np.asarray(x)
@@ -463,7 +454,7 @@ class RandomCrop:
                              f"size={size!r}; use e.g. size=28.")
         self.size = (int(size[0]), int(size[1]))
         self.padding = _nonneg_int(fn, "padding", padding)
-        self.rng = _aug_rng(fn, rng)
+        self.rng = make_rng(fn, rng)
 
     def __call__(self, x):
         x = _check_batch("RandomCrop", x)
@@ -484,7 +475,7 @@ class RandomTranslate:
 
     def __init__(self, max_shift=2, rng=None):
         self.max_shift = _nonneg_int("RandomTranslate", "max_shift", max_shift)
-        self.rng = _aug_rng("RandomTranslate", rng)
+        self.rng = make_rng("RandomTranslate", rng)
 
     def __call__(self, x):
         x = _check_batch("RandomTranslate", x)
@@ -502,7 +493,7 @@ class RandomHorizontalFlip:
             raise ValueError(f"RandomHorizontalFlip: p is a probability and must lie in [0, 1], "
                              f"got p={p!r}; use p=0.5.")
         self.p = float(p)
-        self.rng = _aug_rng("RandomHorizontalFlip", rng)
+        self.rng = make_rng("RandomHorizontalFlip", rng)
 
     def __call__(self, x):
         x = _check_batch("RandomHorizontalFlip", x)

@@ -40,27 +40,11 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
+from ._checks import check_int, check_positive_float
 
 __all__ = ["free_port", "shard_indices", "synthetic_data", "load_data", "train_ddp",
            "train_single", "max_abs_difference", "ring_allreduce_bytes", "sharded_memory_bytes",
            "TrainResult", "main"]
-
-
-# ----------------------------------------------------------------------------------- checks
-def _check_int(fn: str, name: str, v, minimum: int, fix: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{fn}: {name} must be an integer, got {v!r} ({type(v).__name__}); {fix}.")
-    if v < minimum:
-        raise ValueError(f"{fn}: {name}={v} must be at least {minimum}; {fix}.")
-    return int(v)
-
-
-def _check_positive_float(fn: str, name: str, v, fix: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{fn}: {name} must be a number, got {v!r} ({type(v).__name__}); {fix}.")
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{fn}: {name}={v} must be a positive finite number; {fix}.")
-    return float(v)
 
 
 def _check_momentum(fn: str, momentum) -> float:
@@ -132,14 +116,14 @@ def shard_indices(n, world_size, rank, epoch=0, seed=0, shuffle=True) -> np.ndar
     [[0, 2, 4], [1, 3, 5]]
     """
     fn = "shard_indices"
-    n = _check_int(fn, "n", n, 1, "pass the number of examples")
-    world_size = _check_int(fn, "world_size", world_size, 1, "use world_size=1 or more processes")
-    rank = _check_int(fn, "rank", rank, 0, "ranks count from 0")
+    n = check_int(fn, "n", n, 1, "pass the number of examples")
+    world_size = check_int(fn, "world_size", world_size, 1, "use world_size=1 or more processes")
+    rank = check_int(fn, "rank", rank, 0, "ranks count from 0")
     if rank >= world_size:
         raise ValueError(f"{fn}: rank={rank} must be below world_size={world_size}; ranks are "
                          f"0 .. {world_size - 1}.")
-    epoch = _check_int(fn, "epoch", epoch, 0, "epochs count from 0")
-    seed = _check_int(fn, "seed", seed, 0, "use e.g. seed=0")
+    epoch = check_int(fn, "epoch", epoch, 0, "epochs count from 0")
+    seed = check_int(fn, "seed", seed, 0, "use e.g. seed=0")
     s = _sampler(n, world_size, rank, seed, shuffle)
     s.set_epoch(epoch)
     return np.fromiter(iter(s), dtype=np.int64)
@@ -150,9 +134,9 @@ def synthetic_data(n=512, num_classes=10, seed=0):
     `num_classes` fixed random patterns, with int64 labels: a learnable stand-in for
     Fashion-MNIST that needs no files."""
     fn = "synthetic_data"
-    n = _check_int(fn, "n", n, 1, "use e.g. n=512")
-    num_classes = _check_int(fn, "num_classes", num_classes, 2, "use e.g. num_classes=10")
-    g = np.random.default_rng(_check_int(fn, "seed", seed, 0, "use e.g. seed=0"))
+    n = check_int(fn, "n", n, 1, "use e.g. n=512")
+    num_classes = check_int(fn, "num_classes", num_classes, 2, "use e.g. num_classes=10")
+    g = np.random.default_rng(check_int(fn, "seed", seed, 0, "use e.g. seed=0"))
     patterns = g.random((num_classes, 1, 28, 28))
     y = g.integers(0, num_classes, n)
     x = np.clip(0.6 * patterns[y] + 0.4 * g.random((n, 1, 28, 28)), 0, 1)
@@ -163,7 +147,7 @@ def load_data(name="fashion-mnist", n=1024, seed=0):
     """``(x, y)``: the first `n` images of a class-balanced shuffle of the Fashion-MNIST
     training set (``name="fashion-mnist"``) or `n` images of ``synthetic_data``."""
     fn = "load_data"
-    n = _check_int(fn, "n", n, 1, "use e.g. n=1024")
+    n = check_int(fn, "n", n, 1, "use e.g. n=1024")
     if name == "synthetic":
         return synthetic_data(n, seed=seed)
     if name != "fashion-mnist":
@@ -205,9 +189,9 @@ def ring_allreduce_bytes(num_params, world_size, bytes_per_value=4) -> float:
     6000.0
     """
     fn = "ring_allreduce_bytes"
-    num_params = _check_int(fn, "num_params", num_params, 0, "pass a parameter count")
-    k = _check_int(fn, "world_size", world_size, 1, "use world_size=1 or more workers")
-    b = _check_int(fn, "bytes_per_value", bytes_per_value, 1, "use 4 for float32, 2 for bf16")
+    num_params = check_int(fn, "num_params", num_params, 0, "pass a parameter count")
+    k = check_int(fn, "world_size", world_size, 1, "use world_size=1 or more workers")
+    b = check_int(fn, "bytes_per_value", bytes_per_value, 1, "use 4 for float32, 2 for bf16")
     return 2 * (k - 1) / k * num_params * b
 
 
@@ -224,13 +208,13 @@ def sharded_memory_bytes(num_params, world_size, stage=0, optimizer_bytes=8, byt
     (16000.0, 2000.0)
     """
     fn = "sharded_memory_bytes"
-    p = _check_int(fn, "num_params", num_params, 0, "pass a parameter count")
-    k = _check_int(fn, "world_size", world_size, 1, "use world_size=1 or more GPUs")
-    stage = _check_int(fn, "stage", stage, 0, "use stage 0, 1, 2 or 3")
+    p = check_int(fn, "num_params", num_params, 0, "pass a parameter count")
+    k = check_int(fn, "world_size", world_size, 1, "use world_size=1 or more GPUs")
+    stage = check_int(fn, "stage", stage, 0, "use stage 0, 1, 2 or 3")
     if stage > 3:
         raise ValueError(f"{fn}: stage={stage} must be 0, 1, 2 or 3 (ZeRO's stages).")
-    opt_b = _check_int(fn, "optimizer_bytes", optimizer_bytes, 0, "use 8 for Adam")
-    b = _check_int(fn, "bytes_per_value", bytes_per_value, 1, "use 4 for float32")
+    opt_b = check_int(fn, "optimizer_bytes", optimizer_bytes, 0, "use 8 for Adam")
+    b = check_int(fn, "bytes_per_value", bytes_per_value, 1, "use 4 for float32")
     params, grads, state = p * b, p * b, p * opt_b
     return (params / (k if stage >= 3 else 1) + grads / (k if stage >= 2 else 1)
             + state / (k if stage >= 1 else 1))
@@ -398,17 +382,17 @@ def train_ddp(model, x, y, *, world_size=2, steps=5, batch_size=64, lr=0.05, mom
 
     model = _check_model(fn, model)
     x, y = _check_data(fn, x, y)
-    world_size = _check_int(fn, "world_size", world_size, 1, "use world_size=1 or more processes")
-    steps = _check_int(fn, "steps", steps, 1, "use e.g. steps=5")
-    batch_size = _check_int(fn, "batch_size", batch_size, 1, "use e.g. batch_size=64")
+    world_size = check_int(fn, "world_size", world_size, 1, "use world_size=1 or more processes")
+    steps = check_int(fn, "steps", steps, 1, "use e.g. steps=5")
+    batch_size = check_int(fn, "batch_size", batch_size, 1, "use e.g. batch_size=64")
     _check_batch(fn, batch_size, world_size, len(y))
     if world_size > len(y):
         raise ValueError(f"{fn}: world_size={world_size} exceeds the {len(y)} images; every "
                          f"rank needs data.")
-    lr = _check_positive_float(fn, "lr", lr, "use e.g. lr=0.05")
+    lr = check_positive_float(fn, "lr", lr, "use e.g. lr=0.05")
     momentum = _check_momentum(fn, momentum)
-    timeout = _check_positive_float(fn, "timeout", timeout, "use e.g. timeout=60")
-    seed = _check_int(fn, "seed", seed, 0, "use e.g. seed=0")
+    timeout = check_positive_float(fn, "timeout", timeout, "use e.g. timeout=60")
+    seed = check_int(fn, "seed", seed, 0, "use e.g. seed=0")
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size \
             else "gloo"
@@ -473,12 +457,12 @@ def train_single(model, x, y, *, steps=5, batch_size=64, lr=0.05, momentum=0.9,
 
     model = _check_model(fn, model)
     x, y = _check_data(fn, x, y)
-    steps = _check_int(fn, "steps", steps, 1, "use e.g. steps=5")
-    batch_size = _check_int(fn, "batch_size", batch_size, 1, "use e.g. batch_size=64")
+    steps = check_int(fn, "steps", steps, 1, "use e.g. steps=5")
+    batch_size = check_int(fn, "batch_size", batch_size, 1, "use e.g. batch_size=64")
     _check_batch(fn, batch_size, 1, len(y))
-    lr = _check_positive_float(fn, "lr", lr, "use e.g. lr=0.05")
+    lr = check_positive_float(fn, "lr", lr, "use e.g. lr=0.05")
     momentum = _check_momentum(fn, momentum)
-    seed = _check_int(fn, "seed", seed, 0, "use e.g. seed=0")
+    seed = check_int(fn, "seed", seed, 0, "use e.g. seed=0")
     torch.manual_seed(seed)
     twin = model.to_torch("cpu")
     opt = torch.optim.SGD(twin.parameters(), lr=lr, momentum=momentum)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from ._checks import make_rng
 
 __all__ = ["calculate_gain", "fan_in_and_fan_out", "xavier_uniform_", "xavier_normal_",
            "kaiming_uniform_", "kaiming_normal_", "default_bound"]
@@ -85,17 +86,6 @@ def fan_in_and_fan_out(w) -> tuple:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _rng(fn: str, rng) -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{fn}: rng must be a numpy.random.Generator or an int seed, got "
-                    f"{type(rng).__name__}; use rng=np.random.default_rng(0).")
-
-
 def _fan(fn: str, w, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"{fn}: mode must be 'fan_in' or 'fan_out', got {mode!r}; use "
@@ -109,7 +99,7 @@ def xavier_uniform_(w, gain=1.0, rng=None):
     w = _check_weight("xavier_uniform_", w)
     fan_in, fan_out = fan_in_and_fan_out(w)
     a = math.sqrt(3.0) * gain * math.sqrt(2.0 / (fan_in + fan_out))
-    w[...] = _rng("xavier_uniform_", rng).uniform(-a, a, w.shape)
+    w[...] = make_rng("xavier_uniform_", rng).uniform(-a, a, w.shape)
     return w
 
 
@@ -118,7 +108,7 @@ def xavier_normal_(w, gain=1.0, rng=None):
     w = _check_weight("xavier_normal_", w)
     fan_in, fan_out = fan_in_and_fan_out(w)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-    w[...] = _rng("xavier_normal_", rng).normal(0.0, std, w.shape)
+    w[...] = make_rng("xavier_normal_", rng).normal(0.0, std, w.shape)
     return w
 
 
@@ -130,7 +120,7 @@ def kaiming_uniform_(w, a=0, mode="fan_in", nonlinearity="leaky_relu", rng=None)
     w = _check_weight(fn, w)
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(fn, w, mode))
     bound = math.sqrt(3.0) * std
-    w[...] = _rng(fn, rng).uniform(-bound, bound, w.shape)
+    w[...] = make_rng(fn, rng).uniform(-bound, bound, w.shape)
     return w
 
 
@@ -139,7 +129,7 @@ def kaiming_normal_(w, a=0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
     fn = "kaiming_normal_"
     w = _check_weight(fn, w)
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(fn, w, mode))
-    w[...] = _rng(fn, rng).normal(0.0, std, w.shape)
+    w[...] = make_rng(fn, rng).normal(0.0, std, w.shape)
     return w
 
 

@@ -15,8 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, check_axis
-from .activations import _check_dout
+from ._checks import as_float_array, check_axis, check_dout
 
 __all__ = [
     "linear", "linear_forward", "linear_backward",
@@ -71,7 +70,7 @@ def linear_backward(dout, cache: LinearCache):
     """
     x, w, has_bias = cache
     out_features, in_features = w.shape
-    dout = _check_dout("linear_backward", dout, x.shape[:-1] + (out_features,), x.dtype)
+    dout = check_dout("linear_backward", dout, x.shape[:-1] + (out_features,), x.dtype)
     dx = dout @ w                                            # (*, in_features)
     d2 = dout.reshape(-1, out_features)                      # (rows, out_features)
     x2 = x.reshape(-1, in_features)                          # (rows, in_features)

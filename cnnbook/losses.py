@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, check_axis, check_ndim, check_targets
-from .activations import _check_dout, _stable_sigmoid
+from ._checks import as_float_array, check_axis, check_dout, check_ndim, check_targets
+from .activations import _stable_sigmoid
 
 __all__ = [
     "softmax", "softmax_forward", "softmax_backward",
@@ -84,7 +84,7 @@ def softmax_forward(x, dim=-1):
 def softmax_backward(dout, cache: SoftmaxCache):
     """dx = p * (dout - sum(dout * p)) along dim."""
     p, dim = cache
-    dout = _check_dout("softmax_backward", dout, p.shape, p.dtype)
+    dout = check_dout("softmax_backward", dout, p.shape, p.dtype)
     return p * (dout - np.sum(dout * p, axis=dim, keepdims=True))
 
 
@@ -112,7 +112,7 @@ def log_softmax_forward(x, dim=-1):
 def log_softmax_backward(dout, cache: LogSoftmaxCache):
     """dx = dout - softmax(x) * sum(dout) along dim."""
     out, dim = cache
-    dout = _check_dout("log_softmax_backward", dout, out.shape, out.dtype)
+    dout = check_dout("log_softmax_backward", dout, out.shape, out.dtype)
     return dout - np.exp(out) * np.sum(dout, axis=dim, keepdims=True)
 
 

@@ -38,7 +38,8 @@ from collections import OrderedDict
 import numpy as np
 
 from . import nn
-from .nn import _check_dtype, _check_positive_int, _make_rng
+from ._checks import check_positive_int, make_rng
+from .nn import _check_dtype
 
 __all__ = ["lenet5", "alexnet", "zfnet", "vgg11", "vgg16", "nin", "googlenet", "resnet18",
            "resnet34", "resnet50", "densenet121", "BasicBlock", "Bottleneck", "Inception",
@@ -54,7 +55,7 @@ def _options(fn: str, options: dict, defaults: dict) -> dict:
                         f"{sorted(defaults)}.")
     out = dict(defaults)
     out.update(options)
-    out["in_channels"] = _check_positive_int(fn, "in_channels", out.get("in_channels", 3))
+    out["in_channels"] = check_positive_int(fn, "in_channels", out.get("in_channels", 3))
     w = out.get("width", 1.0)
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w <= 64:
         raise ValueError(f"{fn}: width multiplies every channel count and must be a number in "
@@ -73,13 +74,13 @@ def _ch(c: int, width: float) -> int:
 
 def _setup(fn, num_classes, rng, dtype, opt=None):
     """Checked num_classes, the generator (None with init="zeros") and the dtype."""
-    num_classes = _check_positive_int(fn, "num_classes", num_classes)
+    num_classes = check_positive_int(fn, "num_classes", num_classes)
     init = (opt or {}).get("init", "torchvision")
     if init not in ("torchvision", "zeros"):
         raise ValueError(f"{fn}: init must be 'torchvision' (random weights drawn as torchvision "
                          f"does) or 'zeros' (every weight 0: shapes, counts and FLOPs only), got "
                          f"init={init!r}.")
-    g = None if init == "zeros" else _make_rng(fn, rng)
+    g = None if init == "zeros" else make_rng(fn, rng)
     return num_classes, g, _check_dtype(fn, dtype)
 
 
@@ -503,9 +504,9 @@ def densenet121(num_classes=1000, rng=None, dtype=np.float32, **options):
                                  "growth_rate": 32, "block_config": (6, 12, 24, 16),
                                  "num_init_features": 64, "bn_size": 4})
     num_classes, g, dt = _setup(fn, num_classes, rng, dtype, opt)
-    k = _ch(_check_positive_int(fn, "growth_rate", opt["growth_rate"]), opt["width"])
-    nf = _ch(_check_positive_int(fn, "num_init_features", opt["num_init_features"]), opt["width"])
-    bn_size = _check_positive_int(fn, "bn_size", opt["bn_size"])
+    k = _ch(check_positive_int(fn, "growth_rate", opt["growth_rate"]), opt["width"])
+    nf = _ch(check_positive_int(fn, "num_init_features", opt["num_init_features"]), opt["width"])
+    bn_size = check_positive_int(fn, "bn_size", opt["bn_size"])
     if opt["small_input"]:
         stem = [("conv0", _conv(opt["in_channels"], nf, 3, g, dt, padding=1, bias=False,
                                 init="kaiming_in")),

@@ -35,7 +35,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ._checks import check_channels, pair, pair_nonneg
+from ._checks import check_channels, check_dout, check_positive_int, make_rng, pair, pair_nonneg
 
 __all__ = [
     "Parameter", "Module", "save", "load", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Sigmoid",
@@ -49,28 +49,11 @@ def _F():
     return importlib.import_module("cnnbook.functional")
 
 
-def _make_rng(fn: str, rng):
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{fn}: rng must be a numpy.random.Generator or an int seed, got "
-                    f"{type(rng).__name__}; use rng=np.random.default_rng(0).")
-
-
 def _check_dtype(fn: str, dtype) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise TypeError(f"{fn}: dtype must be float32 or float64, got {dt}; use dtype=np.float32.")
     return dt
-
-
-def _check_positive_int(fn: str, name: str, v) -> int:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}.")
-    return int(v)
 
 
 def _check_init(fn: str, init) -> str:
@@ -392,8 +375,8 @@ class Conv2d(Module):
                  groups=1, bias=True, rng=None, dtype=np.float32, *, init="uniform"):
         super().__init__()
         fn = "Conv2d"
-        self.in_channels = _check_positive_int(fn, "in_channels", in_channels)
-        self.out_channels = _check_positive_int(fn, "out_channels", out_channels)
+        self.in_channels = check_positive_int(fn, "in_channels", in_channels)
+        self.out_channels = check_positive_int(fn, "out_channels", out_channels)
         self.kernel_size = pair(fn, "kernel_size", kernel_size)
         self.stride = pair(fn, "stride", stride)
         self.padding = pair_nonneg(fn, "padding", padding)
@@ -408,7 +391,7 @@ class Conv2d(Module):
             self.weight = Parameter(np.zeros(shape, dtype=dt), copy=False)
             self.bias = Parameter(np.zeros(self.out_channels, dtype=dt), copy=False) if bias else None
             return
-        g = _make_rng(fn, rng)
+        g = make_rng(fn, rng)
         fan_in = self.in_channels // self.groups * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
         self.weight = Parameter(g.uniform(-bound, bound, shape).astype(dt))
@@ -456,15 +439,15 @@ class Linear(Module):
                  init="uniform"):
         super().__init__()
         fn = "Linear"
-        self.in_features = _check_positive_int(fn, "in_features", in_features)
-        self.out_features = _check_positive_int(fn, "out_features", out_features)
+        self.in_features = check_positive_int(fn, "in_features", in_features)
+        self.out_features = check_positive_int(fn, "out_features", out_features)
         dt = _check_dtype(fn, dtype)
         if _check_init(fn, init) == "zeros":          # the caller fills the weights
             self.weight = Parameter(np.zeros((self.out_features, self.in_features), dtype=dt),
                                     copy=False)
             self.bias = Parameter(np.zeros(self.out_features, dtype=dt), copy=False) if bias else None
             return
-        g = _make_rng(fn, rng)
+        g = make_rng(fn, rng)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(g.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dt))
         self.bias = Parameter(g.uniform(-bound, bound, self.out_features).astype(dt)) if bias else None
@@ -484,9 +467,8 @@ class Linear(Module):
         if self.weight.requires_grad:
             dx, dw, db = _F().linear_backward(dout, cache)
         else:                                # frozen weight: skip dw = dout.T @ x
-            from .activations import _check_dout
             x, w, has_bias = cache
-            dout = _check_dout("linear_backward", dout, x.shape[:-1] + (w.shape[0],), x.dtype)
+            dout = check_dout("linear_backward", dout, x.shape[:-1] + (w.shape[0],), x.dtype)
             dx, dw = dout @ w, None                                   # (*, in_features)
             db = dout.reshape(-1, w.shape[0]).sum(axis=0) if _trainable(self.bias) else None
         _accumulate(self.weight, dw)
@@ -625,7 +607,7 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p is the probability of zeroing a value and must lie in "
                              f"[0, 1), got p={p!r}; use e.g. p=0.5.")
         self.p = float(p)
-        self.rng = _make_rng("Dropout", rng)
+        self.rng = make_rng("Dropout", rng)
 
     def forward(self, x):
         out, self._cache = _F().dropout_forward(x, self.p, self.training, self.rng)
@@ -652,7 +634,7 @@ class BatchNorm2d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
         fn = "BatchNorm2d"
-        self.num_features = _check_positive_int(fn, "num_features", num_features)
+        self.num_features = check_positive_int(fn, "num_features", num_features)
         dt = _check_dtype(fn, dtype)
         self.eps = float(eps)
         self.momentum = float(momentum)
@@ -857,7 +839,7 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        self.size = _check_positive_int("LocalResponseNorm", "size", size)
+        self.size = check_positive_int("LocalResponseNorm", "size", size)
         self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
 
     def forward(self, x):
@@ -1088,8 +1070,8 @@ class LeNet5(Sequential):
                              f"{activation!r}.")
         if pool not in _POOLS:
             raise ValueError(f"LeNet5: pool must be 'max' or 'avg', got {pool!r}.")
-        num_classes = _check_positive_int("LeNet5", "num_classes", num_classes)
-        g = _make_rng("LeNet5", seed)
+        num_classes = check_positive_int("LeNet5", "num_classes", num_classes)
+        g = make_rng("LeNet5", seed, "seed")
         act, pl = _ACTIVATIONS[activation], _POOLS[pool]
         super().__init__(
             Conv2d(1, 6, 5, padding=2, rng=g, dtype=dtype), act(), pl(2, 2),    # (N, 6, 14, 14)

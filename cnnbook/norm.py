@@ -24,8 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, check_ndim
-from .activations import _check_dout, _check_real
+from ._checks import as_float_array, check_dout, check_ndim, check_real
 
 __all__ = [
     "batch_norm2d", "batch_norm2d_forward", "batch_norm2d_backward",
@@ -76,11 +75,11 @@ def batch_norm2d_forward(x, gamma, beta, running_mean=None, running_var=None, tr
     N, C, H, W = x.shape
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"{fn}: training must be True or False, got training={training!r}.")
-    momentum = _check_real(fn, "momentum", momentum, "use momentum=0.1 as PyTorch "
+    momentum = check_real(fn, "momentum", momentum, "use momentum=0.1 as PyTorch "
                            "(a cumulative average, momentum=None, is not supported)")
     if not 0 <= momentum <= 1:
         raise ValueError(f"{fn}: momentum must lie in [0, 1], got momentum={momentum}; use 0.1.")
-    eps = _check_real(fn, "eps", eps, "use eps=1e-5 as PyTorch", positive=True)
+    eps = check_real(fn, "eps", eps, "use eps=1e-5 as PyTorch", positive=True)
     fix = "pass an array of length C"
     gamma = _check_channel_param(fn, "gamma", gamma, C, x.dtype, fix + " (ones) or None")
     beta = _check_channel_param(fn, "beta", beta, C, x.dtype, fix + " (zeros) or None")
@@ -128,7 +127,7 @@ def batch_norm2d_backward(dout, cache: BatchNorm2dCache):
     """
     x_hat, inv_std, gamma, has_beta, training = cache[:5]
     N, C, H, W = x_hat.shape
-    dout = _check_dout("batch_norm2d_backward", dout, x_hat.shape, x_hat.dtype)
+    dout = check_dout("batch_norm2d_backward", dout, x_hat.shape, x_hat.dtype)
     axes = (0, 2, 3)
     dgamma = np.sum(dout * x_hat, axis=axes) if gamma is not None else None
     dbeta = np.sum(dout, axis=axes) if has_beta else None
@@ -172,7 +171,7 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
     """
     fn = "dropout"
     x = as_float_array(fn, "x", x)
-    p = _check_real(fn, "p", p, "use e.g. p=0.5")
+    p = check_real(fn, "p", p, "use e.g. p=0.5")
     if not 0 <= p < 1:
         raise ValueError(f"{fn}: p is the probability of dropping an element and must lie in "
                          f"[0, 1), got p={p}; use e.g. p=0.5 (p=1 would drop everything).")
@@ -191,7 +190,7 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
 
 def dropout_backward(dout, cache: DropoutCache):
     """dx = dout * mask (the same elements are dropped and scaled); identity in eval."""
-    dout = _check_dout("dropout_backward", dout, cache.shape, cache.dtype)
+    dout = check_dout("dropout_backward", dout, cache.shape, cache.dtype)
     return dout.copy() if cache.mask is None else dout * cache.mask
 
 
@@ -242,9 +241,9 @@ def local_response_norm_forward(x, size, alpha=1e-4, beta=0.75, k=1.0):
     if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"{fn}: size is the number of neighbouring channels summed over and must "
                          f"be a positive integer, got size={size!r}; AlexNet used size=5.")
-    alpha = _check_real(fn, "alpha", alpha, "AlexNet used alpha=1e-4 (per channel: 1e-4 * size)")
-    beta = _check_real(fn, "beta", beta, "AlexNet used beta=0.75")
-    k = _check_real(fn, "k", k, "AlexNet used k=2", positive=True)
+    alpha = check_real(fn, "alpha", alpha, "AlexNet used alpha=1e-4 (per channel: 1e-4 * size)")
+    beta = check_real(fn, "beta", beta, "AlexNet used beta=0.75")
+    k = check_real(fn, "k", k, "AlexNet used k=2", positive=True)
     if alpha < 0:
         raise ValueError(f"{fn}: alpha must be >= 0, got alpha={alpha}; AlexNet used 1e-4.")
     size = int(size)
@@ -262,7 +261,7 @@ def local_response_norm_backward(dout, cache: LocalResponseNormCache):
     turned around, so the same cumulative-sum trick gives the second term.
     """
     x, scale, out, size, alpha, beta = cache
-    dout = _check_dout("local_response_norm_backward", dout, x.shape, x.dtype)
+    dout = check_dout("local_response_norm_backward", dout, x.shape, x.dtype)
     t = x.dtype.type
     g = dout * out / scale                                   # dL/d(scale_c) = -beta * g_c
     back = _channel_window_sum(g, (size - 1) // 2, size // 2)

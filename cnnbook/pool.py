@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import (as_float_array, check_ndim, check_strict_tiling, out_size, pair,
-                      pair_nonneg)
+from ._checks import (as_float_array, check_bool, check_dout, check_ndim, check_strict_tiling,
+                      out_size, pair, pair_nonneg)
 
 __all__ = [
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_naive",
@@ -64,12 +64,6 @@ def _check_pool_padding(fn: str, kernel: tuple, padding: tuple) -> None:
                 f"Use padding <= {k // 2} or a larger kernel.")
 
 
-def _check_bool(fn: str, name: str, v) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{fn}: {name} must be True or False, got {name}={v!r}.")
-    return bool(v)
-
-
 def _window(fn: str, x: np.ndarray, kernel_size, stride, padding, dilation, ceil_mode,
             strict) -> _Window:
     """Validate the hyper-parameters of a sliding-window pooling and compute the output size."""
@@ -77,8 +71,8 @@ def _window(fn: str, x: np.ndarray, kernel_size, stride, padding, dilation, ceil
     stride_h, stride_w = pair(fn, "stride", (KH, KW) if stride is None else stride)
     pad_h, pad_w = pair_nonneg(fn, "padding", padding)
     dil_h, dil_w = pair(fn, "dilation", dilation)
-    ceil_mode = _check_bool(fn, "ceil_mode", ceil_mode)
-    strict = _check_bool(fn, "strict", strict)
+    ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
+    strict = check_bool(fn, "strict", strict)
     _check_pool_padding(fn, (KH, KW), (pad_h, pad_w))
     H, W = x.shape[2:]
     H_out = out_size(fn, "H", H, KH, stride_h, pad_h, dil_h, ceil_mode)
@@ -198,7 +192,7 @@ def max_pool2d_backward(dout, cache: MaxPool2dCache):
     overlapping windows add up. Returns ``dx`` of shape ``cache.x_shape``."""
     N, C, H, W = cache.x_shape
     g = cache.window
-    dout = _check_dout("max_pool2d_backward", dout, (N, C, g.H_out, g.W_out), cache.dtype)
+    dout = check_dout("max_pool2d_backward", dout, (N, C, g.H_out, g.W_out), cache.dtype)
     if cache.wins is not None:
         b_wins, c_wins, d_wins = cache.wins
         Hc, Wc = 2 * g.H_out, 2 * g.W_out
@@ -265,7 +259,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """
     out, cache = max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode,
                                     strict=strict)
-    if _check_bool("max_pool2d", "return_indices", return_indices):
+    if check_bool("max_pool2d", "return_indices", return_indices):
         return out, _flat_indices(cache)
     return out
 
@@ -321,7 +315,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     fn = "avg_pool2d"
     x = _input(fn, x)
     g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
-    count_include_pad = _check_bool(fn, "count_include_pad", count_include_pad)
+    count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
     N, C, H, W = x.shape
     div_h = _divisor_1d(g.H_out, H, g.KH, g.stride_h, g.pad_h, count_include_pad)
     div_w = _divisor_1d(g.W_out, W, g.KW, g.stride_w, g.pad_w, count_include_pad)
@@ -338,7 +332,7 @@ def avg_pool2d_backward(dout, cache: AvgPool2dCache):
     (padding taps absorb their share). Returns ``dx``."""
     N, C, H, W = cache.x_shape
     g = cache.window
-    dout = _check_dout("avg_pool2d_backward", dout, (N, C, g.H_out, g.W_out), cache.dtype)
+    dout = check_dout("avg_pool2d_backward", dout, (N, C, g.H_out, g.W_out), cache.dtype)
     share = dout / cache.divisor                    # (N, C, H_out, W_out)
     Hp = max(H + 2 * g.pad_h, (g.H_out - 1) * g.stride_h + g.KH)
     Wp = max(W + 2 * g.pad_w, (g.W_out - 1) * g.stride_w + g.KW)
@@ -373,7 +367,7 @@ def avg_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     fn = "avg_pool2d_naive"
     x = _input(fn, x)
     g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
-    count_include_pad = _check_bool(fn, "count_include_pad", count_include_pad)
+    count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
     N, C, H, W = x.shape
     out = np.empty((N, C, g.H_out, g.W_out), dtype=x.dtype)
     for i in range(g.H_out):
@@ -443,7 +437,7 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
     no gradient (PyTorch's convention). Returns ``dx``."""
     x, p = cache.x, cache.norm_type
     g = cache.pool.window
-    dout = _check_dout("lp_pool2d_backward", dout, cache.out.shape, x.dtype)
+    dout = check_dout("lp_pool2d_backward", dout, cache.out.shape, x.dtype)
     if np.isinf(p):
         # out = sign * maxpool(sign * |x|): the sign appears twice and cancels.
         return max_pool2d_backward(dout, cache.pool) * np.sign(x)
@@ -520,7 +514,7 @@ def adaptive_avg_pool2d_backward(dout, cache: AdaptiveAvgPool2dCache):
     """Each bin spreads its gradient evenly over its pixels; overlapping bins add up."""
     N, C = cache.x_shape[:2]
     shape = (N, C, cache.A_h.shape[0], cache.A_w.shape[0])
-    dout = _check_dout("adaptive_avg_pool2d_backward", dout, shape, cache.dtype)
+    dout = check_dout("adaptive_avg_pool2d_backward", dout, shape, cache.dtype)
     return cache.A_h.T @ dout @ cache.A_w          # (N, C, H, W)
 
 
@@ -556,7 +550,7 @@ def global_avg_pool2d_forward(x):
 def global_avg_pool2d_backward(dout, cache: GlobalAvgPool2dCache):
     """Every pixel of a plane receives 1/(H*W) of that plane's gradient."""
     N, C, H, W = cache.x_shape
-    dout = _check_dout("global_avg_pool2d_backward", dout, (N, C, 1, 1), cache.dtype)
+    dout = check_dout("global_avg_pool2d_backward", dout, (N, C, 1, 1), cache.dtype)
     return np.broadcast_to(dout / (H * W), cache.x_shape).copy()
 
 
@@ -656,7 +650,7 @@ def roi_pool_backward(dout, cache: RoiPoolCache):
     """Each bin's gradient goes to its maximum; boxes that overlap add up. Returns ``dx``."""
     N, C, H, W = cache.x_shape
     K, _, PH, PW = cache.argmax.shape
-    dout = _check_dout("roi_pool_backward", dout, (K, C, PH, PW), cache.dtype)
+    dout = check_dout("roi_pool_backward", dout, (K, C, PH, PW), cache.dtype)
     dx = np.zeros((N, C, H * W), dtype=cache.dtype)
     filled = cache.argmax >= 0
     k, c, _, _ = np.nonzero(filled)
@@ -683,10 +677,3 @@ def roi_pool(x, boxes, output_size, spatial_scale=1.0):
 
 
 # ----------------------------------------------------------------------------------------------
-
-def _check_dout(fn: str, dout, shape: tuple, dtype) -> np.ndarray:
-    dout = as_float_array(fn, "dout", dout)
-    if dout.shape != tuple(shape):
-        raise ValueError(f"{fn}: dout must have the shape of the forward output {tuple(shape)}, "
-                         f"got {tuple(dout.shape)}.")
-    return dout.astype(dtype, copy=False)

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ._checks import check_positive_int
 
 __all__ = ["SEARCH_SPACE", "MAX_EPOCHS", "load_data", "make_model", "train_and_validate",
            "suggest", "objective", "grid_search_space", "successive_halving_epochs",
@@ -49,21 +50,14 @@ SEARCH_SPACE = {
 MAX_EPOCHS = 9
 
 
-def _positive_int(fn: str, name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; "
-                         f"use e.g. {name}=2.")
-    return int(v)
-
-
 @functools.lru_cache(maxsize=4)
 def load_data(n_train=3000, n_val=1000, seed=0):
     """``(x_train, y_train), (x_val, y_val)``: a stratified subset of ``n_train + n_val``
     Fashion-MNIST *training* images, split by ``cnnbook.data.train_val_split``. The test set is
     not touched."""
     from .data import load_fashion_mnist, train_val_split
-    n_train = _positive_int("load_data", "n_train", n_train)
-    n_val = _positive_int("load_data", "n_val", n_val)
+    n_train = check_positive_int("load_data", "n_train", n_train)
+    n_val = check_positive_int("load_data", "n_val", n_val)
     x, y = load_fashion_mnist("train")
     if n_train + n_val >= len(y):
         raise ValueError(f"load_data: n_train + n_val = {n_train + n_val} must be below the "
@@ -75,7 +69,7 @@ def load_data(n_train=3000, n_val=1000, seed=0):
 def make_model(width, seed=0):
     """Flatten -> Linear(784, width) -> ReLU -> Linear(width, 10), initialised from `seed`."""
     from .nn import Flatten, Linear, ReLU, Sequential
-    width = _positive_int("make_model", "width", width)
+    width = check_positive_int("make_model", "width", width)
     return Sequential(Flatten(), Linear(784, width, rng=seed), ReLU(),
                       Linear(width, 10, rng=seed + 1))
 
@@ -104,7 +98,7 @@ def train_and_validate(params, data=None, epochs=MAX_EPOCHS, seed=0, trial=None,
     from .optim import AdamW
     fn = "train_and_validate"
     params = _check_params(fn, params)
-    epochs = _positive_int(fn, "epochs", epochs)
+    epochs = check_positive_int(fn, "epochs", epochs)
     (x_tr, y_tr), (x_va, y_va) = load_data() if data is None else data
     model = make_model(int(params["width"]), seed)
     opt = AdamW(model.parameters(), lr=float(params["lr"]),
@@ -156,7 +150,7 @@ def objective(trial, data=None, epochs=MAX_EPOCHS, seed=0, space=None):
 def grid_search_space(points_per_axis, space=None):
     """A grid for ``optuna.samplers.GridSampler``: `points_per_axis` values per hyperparameter,
     at the centres of equal intervals of the log range (integers rounded)."""
-    k = _positive_int("grid_search_space", "points_per_axis", points_per_axis)
+    k = check_positive_int("grid_search_space", "points_per_axis", points_per_axis)
     space = SEARCH_SPACE if space is None else space
     grid = {}
     for name, (low, high, kind) in space.items():
@@ -175,10 +169,10 @@ def successive_halving_epochs(n_trials, max_resource, reduction_factor=3, min_re
     63
     """
     fn = "successive_halving_epochs"
-    n = _positive_int(fn, "n_trials", n_trials)
-    top = _positive_int(fn, "max_resource", max_resource)
-    eta = _positive_int(fn, "reduction_factor", reduction_factor)
-    r = _positive_int(fn, "min_resource", min_resource)
+    n = check_positive_int(fn, "n_trials", n_trials)
+    top = check_positive_int(fn, "max_resource", max_resource)
+    eta = check_positive_int(fn, "reduction_factor", reduction_factor)
+    r = check_positive_int(fn, "min_resource", min_resource)
     if eta < 2:
         raise ValueError(f"{fn}: reduction_factor must be at least 2, got {eta}; use 3.")
     total, trained = 0, 0
@@ -226,8 +220,8 @@ def run_workers(storage_url, study_name, n_workers=2, trials_per_worker=4, epoch
     trials and tags them with ``user_attrs["worker"]``. Returns the loaded study."""
     import optuna
     fn = "run_workers"
-    n_workers = _positive_int(fn, "n_workers", n_workers)
-    trials_per_worker = _positive_int(fn, "trials_per_worker", trials_per_worker)
+    n_workers = check_positive_int(fn, "n_workers", n_workers)
+    trials_per_worker = check_positive_int(fn, "trials_per_worker", trials_per_worker)
     engine = {"connect_args": {"timeout": 30}} if storage_url.startswith("sqlite") else None
     storage = optuna.storages.RDBStorage(storage_url, engine_kwargs=engine)
     optuna.create_study(storage=storage, study_name=study_name, direction="maximize",

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_float_array, check_ndim, check_targets
+from ._checks import as_float_array, check_ndim, check_positive_int, check_targets, make_rng
 
 __all__ = ["History", "progress", "batch_indices", "loss_and_grad", "train_step", "fit", "evaluate",
            "predict_proba", "LOSSES"]
@@ -42,12 +42,6 @@ LOSSES = ("cross_entropy", "mse")
 def _F():
     import cnnbook.functional as F
     return F
-
-
-def _check_positive_int(fn: str, name: str, v, fix: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; {fix}.")
-    return int(v)
 
 
 def _check_loss(fn: str, loss: str) -> str:
@@ -67,15 +61,6 @@ def _check_data(fn: str, x, y, num_classes=None):
     return x, y
 
 
-def _rng(fn: str, seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return np.random.default_rng(int(seed))
-    raise TypeError(f"{fn}: seed must be an int or a numpy.random.Generator, got "
-                    f"{type(seed).__name__}; use seed=0.")
-
-
 def batch_indices(n, batch_size, rng=None, shuffle=True):
     """The index arrays of one epoch: a permutation of ``range(n)`` drawn from `rng` (or the
     identity when ``shuffle=False``) cut into batches of `batch_size`; the last may be smaller.
@@ -84,9 +69,9 @@ def batch_indices(n, batch_size, rng=None, shuffle=True):
     [[0, 1], [2, 3], [4]]
     """
     fn = "batch_indices"
-    n = _check_positive_int(fn, "n", n, "pass the number of examples")
-    batch_size = _check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
-    order = _rng(fn, 0 if rng is None else rng).permutation(n) if shuffle else np.arange(n)
+    n = check_positive_int(fn, "n", n, "pass the number of examples")
+    batch_size = check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
+    order = make_rng(fn, rng).permutation(n) if shuffle else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
@@ -201,24 +186,24 @@ def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss
     """
     fn = "fit"
     x, y = _check_data(fn, x, y, num_classes=None)
-    epochs = _check_positive_int(fn, "epochs", epochs, "use e.g. epochs=1")
-    batch_size = _check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
+    epochs = check_positive_int(fn, "epochs", epochs, "use e.g. epochs=1")
+    batch_size = check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
     loss = _check_loss(fn, loss)
     if max_steps is not None:
-        max_steps = _check_positive_int(fn, "max_steps", max_steps, "or max_steps=None for no limit")
+        max_steps = check_positive_int(fn, "max_steps", max_steps, "or max_steps=None for no limit")
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise TypeError(f"{fn}: validation must be a pair (x_val, y_val), got "
                             f"{type(validation).__name__}.")
     if patience is not None:
-        patience = _check_positive_int(fn, "patience", patience, "or patience=None to run all epochs")
+        patience = check_positive_int(fn, "patience", patience, "or patience=None to run all epochs")
     if (patience is not None or restore_best) and validation is None:
         raise ValueError(f"{fn}: patience={patience!r} and restore_best={restore_best!r} stop on "
                          f"the validation accuracy; pass validation=(x_val, y_val).")
     if augment is not None and not callable(augment):
         raise TypeError(f"{fn}: augment must be a callable on an NCHW batch, got "
                         f"{type(augment).__name__}; use e.g. cnnbook.data.RandomTranslate(2).")
-    rng = _rng(fn, seed)
+    rng = make_rng(fn, seed, "seed")
     steps_per_epoch = math.ceil(x.shape[0] / batch_size)
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     hist = History()
@@ -282,7 +267,7 @@ def predict_proba(model, x, batch_size=1000):
     F = _F()
     x = as_float_array("predict_proba", "x", x)
     check_ndim("predict_proba", "x", x, 4, "(N, C, H, W): a batch of images")
-    batch_size = _check_positive_int("predict_proba", "batch_size", batch_size,
+    batch_size = check_positive_int("predict_proba", "batch_size", batch_size,
                                      "use e.g. batch_size=1000")
     model.eval()
     return np.concatenate([F.softmax(model(x[i:i + batch_size]), dim=1)
@@ -295,7 +280,7 @@ def evaluate(model, x, y, batch_size=1000, loss="cross_entropy"):
     Forward passes only: no gradient is computed and no parameter's ``.grad`` changes."""
     fn = "evaluate"
     loss = _check_loss(fn, loss)
-    batch_size = _check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=1000")
+    batch_size = check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=1000")
     model.eval()
     x = as_float_array(fn, "x", x)
     check_ndim(fn, "x", x, 4, "(N, C, H, W): a batch of images")
