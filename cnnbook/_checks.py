@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from .window import span as _span
+
 __all__ = [
     "as_float_array", "check_ndim", "pair", "pair_nonneg", "check_bias", "check_channels",
     "check_window_fits", "check_strict_tiling", "check_targets", "out_size", "check_axis",
@@ -125,20 +127,20 @@ def check_channels(fn: str, c_in: int, w_c_in: int, groups: int, c_out: int) -> 
 
 def out_size(fn: str, axis: str, n: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
     """Output length along one axis, with an error that carries the arithmetic when it is < 1."""
-    eff = d * (k - 1) + 1
-    span = n + 2 * p - eff
-    if span < 0:
+    eff = _span(k, d)
+    room = n + 2 * p - eff
+    if room < 0:
         raise ValueError(
             f"{fn}: the kernel (effective size {eff} = dilation {d} * (kernel {k} - 1) + 1) is larger "
             f"than the padded input along {axis} ({n} + 2*{p} = {n + 2 * p}); use a smaller kernel "
             f"or dilation, or padding >= {-(-(eff - n) // 2)}.")
     if ceil_mode:
-        o = -(-span // s) + 1
+        o = -(-room // s) + 1
         # PyTorch: the last window must start inside the input or left padding.
         if (o - 1) * s >= n + p:
             o -= 1
         return o
-    return span // s + 1
+    return room // s + 1
 
 
 def check_window_fits(fn: str, axis: str, n: int, k: int, p: int, d: int = 1) -> None:
@@ -147,7 +149,7 @@ def check_window_fits(fn: str, axis: str, n: int, k: int, p: int, d: int = 1) ->
 
 def check_strict_tiling(fn: str, axis: str, n: int, k: int, s: int, p: int, d: int = 1) -> None:
     """With strict=True: raise if the stride leaves rows/columns of the padded input unused."""
-    eff = d * (k - 1) + 1
+    eff = _span(k, d)
     left = (n + 2 * p - eff) % s
     if left:
         unit = "row" if axis in ("H", "height") else "column"

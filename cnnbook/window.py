@@ -1,0 +1,59 @@
+"""Sliding-window geometry, shared by convolution and pooling.
+
+A window of ``k`` taps with dilation ``d`` covers ``span(k, d) = d*(k - 1) + 1`` input positions;
+output position ``i`` starts at ``i*stride`` in the padded input, and tap ``t`` reads position
+``i*stride + t*dilation``. Everything here is arithmetic on those two facts.
+
+>>> span(3, 2)
+5
+>>> g = Window(kernel=(3, 3), stride=(2, 2), dilation=(1, 1), pads=((1, 1), (1, 1)), out=(4, 4))
+>>> [(kh, kw, sh) for kh, kw, sh, sw in tap_slices(g)][:2]
+[(0, 0, slice(0, 7, 2)), (0, 1, slice(0, 7, 2))]
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+__all__ = ["Window", "span", "extent", "tap_slices", "window_view"]
+
+
+class Window(NamedTuple):
+    """The geometry of a 2-D sliding window, after validation: per axis (H, W)."""
+    kernel: tuple     # (KH, KW) taps
+    stride: tuple     # (stride_h, stride_w)
+    dilation: tuple   # (dil_h, dil_w): distance between taps
+    pads: tuple       # ((top, bottom), (left, right))
+    out: tuple        # (H_out, W_out)
+
+
+def span(k: int, d: int) -> int:
+    """How many input positions a window of `k` taps with dilation `d` covers."""
+    return d * (k - 1) + 1
+
+
+def extent(n_out: int, k: int, s: int, d: int) -> int:
+    """How many padded input positions `n_out` windows read, from the first to the last tap."""
+    return (n_out - 1) * s + span(k, d)
+
+
+def tap_slices(g: Window):
+    """For each tap (kh, kw), in row-major order, the slices of the padded input it reads in
+    every window: ``xp[:, :, sh, sw]`` has shape ``(N, C, H_out, W_out)``."""
+    (KH, KW), (s_h, s_w), (d_h, d_w), (H_out, W_out) = g.kernel, g.stride, g.dilation, g.out
+    for kh in range(KH):
+        sh = slice(kh * d_h, kh * d_h + (H_out - 1) * s_h + 1, s_h)
+        for kw in range(KW):
+            yield kh, kw, sh, slice(kw * d_w, kw * d_w + (W_out - 1) * s_w + 1, s_w)
+
+
+def window_view(xp: np.ndarray, g: Window) -> np.ndarray:
+    """A read-only view ``(N, C, KH, KW, H_out, W_out)`` of the padded input `xp` (no copy):
+    element ``[n, c, kh, kw, i, j]`` is ``xp[n, c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]``."""
+    N, C = xp.shape[:2]
+    s_n, s_c, s_h, s_w = xp.strides
+    return as_strided(xp, shape=(N, C) + tuple(g.kernel) + tuple(g.out),
+                      strides=(s_n, s_c, s_h * g.dilation[0], s_w * g.dilation[1],
+                               s_h * g.stride[0], s_w * g.stride[1]), writeable=False)
