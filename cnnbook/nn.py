@@ -28,13 +28,13 @@ References:
 """
 from __future__ import annotations
 
-import importlib
 import math
 import os
 from collections import OrderedDict
 
 import numpy as np
 
+from . import functional as F
 from ._checks import check_channels, check_dout, check_positive_int, make_rng, pair, pair_nonneg
 
 __all__ = [
@@ -42,11 +42,6 @@ __all__ = [
     "Linear", "Flatten", "Dropout", "BatchNorm2d", "Sequential", "LeNet5", "torch_twin",
     "Identity", "AdaptiveAvgPool2d", "LocalResponseNorm", "Residual", "Concat",
 ]
-
-
-def _F():
-    """``cnnbook.functional``, imported on first use."""
-    return importlib.import_module("cnnbook.functional")
 
 
 def _check_dtype(fn: str, dtype) -> np.dtype:
@@ -402,7 +397,7 @@ class Conv2d(Module):
 
     def forward(self, x):
         b = None if self.bias is None else self.bias.data
-        out, self._cache = _F().conv2d_forward(x, self.weight.data, b, self.stride, self.padding,
+        out, self._cache = F.conv2d_forward(x, self.weight.data, b, self.stride, self.padding,
                                                self.dilation, self.groups)
         return out
 
@@ -410,7 +405,7 @@ class Conv2d(Module):
         cache = self._saved()
         if not input_grad and not (_trainable(self.weight) or _trainable(self.bias)):
             return None                      # frozen and nothing below needs dx: no work at all
-        dx, dw, db = _F().conv2d_backward(dout, cache, need_dx=bool(input_grad))
+        dx, dw, db = F.conv2d_backward(dout, cache, need_dx=bool(input_grad))
         _accumulate(self.weight, dw)         # a frozen parameter keeps its zero gradient
         _accumulate(self.bias, db)
         return dx
@@ -457,7 +452,7 @@ class Linear(Module):
 
     def forward(self, x):
         b = None if self.bias is None else self.bias.data
-        out, self._cache = _F().linear_forward(x, self.weight.data, b)
+        out, self._cache = F.linear_forward(x, self.weight.data, b)
         return out
 
     def backward(self, dout, input_grad=True):
@@ -465,7 +460,7 @@ class Linear(Module):
         if not input_grad and not (_trainable(self.weight) or _trainable(self.bias)):
             return None
         if self.weight.requires_grad:
-            dx, dw, db = _F().linear_backward(dout, cache)
+            dx, dw, db = F.linear_backward(dout, cache)
         else:                                # frozen weight: skip dw = dout.T @ x
             x, w, has_bias = cache
             dout = check_dout("linear_backward", dout, x.shape[:-1] + (w.shape[0],), x.dtype)
@@ -497,13 +492,13 @@ class MaxPool2d(Module):
         self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x):
-        out, self._cache = _F().max_pool2d_forward(
+        out, self._cache = F.max_pool2d_forward(
             x, self.kernel_size, stride=self.stride, padding=self.padding,
             dilation=self.dilation, ceil_mode=self.ceil_mode)
         return out
 
     def backward(self, dout, input_grad=True):
-        return _F().max_pool2d_backward(dout, self._saved())
+        return F.max_pool2d_backward(dout, self._saved())
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -528,13 +523,13 @@ class AvgPool2d(Module):
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x):
-        out, self._cache = _F().avg_pool2d_forward(
+        out, self._cache = F.avg_pool2d_forward(
             x, self.kernel_size, stride=self.stride, padding=self.padding,
             ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
         return out
 
     def backward(self, dout, input_grad=True):
-        return _F().avg_pool2d_backward(dout, self._saved())
+        return F.avg_pool2d_backward(dout, self._saved())
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -551,11 +546,11 @@ class _Elementwise(Module):
     _torch_name = ""
 
     def forward(self, x):
-        out, self._cache = getattr(_F(), self._name + "_forward")(x)
+        out, self._cache = getattr(F, self._name + "_forward")(x)
         return out
 
     def backward(self, dout, input_grad=True):
-        return getattr(_F(), self._name + "_backward")(dout, self._saved())
+        return getattr(F, self._name + "_backward")(dout, self._saved())
 
     def _torch_module(self):
         import torch
@@ -583,11 +578,11 @@ class Flatten(Module):
         self.start_dim = int(start_dim)
 
     def forward(self, x):
-        out, self._cache = _F().flatten_forward(x, start_dim=self.start_dim)
+        out, self._cache = F.flatten_forward(x, start_dim=self.start_dim)
         return out
 
     def backward(self, dout, input_grad=True):
-        return _F().flatten_backward(dout, self._saved())
+        return F.flatten_backward(dout, self._saved())
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}"
@@ -610,11 +605,11 @@ class Dropout(Module):
         self.rng = make_rng("Dropout", rng)
 
     def forward(self, x):
-        out, self._cache = _F().dropout_forward(x, self.p, self.training, self.rng)
+        out, self._cache = F.dropout_forward(x, self.p, self.training, self.rng)
         return out
 
     def backward(self, dout, input_grad=True):
-        return _F().dropout_backward(dout, self._saved())
+        return F.dropout_backward(dout, self._saved())
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -652,7 +647,7 @@ class BatchNorm2d(Module):
                 ("num_batches_tracked", "num_batches_tracked")]
 
     def forward(self, x):
-        out, cache = _F().batch_norm2d_forward(
+        out, cache = F.batch_norm2d_forward(
             x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
             self.training, self.momentum, self.eps)
         self._cache = cache
@@ -663,7 +658,7 @@ class BatchNorm2d(Module):
         return out
 
     def backward(self, dout, input_grad=True):
-        dx, dgamma, dbeta = _F().batch_norm2d_backward(dout, self._saved())
+        dx, dgamma, dbeta = F.batch_norm2d_backward(dout, self._saved())
         _accumulate(self.weight, dgamma)
         _accumulate(self.bias, dbeta)
         return dx
@@ -819,11 +814,11 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = pair("AdaptiveAvgPool2d", "output_size", output_size)
 
     def forward(self, x):
-        out, self._cache = _F().adaptive_avg_pool2d_forward(x, self.output_size)
+        out, self._cache = F.adaptive_avg_pool2d_forward(x, self.output_size)
         return out
 
     def backward(self, dout, input_grad=True):
-        return _F().adaptive_avg_pool2d_backward(dout, self._saved())
+        return F.adaptive_avg_pool2d_backward(dout, self._saved())
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -843,12 +838,12 @@ class LocalResponseNorm(Module):
         self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
 
     def forward(self, x):
-        out, self._cache = _F().local_response_norm_forward(x, self.size, self.alpha, self.beta,
+        out, self._cache = F.local_response_norm_forward(x, self.size, self.alpha, self.beta,
                                                             self.k)
         return out
 
     def backward(self, dout, input_grad=True):
-        return _F().local_response_norm_backward(dout, self._saved())
+        return F.local_response_norm_backward(dout, self._saved())
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
