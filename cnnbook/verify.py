@@ -139,6 +139,39 @@ def _model_case(name: str, what: str, build, x_shape, device: str, dtype) -> Cas
                 ("dx",) + tuple("d" + n for n in ours_names), "model.to_torch() twin")
 
 
+def compare_model(model, x, *, device: str = "cpu", seed: int = 0):
+    """A whole ``cnnbook.nn`` model against its PyTorch twin ``model.to_torch(device)``, in the
+    model's current mode: the outputs, and under a random upstream gradient (drawn by
+    ``cnnbook.torchcompare.compare_with_torch`` from `seed`) the gradient of the input `x` and
+    of every parameter. Returns the :class:`~cnnbook.torchcompare.Comparison` (errors relative
+    to ``max(1, max |value|)``, ``grad_names`` ``("dx", "d<parameter name>", ...)``).
+
+    The model's parameter gradients are overwritten; BatchNorm layers in training mode update
+    their running statistics once, as one training step would."""
+    from torch.func import functional_call
+    twin = model.to_torch(device)
+    ours = tuple(n for n, _ in model.named_parameters())
+    theirs = tuple(n for n, _ in twin.named_parameters())
+
+    def forward(x, *params):
+        model.load_state_dict(dict(zip(ours, params)), strict=False)    # buffers stay
+        return model(x), None
+
+    def backward(dout, _):
+        model.zero_grad()
+        dx = model.backward(dout)
+        return (dx,) + tuple(p.grad for p in model.parameters())
+
+    def torch_fn(x, *params):
+        return functional_call(twin, dict(zip(theirs, params)), (x,))
+
+    x = np.asarray(x)
+    params = tuple(p.data.copy() for p in model.parameters())
+    return compare_with_torch(forward, backward, torch_fn, (x,) + params,
+                              names=("dx",) + tuple("d" + n for n in ours), device=device,
+                              dtype=x.dtype, seed=seed)
+
+
 def model_cases(device: str = "cpu", dtype=np.float64) -> list:
     """Whole networks from ``cnnbook.models`` (narrow copies, small inputs), in training mode."""
     from . import models as M
