@@ -70,73 +70,64 @@ def _torch_roi_pool(x, boxes, output_size, spatial_scale=1.0):
     return torch.stack(outs)
 
 
-def _lenet_case(device: str, dtype) -> Case:
-    """The whole LeNet-5 under a cross-entropy loss: gradients of x and of every parameter."""
+def _whole_model(model, device: str, target=None, train: bool = False):
+    """``forward``, ``backward`` and ``torch_fn`` over ``(x, *parameters)`` for `model` and its
+    twin ``model.to_torch(device)``, with the starting parameters and the gradient names: the
+    logits, or with `target` the cross-entropy loss; ``train=True`` sets training mode before
+    every forward pass."""
     import torch
     from torch.func import functional_call
 
     from . import functional as F
-    from .nn import LeNet5
-    model = LeNet5(seed=0).astype(dtype)
     twin = model.to_torch(device)
-    names = tuple(n for n, _ in model.named_parameters())
-    rng = np.random.default_rng(0)
-    x = rng.random((4, 1, 28, 28))
-    target = rng.integers(0, 10, 4)
+    ours = tuple(n for n, _ in model.named_parameters())
+    theirs = tuple(n for n, _ in twin.named_parameters())
 
     def forward(x, *params):
-        model.load_state_dict(dict(zip(names, params)))
-        loss, c = F.cross_entropy_forward(model(x), target)
-        return loss, c
+        model.load_state_dict(dict(zip(ours, params)), strict=False)   # buffers stay
+        if train:
+            model.train()
+        out = model(x)
+        return (out, None) if target is None else F.cross_entropy_forward(out, target)
 
     def backward(dout, c):
         model.zero_grad()
-        dx = model.backward(F.cross_entropy_backward(dout, c))
+        dx = model.backward(dout if target is None else F.cross_entropy_backward(dout, c))
         return (dx,) + tuple(p.grad for p in model.parameters())
 
     def torch_fn(x, *params):
-        logits = functional_call(twin, dict(zip(names, params)), (x,))
-        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(target).to(x.device))
+        out = functional_call(twin, dict(zip(theirs, params)), (x,))
+        if target is None:
+            return out
+        return torch.nn.functional.cross_entropy(out, torch.from_numpy(target).to(x.device))
 
     params = tuple(p.data.copy() for p in model.parameters())
+    return forward, backward, torch_fn, params, ("dx",) + tuple("d" + n for n in ours)
+
+
+def _lenet_case(device: str, dtype) -> Case:
+    """The whole LeNet-5 under a cross-entropy loss: gradients of x and of every parameter."""
+    from .nn import LeNet5
+    model = LeNet5(seed=0).astype(dtype)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 28, 28))
+    target = rng.integers(0, 10, 4)
+    forward, backward, torch_fn, params, names = _whole_model(model, device, target)
     return Case("LeNet5", "N=4, relu+max, cross-entropy", forward, backward, torch_fn,
-                (x,) + params, None, ("dx",) + tuple("d" + n for n in names),
-                "torch.nn.Sequential twin")
+                (x,) + params, None, names, "torch.nn.Sequential twin")
 
 
 def _model_case(name: str, what: str, build, x_shape, device: str, dtype) -> Case:
     """A whole cnnbook.models network under a cross-entropy loss, in training mode (batch
     statistics), against ``model.to_torch()``: gradients of the input and of every parameter."""
-    import torch
-    from torch.func import functional_call
-
-    from . import functional as F
     model = build().astype(dtype)
-    twin = model.to_torch(device)
-    ours_names = tuple(n for n, _ in model.named_parameters())
-    twin_names = tuple(n for n, _ in twin.named_parameters())
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape)
     target = rng.integers(0, 10, x_shape[0])
-
-    def forward(x, *params):
-        model.load_state_dict(dict(zip(ours_names, params)), strict=False)   # buffers stay
-        model.train()
-        return F.cross_entropy_forward(model(x), target)
-
-    def backward(dout, c):
-        model.zero_grad()
-        dx = model.backward(F.cross_entropy_backward(dout, c))
-        return (dx,) + tuple(p.grad for p in model.parameters())
-
-    def torch_fn(x, *params):
-        logits = functional_call(twin, dict(zip(twin_names, params)), (x,))
-        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(target).to(x.device))
-
-    params = tuple(p.data.copy() for p in model.parameters())
+    forward, backward, torch_fn, params, names = _whole_model(model, device, target, train=True)
     return Case(name, f"{what}, input {x_shape}, training mode, cross-entropy, {len(params)} "
                 f"parameter arrays", forward, backward, torch_fn, (x,) + params, None,
-                ("dx",) + tuple("d" + n for n in ours_names), "model.to_torch() twin")
+                names, "model.to_torch() twin")
 
 
 def compare_model(model, x, *, device: str = "cpu", seed: int = 0):
@@ -148,28 +139,10 @@ def compare_model(model, x, *, device: str = "cpu", seed: int = 0):
 
     The model's parameter gradients are overwritten; BatchNorm layers in training mode update
     their running statistics once, as one training step would."""
-    from torch.func import functional_call
-    twin = model.to_torch(device)
-    ours = tuple(n for n, _ in model.named_parameters())
-    theirs = tuple(n for n, _ in twin.named_parameters())
-
-    def forward(x, *params):
-        model.load_state_dict(dict(zip(ours, params)), strict=False)    # buffers stay
-        return model(x), None
-
-    def backward(dout, _):
-        model.zero_grad()
-        dx = model.backward(dout)
-        return (dx,) + tuple(p.grad for p in model.parameters())
-
-    def torch_fn(x, *params):
-        return functional_call(twin, dict(zip(theirs, params)), (x,))
-
+    forward, backward, torch_fn, params, names = _whole_model(model, device)
     x = np.asarray(x)
-    params = tuple(p.data.copy() for p in model.parameters())
-    return compare_with_torch(forward, backward, torch_fn, (x,) + params,
-                              names=("dx",) + tuple("d" + n for n in ours), device=device,
-                              dtype=x.dtype, seed=seed)
+    return compare_with_torch(forward, backward, torch_fn, (x,) + params, names=names,
+                              device=device, dtype=x.dtype, seed=seed)
 
 
 def model_cases(device: str = "cpu", dtype=np.float64) -> list:
