@@ -176,6 +176,7 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
 
     _convolution_cases(add, r)
     _pooling_cases(add, r)
+    _roi_pool_cases(add, r)
     _activation_cases(add, r)
     _linear_and_loss_cases(add, r, rng)
     _normalisation_and_dropout_cases(add, r, rng, dtype)
@@ -225,7 +226,7 @@ def _convolution_cases(add, r):
 
 
 def _pooling_cases(add, r):
-    """max, average, Lp, adaptive and global average pooling, RoI pooling."""
+    """max, average, Lp, adaptive and global average pooling."""
     import torch.nn.functional as TF
 
     from . import functional as F
@@ -257,6 +258,11 @@ def _pooling_cases(add, r):
     add("global_avg_pool2d", "9x8", F.global_avg_pool2d_forward, F.global_avg_pool2d_backward,
         lambda x: x.mean(dim=(2, 3), keepdim=True), (r(2, 3, 9, 8),), names=("dx",),
         ref="torch mean over (H, W)")
+
+
+def _roi_pool_cases(add, r):
+    """RoI pooling of four boxes (one partly outside the map) at two scales."""
+    from . import functional as F
     boxes = np.array([[0, 1, 1, 10, 7], [1, 0, 2, 5.4, 9], [0, 3.5, 0.2, 14, 13], [1, -2, -2, 3, 3]])
     try:
         import torchvision.ops as tvo
