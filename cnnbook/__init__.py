@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "functional", "nn", "optim", "init", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
-    "models", "search", "distributed", "live", "window",
+    "models", "search", "distributed", "live", "window", "examples",
 }
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ._checks import out_size, pair, pair_nonneg
 
 __all__ = [
-    "conv_output_size", "ReceptiveField", "receptive_field", "receptive_field_table",
+    "conv_output_size", "window_coverage", "ReceptiveField", "receptive_field", "receptive_field_table",
     "receptive_field_of", "count_parameters", "FlopCount", "count_flops", "summary", "Table",
     "Memory", "memory",
 ]
@@ -49,6 +49,37 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
     ds = pair(fn, "dilation", dilation)
     outs = tuple(out_size(fn, axis, *vals) for axis, vals in zip(("H", "W"), zip(ns, ks, ss, ps, ds)))
     return outs if is_pair else outs[0]
+
+
+def window_coverage(n, kernel_size, stride=1, padding=0, dilation=1, *, padded=False):
+    """How many windows of a convolution or pooling read each input position.
+
+    Arguments as in :func:`conv_output_size`: ints for a 1-D input (the result has shape
+    ``(n,)``), or with any (H, W) pair a 2-D input (shape ``(H, W)``). A 0 marks a position that
+    no window reads, so it never reaches the output (a stride that does not tile the input, or
+    the holes of a dilated kernel). ``padded=True`` counts over the zero-padded input instead.
+    In 2-D a window reads (r, c) exactly when its rows read r and its columns read c, so the
+    count is the product of the two 1-D counts.
+
+    >>> window_coverage(10, 3, stride=4).tolist()           # columns 3, 7, 8, 9 are never read
+    [1, 1, 1, 0, 1, 1, 1, 0, 0, 0]
+    >>> window_coverage(5, 3).tolist()
+    [1, 2, 3, 2, 1]
+    """
+    fn = "window_coverage"
+    is_pair = any(isinstance(a, (tuple, list, np.ndarray))
+                  for a in (n, kernel_size, stride, padding, dilation))
+    ns, ks, ss, ds = (pair(fn, name, v) for name, v in
+                      (("n", n), ("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)))
+    ps = pair_nonneg(fn, "padding", padding)
+    n_out = conv_output_size(ns, ks, ss, ps, ds)           # raises if a window does not fit
+    axes = []
+    for n_ax, k, s, p, d, o in zip(ns, ks, ss, ps, ds, n_out):
+        counts = np.zeros(n_ax + 2 * p, dtype=np.int64)   # over the padded input
+        for i in range(o):                                # window i starts at i*s, taps every d
+            counts[i * s:i * s + d * (k - 1) + 1:d] += 1
+        axes.append(counts if padded else counts[p:p + n_ax])
+    return np.outer(*axes) if is_pair else axes[1]
 
 
 # --------------------------------------------------------------------------- layer descriptions

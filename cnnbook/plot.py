@@ -9,6 +9,8 @@ kernel's footprint outlined.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
@@ -138,6 +140,90 @@ def show_feature_maps(maps, ncols=8, titles=None, diverging=True, figsize=None):
     return show_images(list(maps), titles=titles, ncols=ncols, diverging=diverging, figsize=size)
 
 
+class _Windows(NamedTuple):
+    """The geometry ``draw_windows`` draws: input, kernel, stride, padding, dilation and output
+    sizes per axis (a 1-D input is one row: H = 1, no padding or stride along it)."""
+    two_d: bool
+    H: int
+    W: int
+    KH: int
+    KW: int
+    SH: int
+    SW: int
+    PH: int
+    PW: int
+    DH: int
+    DW: int
+    H_out: int
+    W_out: int
+
+
+def _windows(n_in, kernel_size, stride, padding, dilation) -> _Windows:
+    from .arithmetic import conv_output_size
+    two_d = np.ndim(n_in) > 0
+    if two_d:
+        as2 = lambda v: tuple(v) if np.ndim(v) else (v, v)      # noqa: E731
+        (H, W), (KH, KW), (SH, SW), (PH, PW), (DH, DW) = map(
+            as2, (n_in, kernel_size, stride, padding, dilation))
+    else:
+        H, W, KH, KW, SH, SW, PH, PW, DH, DW = 1, n_in, 1, kernel_size, 1, stride, 0, padding, 1, dilation
+    H_out = conv_output_size(H, KH, SH, PH, DH) if two_d else 1
+    W_out = conv_output_size(W, KW, SW, PW, DW)
+    return _Windows(two_d, H, W, KH, KW, SH, SW, PH, PW, DH, DW, H_out, W_out)
+
+
+def _window_positions(g: _Windows, positions) -> list:
+    """The output positions to outline, as (i, j) pairs, checked to lie in the output."""
+    if positions is None:
+        positions = (sorted({(0, 0), (0, g.W_out - 1), (g.H_out - 1, g.W_out - 1)}) if g.two_d
+                     else list(range(g.W_out)))
+    positions = [tuple(p) if g.two_d else (0, p) for p in positions]
+    for i, j in positions:
+        if not (0 <= i < g.H_out and 0 <= j < g.W_out):
+            where, size = ((f"({i}, {j})", f"{g.H_out}x{g.W_out}") if g.two_d
+                           else (str(j), f"{g.W_out}-long"))
+            raise ValueError(f"draw_windows: window position {where} is outside the {size} "
+                             f"output; positions must index the output.")
+    return positions
+
+
+def _draw_padded_input(ax, g: _Windows):
+    """Input cells blue, padding hatched grey, a red dot on every cell no window reads."""
+    from .arithmetic import window_coverage
+    if g.two_d:
+        read = window_coverage((g.H, g.W), (g.KH, g.KW), (g.SH, g.SW), (g.PH, g.PW),
+                               (g.DH, g.DW), padded=True) > 0
+    else:
+        read = window_coverage(g.W, g.KW, g.SW, g.PW, g.DW, padded=True)[None] > 0
+    for r in range(g.H + 2 * g.PH):
+        for c in range(g.W + 2 * g.PW):
+            inside = g.PH <= r < g.PH + g.H and g.PW <= c < g.PW + g.W
+            ax.add_patch(Rectangle((c, -r - 1), 1, 1, facecolor="#9ecae1" if inside else "0.92",
+                                   edgecolor="0.45", linewidth=0.6, hatch=None if inside else "///"))
+            if not read[r, c]:
+                ax.plot(c + 0.5, -r - 0.5, "o", color="crimson", markersize=3)
+
+
+def _draw_window_outlines(ax, g: _Windows, positions):
+    """Outline the cells each window reads: on the input in 2-D, one row per window in 1-D."""
+    HP = g.H + 2 * g.PH
+    for k, (i, j) in enumerate(positions):
+        color = _WINDOW_COLORS[k % 10]
+        r0, c0 = i * g.SH, j * g.SW
+        base = -(HP + 1 + k) if not g.two_d else 0
+        for a in range(g.KH):
+            for b in range(g.KW):
+                r, c = r0 + a * g.DH, c0 + b * g.DW
+                y = (-r - 1) if g.two_d else base
+                inset = 0.08 + 0.04 * (k % 3) if g.two_d else 0.0
+                ax.add_patch(Rectangle((c + inset, y + inset), 1 - 2 * inset, 1 - 2 * inset,
+                                       fill=not g.two_d, facecolor=color,
+                                       alpha=0.9 if not g.two_d else 1, edgecolor=color,
+                                       linewidth=2.0))
+        if not g.two_d:
+            ax.text(-0.4, base + 0.5, f"out[{j}]", ha="right", va="center", fontsize=7)
+
+
 def draw_windows(n_in, kernel_size, stride=1, padding=0, dilation=1, ax=None, positions=None,
                  title=True, cell=0.32):
     """Draw an input with its zero padding and the windows a kernel visits.
@@ -145,80 +231,29 @@ def draw_windows(n_in, kernel_size, stride=1, padding=0, dilation=1, ax=None, po
     `n_in`, `kernel_size`, `stride`, `padding`, `dilation` are ints (a 1-D input drawn as one
     row) or pairs (H, W) for a 2-D input. Input cells are blue, padding cells hatched grey, and
     the cells each drawn window reads are outlined (dilated kernels read every `dilation`-th
-    cell). Cells of the padded input that no window reads are marked with a red dot.
+    cell). Cells of the padded input that no window reads are marked with a red dot
+    (``cb.arithmetic.window_coverage`` counts the windows that read each cell).
 
     positions : list of output indices (ints in 1-D, (i, j) pairs in 2-D) to outline; by default
         every window in 1-D, and in 2-D the first and last windows of the first row and the last.
     """
-    from .arithmetic import conv_output_size
-    two_d = np.ndim(n_in) > 0
-    as2 = (lambda v: tuple(v) if np.ndim(v) else (v, v)) if two_d else (lambda v: (1, v))
-    H, W = as2(n_in)
-    KH, KW = as2(kernel_size) if two_d else (1, kernel_size)
-    SH, SW = as2(stride) if two_d else (1, stride)
-    PH, PW = as2(padding) if two_d else (0, padding)
-    DH, DW = as2(dilation) if two_d else (1, dilation)
-    H_out = conv_output_size(H, KH, SH, PH, DH) if two_d else 1
-    W_out = conv_output_size(W, KW, SW, PW, DW)
-    HP, WP = H + 2 * PH, W + 2 * PW
-
-    if positions is None:
-        if two_d:
-            positions = sorted({(0, 0), (0, W_out - 1), (H_out - 1, W_out - 1)})
-        else:
-            positions = list(range(W_out))
-    positions = [(0, p) if not two_d else tuple(p) for p in positions]
-    for i, j in positions:
-        if not (0 <= i < H_out and 0 <= j < W_out):
-            where, size = ((f"({i}, {j})", f"{H_out}x{W_out}") if two_d
-                           else (str(j), f"{W_out}-long"))
-            raise ValueError(f"draw_windows: window position {where} is outside the {size} "
-                             f"output; positions must index the output.")
-
-    n_windows = len(positions)
-    row_gap = 0 if two_d else 1  # in 1-D each window gets its own row under the input
-    rows = HP + (n_windows * row_gap if not two_d else 0)
+    g = _windows(n_in, kernel_size, stride, padding, dilation)
+    positions = _window_positions(g, positions)
+    HP, WP = g.H + 2 * g.PH, g.W + 2 * g.PW
+    rows = HP if g.two_d else HP + len(positions)   # in 1-D each window gets its own row
     fig, ax = _new_ax(ax, (max(2.0, cell * WP + 0.6), max(1.2, cell * rows + 0.8)))
-
-    read = np.zeros((HP, WP), dtype=bool)
-    for i in range(H_out):
-        for j in range(W_out):
-            r0, c0 = i * SH, j * SW
-            read[r0:r0 + DH * (KH - 1) + 1:DH, c0:c0 + DW * (KW - 1) + 1:DW] = True
-
-    for r in range(HP):
-        for c in range(WP):
-            inside = PH <= r < PH + H and PW <= c < PW + W
-            ax.add_patch(Rectangle((c, -r - 1), 1, 1, facecolor="#9ecae1" if inside else "0.92",
-                                   edgecolor="0.45", linewidth=0.6, hatch=None if inside else "///"))
-            if not read[r, c]:
-                ax.plot(c + 0.5, -r - 0.5, "o", color="crimson", markersize=3)
-
-    for k, (i, j) in enumerate(positions):
-        color = _WINDOW_COLORS[k % 10]
-        r0, c0 = i * SH, j * SW
-        base = -(HP + 1 + k) if not two_d else 0
-        for a in range(KH):
-            for b in range(KW):
-                r, c = r0 + a * DH, c0 + b * DW
-                y = (-r - 1) if two_d else base
-                inset = 0.08 + 0.04 * (k % 3) if two_d else 0.0
-                ax.add_patch(Rectangle((c + inset, y + inset), 1 - 2 * inset, 1 - 2 * inset,
-                                       fill=not two_d, facecolor=color, alpha=0.9 if not two_d else 1,
-                                       edgecolor=color, linewidth=2.0))
-        if not two_d:
-            ax.text(-0.4, base + 0.5, f"out[{j}]", ha="right", va="center", fontsize=7)
-
-    ax.set_xlim(-0.2 if two_d else -2.6, WP + 0.2)
-    ax.set_ylim(-rows - 0.2 - (0 if two_d else 1), 0.2)
+    _draw_padded_input(ax, g)
+    _draw_window_outlines(ax, g, positions)
+    ax.set_xlim(-0.2 if g.two_d else -2.6, WP + 0.2)
+    ax.set_ylim(-rows - 0.2 - (0 if g.two_d else 1), 0.2)
     ax.set_aspect("equal")
     ax.axis("off")
-    if title:
-        if two_d:
-            ax.set_title(f"{H}x{W} input, k={KH}x{KW}, s={SH},{SW}, p={PH},{PW}, d={DH},{DW} "
-                         f"-> {H_out}x{W_out}", fontsize=8)
-        else:
-            ax.set_title(f"n={W}, k={KW}, s={SW}, p={PW}, d={DW} -> {W_out} outputs", fontsize=9)
+    if title and g.two_d:
+        ax.set_title(f"{g.H}x{g.W} input, k={g.KH}x{g.KW}, s={g.SH},{g.SW}, p={g.PH},{g.PW}, "
+                     f"d={g.DH},{g.DW} -> {g.H_out}x{g.W_out}", fontsize=8)
+    elif title:
+        ax.set_title(f"n={g.W}, k={g.KW}, s={g.SW}, p={g.PW}, d={g.DW} -> {g.W_out} outputs",
+                     fontsize=9)
     return fig
 
 

@@ -27,21 +27,20 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import functional as F
 from ._checks import as_float_array, check_ndim, check_positive_int, check_targets, make_rng
 
 __all__ = ["History", "progress", "batch_indices", "loss_and_grad", "train_step", "fit", "evaluate",
-           "predict_proba", "LOSSES"]
+           "forward_only", "predict_proba", "LOSSES"]
 
 LOSSES = ("cross_entropy", "mse")
 
 
-def _F():
-    import cnnbook.functional as F
-    return F
 
 
 def _check_loss(fn: str, loss: str) -> str:
@@ -81,7 +80,6 @@ def loss_and_grad(logits, y, loss="cross_entropy"):
     ``"mse"``: ``mean((softmax(logits) - onehot(y))**2)`` over all N*C entries, as
     ``torch.nn.functional.mse_loss(logits.softmax(1), one_hot(y))`` computes it.
     """
-    F = _F()
     loss = _check_loss("loss_and_grad", loss)
     if loss == "cross_entropy":
         value, c = F.cross_entropy_forward(logits, y)
@@ -204,53 +202,28 @@ def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss
         raise TypeError(f"{fn}: augment must be a callable on an NCHW batch, got "
                         f"{type(augment).__name__}; use e.g. cnnbook.data.RandomTranslate(2).")
     rng = make_rng(fn, seed, "seed")
-    steps_per_epoch = math.ceil(x.shape[0] / batch_size)
-    total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    total = epochs * math.ceil(x.shape[0] / batch_size)
+    total = total if max_steps is None else min(max_steps, total)
     hist = History()
-    bar = None
-    if progress and not _static():
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=desc, leave=False, mininterval=1.0, unit="step",
-                   dynamic_ncols=True)
+    bar = _progress_bar(progress, total, desc)
     best_state, since_best, epochs_run = None, 0, 0
     t_start = time.perf_counter()
     for _ in range(epochs):
         if hist.steps >= total:
             break
-        model.train()
-        t0 = time.perf_counter()
-        for idx in batch_indices(x.shape[0], batch_size, rng):
-            if hist.steps >= total:
-                break
-            lr = optimizer.lr
-            xb = x[idx] if augment is None else augment(x[idx])
-            value, acc = train_step(model, optimizer, xb, y[idx], loss, scheduler)
-            hist.loss.append(value)
-            hist.acc.append(acc)
-            hist.lr.append(lr)
-            if bar is not None:
-                bar.update(1)
-                if hist.steps % 20 == 0 or hist.steps == total:
-                    recent = slice(max(0, hist.steps - 100), None)
-                    bar.set_postfix(loss=f"{np.mean(hist.loss[recent]):.3f}",
-                                    acc=f"{np.mean(hist.acc[recent]):.3f}", refresh=False)
-        hist.epoch_seconds.append(time.perf_counter() - t0)
+        _train_epoch(model, optimizer, x, y, batch_indices(x.shape[0], batch_size, rng), hist,
+                     total, loss=loss, scheduler=scheduler, augment=augment, bar=bar)
         epochs_run += 1
-        if validation is not None:
-            vl, va = evaluate(model, *validation, loss=loss)
-            hist.val_loss.append(vl)
-            hist.val_acc.append(va)
-            if hist.best_epoch is None or va > hist.val_acc[hist.best_epoch]:
-                hist.best_epoch = len(hist.val_acc) - 1
-                since_best = 0
-                if restore_best:
-                    best_state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
-            else:
-                since_best += 1
-            if bar is not None:
-                bar.set_postfix(val_acc=f"{va:.4f}", refresh=False)
-            if patience is not None and since_best >= patience:
-                break
+        if validation is None:
+            continue
+        if _validate(model, validation, loss, hist, bar):
+            since_best = 0
+            if restore_best:
+                best_state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        if patience is not None and since_best >= patience:
+            break
     if bar is not None:
         bar.close()
     if restore_best and best_state is not None:
@@ -261,10 +234,56 @@ def fit(model, optimizer, x, y, *, epochs=1, batch_size=64, scheduler=None, loss
     return hist
 
 
+def _progress_bar(show, total, desc):
+    """One ``tqdm.auto`` bar of `total` steps, or None when `show` is false or in the static
+    build, where a widget bar cannot update."""
+    if not show or _static():
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, leave=False, mininterval=1.0, unit="step",
+                dynamic_ncols=True)
+
+
+def _train_epoch(model, optimizer, x, y, batches, hist, total, *, loss, scheduler, augment, bar):
+    """One pass over `batches` (index arrays) in train mode, one optimizer step each, recorded
+    in `hist`; stops when `hist` holds `total` steps."""
+    model.train()
+    t0 = time.perf_counter()
+    for idx in batches:
+        if hist.steps >= total:
+            break
+        lr = optimizer.lr                            # the rate this step uses, before scheduling
+        xb = x[idx] if augment is None else augment(x[idx])
+        value, acc = train_step(model, optimizer, xb, y[idx], loss, scheduler)
+        hist.loss.append(value)
+        hist.acc.append(acc)
+        hist.lr.append(lr)
+        if bar is not None:
+            bar.update(1)
+            if hist.steps % 20 == 0 or hist.steps == total:
+                recent = slice(max(0, hist.steps - 100), None)
+                bar.set_postfix(loss=f"{np.mean(hist.loss[recent]):.3f}",
+                                acc=f"{np.mean(hist.acc[recent]):.3f}", refresh=False)
+    hist.epoch_seconds.append(time.perf_counter() - t0)
+
+
+def _validate(model, validation, loss, hist, bar) -> bool:
+    """Evaluate on ``validation = (x_val, y_val)``, record it in `hist`, and say whether this
+    epoch is the best so far (then ``hist.best_epoch`` points to it)."""
+    vl, va = evaluate(model, *validation, loss=loss)
+    hist.val_loss.append(vl)
+    hist.val_acc.append(va)
+    if bar is not None:
+        bar.set_postfix(val_acc=f"{va:.4f}", refresh=False)
+    if hist.best_epoch is None or va > hist.val_acc[hist.best_epoch]:
+        hist.best_epoch = len(hist.val_acc) - 1
+        return True
+    return False
+
+
 def predict_proba(model, x, batch_size=1000):
     """Softmax probabilities ``(N, num_classes)`` in eval mode, computed `batch_size` images at
     a time (the model is left in eval mode)."""
-    F = _F()
     x = as_float_array("predict_proba", "x", x)
     check_ndim("predict_proba", "x", x, 4, "(N, C, H, W): a batch of images")
     batch_size = check_positive_int("predict_proba", "batch_size", batch_size,
@@ -277,11 +296,12 @@ def predict_proba(model, x, batch_size=1000):
 def evaluate(model, x, y, batch_size=1000, loss="cross_entropy"):
     """``(mean loss, accuracy)`` of `model` on ``(x, y)`` in eval mode, as Python floats.
 
-    Forward passes only: no gradient is computed and no parameter's ``.grad`` changes."""
+    Forward passes only: no gradient is computed, no parameter's ``.grad`` changes, and the
+    model comes back as it was: each module's train/eval mode and the cache its last forward
+    pass saved for ``backward`` are restored (see :func:`forward_only`)."""
     fn = "evaluate"
     loss = _check_loss(fn, loss)
     batch_size = check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=1000")
-    model.eval()
     x = as_float_array(fn, "x", x)
     check_ndim(fn, "x", x, 4, "(N, C, H, W): a batch of images")
     y = np.asarray(y)
@@ -289,17 +309,46 @@ def evaluate(model, x, y, batch_size=1000, loss="cross_entropy"):
         raise ValueError(f"{fn}: y must hold one label per image, shape ({x.shape[0]},), got "
                          f"shape {y.shape}.")
     total_loss, correct = 0.0, 0
-    for i in range(0, x.shape[0], batch_size):
-        logits = model(x[i:i + batch_size])
-        yb = check_targets(fn, y[i:i + batch_size], logits.shape[0], logits.shape[1])
-        total_loss += _loss_value(logits, yb, loss) * len(yb)
-        correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+    with forward_only(model):
+        for i in range(0, x.shape[0], batch_size):
+            logits = model(x[i:i + batch_size])
+            yb = check_targets(fn, y[i:i + batch_size], logits.shape[0], logits.shape[1])
+            total_loss += _loss_value(logits, yb, loss) * len(yb)
+            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
     return total_loss / x.shape[0], correct / x.shape[0]
+
+
+@contextmanager
+def forward_only(model):
+    """Run `model` in eval mode inside the ``with`` block, then put back what the block changed.
+
+    The layers of ``cnnbook.nn`` save a cache on every forward call, for ``backward``; there is
+    no switch that skips it. This context manager does the next best thing: on exit it restores
+    every module's ``training`` flag and the cache of its last forward pass *before* the block,
+    so the caches built inside are dropped, and a ``backward`` after the block still goes back
+    through the forward pass that came before it. Parameters and their ``.grad`` are not
+    touched (a forward pass never changes them; BatchNorm's running statistics do not move in
+    eval mode).
+
+    >>> import cnnbook as cb
+    >>> m = cb.nn.Sequential(cb.nn.Linear(2, 2), cb.nn.Dropout(0.5)).train()
+    >>> with forward_only(m):
+    ...     m.training
+    False
+    >>> m.training
+    True
+    """
+    saved = [(m, m.training, getattr(m, "_cache", None)) for _, m in model.named_modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training, cache in saved:
+            m.training, m._cache = training, cache
 
 
 def _loss_value(logits, y, loss) -> float:
     """The mean loss of a batch, forward only (``loss_and_grad`` without the gradient)."""
-    F = _F()
     if loss == "cross_entropy":
         logp = F.log_softmax(logits, dim=1)
         return float(-np.mean(logp[np.arange(len(y)), y]))

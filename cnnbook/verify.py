@@ -70,73 +70,79 @@ def _torch_roi_pool(x, boxes, output_size, spatial_scale=1.0):
     return torch.stack(outs)
 
 
-def _lenet_case(device: str, dtype) -> Case:
-    """The whole LeNet-5 under a cross-entropy loss: gradients of x and of every parameter."""
+def _whole_model(model, device: str, target=None, train: bool = False):
+    """``forward``, ``backward`` and ``torch_fn`` over ``(x, *parameters)`` for `model` and its
+    twin ``model.to_torch(device)``, with the starting parameters and the gradient names: the
+    logits, or with `target` the cross-entropy loss; ``train=True`` sets training mode before
+    every forward pass."""
     import torch
     from torch.func import functional_call
 
     from . import functional as F
-    from .nn import LeNet5
-    model = LeNet5(seed=0).astype(dtype)
     twin = model.to_torch(device)
-    names = tuple(n for n, _ in model.named_parameters())
-    rng = np.random.default_rng(0)
-    x = rng.random((4, 1, 28, 28))
-    target = rng.integers(0, 10, 4)
+    ours = tuple(n for n, _ in model.named_parameters())
+    theirs = tuple(n for n, _ in twin.named_parameters())
 
     def forward(x, *params):
-        model.load_state_dict(dict(zip(names, params)))
-        loss, c = F.cross_entropy_forward(model(x), target)
-        return loss, c
+        model.load_state_dict(dict(zip(ours, params)), strict=False)   # buffers stay
+        if train:
+            model.train()
+        out = model(x)
+        return (out, None) if target is None else F.cross_entropy_forward(out, target)
 
     def backward(dout, c):
         model.zero_grad()
-        dx = model.backward(F.cross_entropy_backward(dout, c))
+        dx = model.backward(dout if target is None else F.cross_entropy_backward(dout, c))
         return (dx,) + tuple(p.grad for p in model.parameters())
 
     def torch_fn(x, *params):
-        logits = functional_call(twin, dict(zip(names, params)), (x,))
-        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(target).to(x.device))
+        out = functional_call(twin, dict(zip(theirs, params)), (x,))
+        if target is None:
+            return out
+        return torch.nn.functional.cross_entropy(out, torch.from_numpy(target).to(x.device))
 
     params = tuple(p.data.copy() for p in model.parameters())
+    return forward, backward, torch_fn, params, ("dx",) + tuple("d" + n for n in ours)
+
+
+def _lenet_case(device: str, dtype) -> Case:
+    """The whole LeNet-5 under a cross-entropy loss: gradients of x and of every parameter."""
+    from .nn import LeNet5
+    model = LeNet5(seed=0).astype(dtype)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 28, 28))
+    target = rng.integers(0, 10, 4)
+    forward, backward, torch_fn, params, names = _whole_model(model, device, target)
     return Case("LeNet5", "N=4, relu+max, cross-entropy", forward, backward, torch_fn,
-                (x,) + params, None, ("dx",) + tuple("d" + n for n in names),
-                "torch.nn.Sequential twin")
+                (x,) + params, None, names, "torch.nn.Sequential twin")
 
 
 def _model_case(name: str, what: str, build, x_shape, device: str, dtype) -> Case:
     """A whole cnnbook.models network under a cross-entropy loss, in training mode (batch
     statistics), against ``model.to_torch()``: gradients of the input and of every parameter."""
-    import torch
-    from torch.func import functional_call
-
-    from . import functional as F
     model = build().astype(dtype)
-    twin = model.to_torch(device)
-    ours_names = tuple(n for n, _ in model.named_parameters())
-    twin_names = tuple(n for n, _ in twin.named_parameters())
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape)
     target = rng.integers(0, 10, x_shape[0])
-
-    def forward(x, *params):
-        model.load_state_dict(dict(zip(ours_names, params)), strict=False)   # buffers stay
-        model.train()
-        return F.cross_entropy_forward(model(x), target)
-
-    def backward(dout, c):
-        model.zero_grad()
-        dx = model.backward(F.cross_entropy_backward(dout, c))
-        return (dx,) + tuple(p.grad for p in model.parameters())
-
-    def torch_fn(x, *params):
-        logits = functional_call(twin, dict(zip(twin_names, params)), (x,))
-        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(target).to(x.device))
-
-    params = tuple(p.data.copy() for p in model.parameters())
+    forward, backward, torch_fn, params, names = _whole_model(model, device, target, train=True)
     return Case(name, f"{what}, input {x_shape}, training mode, cross-entropy, {len(params)} "
                 f"parameter arrays", forward, backward, torch_fn, (x,) + params, None,
-                ("dx",) + tuple("d" + n for n in ours_names), "model.to_torch() twin")
+                names, "model.to_torch() twin")
+
+
+def compare_model(model, x, *, device: str = "cpu", seed: int = 0):
+    """A whole ``cnnbook.nn`` model against its PyTorch twin ``model.to_torch(device)``, in the
+    model's current mode: the outputs, and under a random upstream gradient (drawn by
+    ``cnnbook.torchcompare.compare_with_torch`` from `seed`) the gradient of the input `x` and
+    of every parameter. Returns the :class:`~cnnbook.torchcompare.Comparison` (errors relative
+    to ``max(1, max |value|)``, ``grad_names`` ``("dx", "d<parameter name>", ...)``).
+
+    The model's parameter gradients are overwritten; BatchNorm layers in training mode update
+    their running statistics once, as one training step would."""
+    forward, backward, torch_fn, params, names = _whole_model(model, device)
+    x = np.asarray(x)
+    return compare_with_torch(forward, backward, torch_fn, (x,) + params, names=names,
+                              device=device, dtype=x.dtype, seed=seed)
 
 
 def model_cases(device: str = "cpu", dtype=np.float64) -> list:
@@ -158,11 +164,9 @@ def model_cases(device: str = "cpu", dtype=np.float64) -> list:
 
 
 def cases(device: str = "cpu", dtype=np.float64) -> list:
-    """The table of cases: one or more per layer of the public API."""
-    import torch
-    import torch.nn.functional as TF
+    """The table of cases: one or more per layer of the public API.
 
-    from . import functional as F
+    The groups below draw their inputs, in this order, from one generator seeded with 0."""
     rng = np.random.default_rng(0)
     r = lambda *s: rng.standard_normal(s)
     out = []
@@ -170,8 +174,29 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     def add(layer, case, fwd, bwd, tfn, arrays, grad_of=None, names=None, ref="torch.nn.functional"):
         out.append(Case(layer, case, fwd, bwd, tfn, tuple(arrays), grad_of, names, ref))
 
-    xyz = ("dx", "dw", "db")
-    # convolutions
+    _convolution_cases(add, r)
+    _pooling_cases(add, r)
+    _roi_pool_cases(add, r)
+    _activation_cases(add, r)
+    _linear_and_loss_cases(add, r, rng)
+    _normalisation_and_dropout_cases(add, r, rng, dtype)
+    out.append(_lenet_case(device, dtype))
+    if np.dtype(dtype) == np.float64:
+        # Whole networks in float64 only: in float32 the rounding of ~60 layers, amplified by
+        # BatchNorm over a handful of values per channel, reaches the 2e-4 tolerance without
+        # any fault (the float64 rows agree to ~1e-13).
+        out += model_cases(device, dtype)
+    return out
+
+
+_XYZ = ("dx", "dw", "db")
+
+
+def _convolution_cases(add, r):
+    """conv2d (strides, padding, dilation, groups, flip, no bias), conv1d, conv_transpose2d."""
+    import torch.nn.functional as TF
+
+    from . import functional as F
     for s, p, d, g in [(1, 0, 1, 1), (2, 1, 1, 1), (2, 2, 2, 1), ((2, 1), (1, 0), (1, 2), 1),
                        (1, 1, 1, 2), (3, 0, 1, 1)]:
         cin, cout = (4, 6) if g == 2 else (3, 4)
@@ -179,26 +204,32 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
             lambda x, w, b, s=s, p=p, d=d, g=g: F.conv2d_forward(x, w, b, s, p, d, g),
             F.conv2d_backward,
             lambda x, w, b, s=s, p=p, d=d, g=g: TF.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g),
-            (r(2, cin, 9, 8), r(cout, cin // g, 3, 3), r(cout)), names=xyz)
+            (r(2, cin, 9, 8), r(cout, cin // g, 3, 3), r(cout)), names=_XYZ)
     add("conv2d", "k(3,2) flip=True (true convolution)",
         lambda x, w, b: F.conv2d_forward(x, w, b, 1, 1, flip=True), F.conv2d_backward,
         lambda x, w, b: TF.conv2d(x, w.flip(-1, -2), b, padding=1),
-        (r(2, 3, 7, 6), r(4, 3, 3, 2), r(4)), names=xyz, ref="torch conv2d with w.flip(-1, -2)")
+        (r(2, 3, 7, 6), r(4, 3, 3, 2), r(4)), names=_XYZ, ref="torch conv2d with w.flip(-1, -2)")
     add("conv2d", "k3 no bias", lambda x, w: F.conv2d_forward(x, w), lambda d, c: F.conv2d_backward(d, c)[:2],
-        lambda x, w: TF.conv2d(x, w), (r(2, 3, 6, 6), r(2, 3, 3, 3)), names=xyz[:2])
+        lambda x, w: TF.conv2d(x, w), (r(2, 3, 6, 6), r(2, 3, 3, 3)), names=_XYZ[:2])
     for s, p, d in [(1, 0, 1), (2, 1, 1), (1, 2, 3)]:
         add("conv1d", f"k3 s{s} p{p} d{d}",
             lambda x, w, b, s=s, p=p, d=d: F.conv1d_forward(x, w, b, s, p, d), F.conv1d_backward,
             lambda x, w, b, s=s, p=p, d=d: TF.conv1d(x, w, b, stride=s, padding=p, dilation=d),
-            (r(2, 3, 17), r(4, 3, 3), r(4)), names=xyz)
+            (r(2, 3, 17), r(4, 3, 3), r(4)), names=_XYZ)
     for s, p, op, d in [(1, 0, 0, 1), (2, 1, 1, 1), (3, 1, 0, 2)]:
         add("conv_transpose2d", f"k3 s{s} p{p} op{op} d{d}",
             lambda x, w, b, s=s, p=p, op=op, d=d: F.conv_transpose2d_forward(x, w, b, s, p, op, d),
             F.conv_transpose2d_backward,
             lambda x, w, b, s=s, p=p, op=op, d=d: TF.conv_transpose2d(
                 x, w, b, stride=s, padding=p, output_padding=op, dilation=d),
-            (r(2, 3, 5, 4), r(3, 2, 3, 3), r(2)), names=xyz)
-    # pooling
+            (r(2, 3, 5, 4), r(3, 2, 3, 3), r(2)), names=_XYZ)
+
+
+def _pooling_cases(add, r):
+    """max, average, Lp, adaptive and global average pooling."""
+    import torch.nn.functional as TF
+
+    from . import functional as F
     for k, s, p, d, ceil in [(2, None, 0, 1, False), (3, 2, 1, 1, False), (2, 1, 0, 1, False),
                              ((3, 2), (2, 1), (1, 0), 1, False), (3, 2, 1, 2, False), (3, 2, 0, 1, True),
                              (2, 3, 0, 1, False)]:
@@ -227,6 +258,11 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     add("global_avg_pool2d", "9x8", F.global_avg_pool2d_forward, F.global_avg_pool2d_backward,
         lambda x: x.mean(dim=(2, 3), keepdim=True), (r(2, 3, 9, 8),), names=("dx",),
         ref="torch mean over (H, W)")
+
+
+def _roi_pool_cases(add, r):
+    """RoI pooling of four boxes (one partly outside the map) at two scales."""
+    from . import functional as F
     boxes = np.array([[0, 1, 1, 10, 7], [1, 0, 2, 5.4, 9], [0, 3.5, 0.2, 14, 13], [1, -2, -2, 3, 3]])
     try:
         import torchvision.ops as tvo
@@ -240,16 +276,30 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
             lambda x, bx, sc=sc: F.roi_pool_forward(x, bx, (3, 2), sc), F.roi_pool_backward,
             lambda x, bx, sc=sc: roi_fn(x, bx, sc), (r(2, 3, 12, 11), boxes),
             grad_of=(0,), names=("dx",), ref=roi_ref)
-    # activations
+
+
+def _activation_cases(add, r):
+    """ReLU, sigmoid, tanh, leaky ReLU, softplus."""
+    import torch
+    import torch.nn.functional as TF
+
+    from . import functional as F
     for name, tfn, kw in [("relu", TF.relu, {}), ("sigmoid", torch.sigmoid, {}), ("tanh", torch.tanh, {}),
                           ("leaky_relu", TF.leaky_relu, {"negative_slope": 0.1}),
                           ("softplus", TF.softplus, {"beta": 2})]:
         add(name, ", ".join(f"{k}={v}" for k, v in kw.items()) or "default",
             lambda x, n=name, kw=kw: getattr(F, n + "_forward")(x, **kw), getattr(F, name + "_backward"),
             lambda x, t=tfn, kw=kw: t(x, **kw), (3 * r(4, 5, 6),), names=("dx",))
-    # linear, flatten, softmax, losses
+
+
+def _linear_and_loss_cases(add, r, rng):
+    """linear, flatten, softmax, log-softmax and the three losses."""
+    import torch
+    import torch.nn.functional as TF
+
+    from . import functional as F
     add("linear", "(5, 7) -> 3", F.linear_forward, F.linear_backward, TF.linear,
-        (r(5, 7), r(3, 7), r(3)), names=xyz)
+        (r(5, 7), r(3, 7), r(3)), names=_XYZ)
     add("flatten", "start_dim=1", F.flatten_forward, F.flatten_backward,
         lambda x: torch.flatten(x, 1), (r(2, 3, 4, 5),), names=("dx",))
     for dim in (-1, 1):
@@ -265,7 +315,14 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
         names=("dlogits",))
     add("mse_loss", "(4, 5)", F.mse_loss_forward, F.mse_loss_backward, TF.mse_loss,
         (r(4, 5), r(4, 5)), grad_of=(0,), names=("dinput",))
-    # normalisation and dropout
+
+
+def _normalisation_and_dropout_cases(add, r, rng, dtype):
+    """batch norm (train and eval), local response norm, dropout (same mask)."""
+    import torch
+    import torch.nn.functional as TF
+
+    from . import functional as F
     add("batch_norm2d", "training, batch statistics",
         lambda x, g, b: F.batch_norm2d_forward(x, g, b, training=True), F.batch_norm2d_backward,
         lambda x, g, b: TF.batch_norm(x, None, None, g, b, training=True),
@@ -289,13 +346,6 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
         F.dropout_backward,
         lambda x: x * torch.from_numpy(keep).to(x.device) / (1 - p), (r(*shape),), names=("dx",),
         ref="x * mask / (1 - p)")
-    out.append(_lenet_case(device, dtype))
-    if np.dtype(dtype) == np.float64:
-        # Whole networks in float64 only: in float32 the rounding of ~60 layers, amplified by
-        # BatchNorm over a handful of values per channel, reaches the 2e-4 tolerance without
-        # any fault (the float64 rows agree to ~1e-13).
-        out += model_cases(device, dtype)
-    return out
 
 
 class Result(NamedTuple):

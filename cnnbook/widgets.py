@@ -346,6 +346,21 @@ def _live(render, controls, names, start, params_at, title):
     return box
 
 
+def _start_indices(controls, initial) -> list:
+    """The index each slider starts at: that of its value in `initial`, else 0."""
+    names = list(controls)
+    initial = dict(initial or {})
+    unknown = set(initial) - set(names)
+    if unknown:
+        raise ValueError(f"explorer: initial names {sorted(unknown)} are not controls; the controls "
+                         f"are {names}.")
+    for name, value in initial.items():
+        if value not in controls[name]:
+            raise ValueError(f"explorer: initial {name}={value!r} is not among its "
+                             f"values {controls[name]}; pick one of them.")
+    return [controls[n].index(initial[n]) if n in initial else 0 for n in names]
+
+
 def explorer(render, controls, *, title=None, static=None, max_frames=48, initial=None, alt=None):
     """A figure with one slider per control; see the module docstring.
 
@@ -380,21 +395,7 @@ def explorer(render, controls, *, title=None, static=None, max_frames=48, initia
                         f"{type(render).__name__}.")
     controls = _check_controls("explorer", controls)
     names = list(controls)
-    initial = dict(initial or {})
-    unknown = set(initial) - set(names)
-    if unknown:
-        raise ValueError(f"explorer: initial names {sorted(unknown)} are not controls; the controls "
-                         f"are {names}.")
-    start = []
-    for name in names:
-        values = controls[name]
-        if name in initial:
-            if initial[name] not in values:
-                raise ValueError(f"explorer: initial {name}={initial[name]!r} is not among its "
-                                 f"values {values}; pick one of them.")
-            start.append(values.index(initial[name]))
-        else:
-            start.append(0)
+    start = _start_indices(controls, initial)
     static = is_static() if static is None else bool(static)
     sizes = [len(controls[n]) for n in names]
     total = math.prod(sizes)

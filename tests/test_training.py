@@ -7,8 +7,8 @@ torch = pytest.importorskip("torch")
 import cnnbook.functional as F  # noqa: E402
 from cnnbook.nn import LeNet5  # noqa: E402
 from cnnbook.optim import Adam, OneCycleLR, SGD  # noqa: E402
-from cnnbook.training import (batch_indices, evaluate, fit, loss_and_grad,  # noqa: E402
-                              predict_proba, train_step)
+from cnnbook.training import (batch_indices, evaluate, fit, forward_only,  # noqa: E402
+                              loss_and_grad, predict_proba, train_step)
 
 
 def _toy(n=96, seed=0):
@@ -168,8 +168,45 @@ def test_evaluate_computes_no_gradients_and_matches_loss_and_grad():
         ref, _ = loss_and_grad(model(x), y, kind)
         assert value == pytest.approx(float(ref), rel=1e-5)
         assert acc == pytest.approx(float(np.mean(np.argmax(model(x), 1) == y)))
-    assert not calls and not model.training
+    assert not calls and model.training               # the mode it had before
     assert all(np.all(p.grad == 0.5) for p in model.parameters())
+
+
+def test_evaluate_leaves_modes_gradients_and_the_pending_backward_alone():
+    """A backward after evaluate goes back through the forward pass before it, with the same
+    gradients as without the evaluate in between; every module keeps its own mode."""
+    x, y = _toy(24)
+    model = LeNet5(num_classes=4, seed=0)
+    model.train()
+    model.layers[1].eval()                             # a mixed state survives too
+    modes = [m.training for _, m in model.named_modules()]
+    rng = np.random.default_rng(1)
+    for p in model.parameters():
+        p.grad = rng.standard_normal(p.data.shape).astype(p.data.dtype)
+    grads = [p.grad.copy() for p in model.parameters()]
+    params = [p.data.copy() for p in model.parameters()]
+    _, dlogits = loss_and_grad(model(x[:8]), y[:8])
+    evaluate(model, x, y, batch_size=10)               # other inputs, other batch sizes
+    assert [m.training for _, m in model.named_modules()] == modes
+    assert all(np.array_equal(p.grad, g) for p, g in zip(model.parameters(), grads))
+    assert all(np.array_equal(p.data, d) for p, d in zip(model.parameters(), params))
+    model.backward(dlogits)
+    after_eval = [p.grad.copy() for p in model.parameters()]
+    for p, g in zip(model.parameters(), grads):
+        p.grad = g.copy()
+    model(x[:8])
+    model.backward(dlogits)
+    assert all(np.array_equal(p.grad, a) for p, a in zip(model.parameters(), after_eval))
+
+
+def test_forward_only_docstring_example_runs():
+    import doctest
+    import cnnbook.training as training
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for t in finder.find(training.forward_only, "forward_only", globs={"forward_only": forward_only}):
+        runner.run(t)
+    assert runner.failures == 0 and runner.tries == 4
 
 
 def test_early_stopping_restores_the_best_epoch():

@@ -36,3 +36,25 @@ def test_verify_reports_a_wrong_gradient(monkeypatch, capsys):
     monkeypatch.setattr(verify, "cases", broken)
     assert verify.main(["--device", "cpu", "--dtype", "float64"]) == 1
     assert "**FAIL**" in capsys.readouterr().out
+
+
+def test_compare_model_passes_a_whole_network_and_catches_a_wrong_gradient():
+    from cnnbook import models
+    x = np.random.default_rng(0).standard_normal((4, 3, 8, 8))
+    build = lambda: models.resnet18(10, width=0.125, small_input=True, rng=0, dtype=np.float64)  # noqa: E731
+    good = verify.compare_model(build(), x)
+    assert good.passed and good.grad_names[0] == "dx" and len(good.grad_errs) == 63
+    assert good.out_err < 1e-12
+    broken = build()
+    fc = broken.fc
+    real = fc.backward
+
+    def backward(dout, input_grad=True):                   # a fault in one layer's backward
+        dx = real(dout, input_grad)
+        fc.weight.grad *= 1.01
+        return dx
+    fc.backward = backward
+    bad = verify.compare_model(broken, x)
+    assert not bad.passed
+    worst = bad.grad_names[int(np.argmax(bad.grad_errs))]
+    assert worst == "dfc.weight"

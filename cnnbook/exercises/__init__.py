@@ -8,7 +8,7 @@ Each chapter registers its exercises in its own module in this package (``ch04_p
 ...) with the ``@exercise`` decorator::
 
     @exercise("output-size-288", "Output width of a 288-pixel input, kernel 4, stride 2, no padding")
-    def _():
+    def output_width_288_k4_s2():
         return conv_output_size(288, 4, stride=2)
 
 The decorated function returns the expected answer. Answers compare with ``np.allclose`` for

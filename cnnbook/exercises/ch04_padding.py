@@ -6,49 +6,42 @@ from . import exercise
 
 
 def unread_columns(n, kernel_size, stride=1, padding=0, dilation=1):
-    """Input columns (0-based, unpadded) that no window of a 1-D convolution reads.
-
-    Found by probing: the gradient of the sum of all outputs with respect to each input is the
-    number of windows that read it, so a zero marks a column that never reaches the output.
-    """
-    from ..functional import conv2d_backward, conv2d_forward
-    x = np.zeros((1, 1, 1, n))
-    w = np.ones((1, 1, 1, kernel_size))
-    out, cache = conv2d_forward(x, w, stride=(1, stride), padding=(0, padding),
-                                dilation=(1, dilation))
-    dx, _, _ = conv2d_backward(np.ones_like(out), cache)
-    return [int(c) for c in np.flatnonzero(dx[0, 0, 0] == 0)]
+    """Input columns (0-based, unpadded) that no window of a 1-D convolution reads: those that
+    ``cb.arithmetic.window_coverage`` finds in no window."""
+    from ..arithmetic import window_coverage
+    return [int(c) for c in np.flatnonzero(window_coverage(n, kernel_size, stride, padding,
+                                                           dilation) == 0)]
 
 
 @exercise("ch04-output-224", "Output width of a 224-pixel input with a 7x7 kernel, stride 2, "
           "padding 3")
-def _():
+def output_width_224_k7_s2_p3():
     from ..arithmetic import conv_output_size
     return conv_output_size(224, 7, stride=2, padding=3)
 
 
 @exercise("ch04-same-padding-5", "Padding that keeps the width of a stride-1 convolution with a "
           "5x5 kernel unchanged")
-def _():
+def same_padding_for_5x5():
     from ..arithmetic import conv_output_size
     return next(p for p in range(10) if conv_output_size(32, 5, padding=p) == 32)
 
 
 @exercise("ch04-effective-d3", "Effective width of a 3x3 kernel with dilation 3")
-def _():
+def effective_width_dilation_3():
     from ..arithmetic import receptive_field
     return receptive_field([(3, 1, 0, 3)])[0]
 
 
 @exercise("ch04-unread-10-3-4", "How many of the 10 input columns does a width-3 kernel with "
           "stride 4 and no padding never read?")
-def _():
+def unread_columns_10_k3_s4():
     return len(unread_columns(10, 3, stride=4))
 
 
 @exercise("ch04-full-output-6-4", "Output width of a 6-pixel input and a width-4 kernel with "
           "'full' padding (every partial overlap counted), stride 1")
-def _():
+def full_padding_output_width():
     from ..arithmetic import conv_output_size
     k = 4
     return conv_output_size(6, k, padding=k - 1)

@@ -6,20 +6,20 @@ from . import exercise
 
 
 @exercise("ch11-conv2-params", "Parameters of LeNet-5's second convolution (16 filters 5x5 over 6 channels)")
-def _():
+def lenet_conv2_parameters():
     from ..arithmetic import count_parameters
     from ..nn import LeNet5
     return count_parameters(LeNet5()[3])
 
 
 @exercise("ch11-steps-per-epoch", "Steps per epoch over 60,000 images with batch 100 and batch 128")
-def _():
+def steps_per_epoch():
     from ..training import batch_indices
     return tuple(len(batch_indices(60000, b, shuffle=False)) for b in (100, 128))
 
 
 @exercise("ch11-onecycle", "One-cycle (max_lr=0.01, 1000 steps): lr at step 0 and the step of the peak")
-def _():
+def one_cycle_start_and_peak():
     from ..nn import Linear
     from ..optim import Adam, OneCycleLR
     opt = Adam(Linear(1, 1).parameters())
@@ -33,7 +33,7 @@ def _():
 
 @exercise("ch11-saturated-gradient", "d loss / d z_true for z=(10,0,...,0), true class 1: (cross-entropy, mse)",
           rtol=1e-4, atol=1e-9)
-def _():
+def saturated_logit_gradients():
     from ..training import loss_and_grad
     z = np.zeros((1, 10))
     z[0, 0] = 10

@@ -6,20 +6,20 @@ from . import exercise
 
 @exercise("ch13-alexnet-conv1", "Side of AlexNet's first feature map: a 224x224 input, 11x11 "
           "kernels, stride 4, padding 2 (the single-GPU variant)")
-def _():
+def alexnet_conv1_size():
     from ..arithmetic import conv_output_size
     return conv_output_size(224, 11, stride=4, padding=2)
 
 
 @exercise("ch13-stack-rf", "Receptive field of four stacked 3x3 convolutions with stride 1")
-def _():
+def receptive_field_of_a_3x3_stack():
     from ..arithmetic import receptive_field
     return receptive_field([(3, 1, 1)] * 4).size
 
 
 @exercise("ch13-stack-weights", "Weights (no biases) of three stacked 3x3 convolutions that map "
           "64 channels to 64 channels")
-def _():
+def weights_of_a_3x3_stack():
     from ..nn import Conv2d
     layers = [Conv2d(64, 64, 3, padding=1, bias=False) for _ in range(3)]
     return sum(layer.weight.data.size for layer in layers)
@@ -27,7 +27,7 @@ def _():
 
 @exercise("ch13-inception-channels", "Output channels of an Inception module with 64 (1x1), "
           "128 (3x3), 32 (5x5) and 32 (pool projection) filters, on a 28x28x192 input")
-def _():
+def inception_output_channels():
     from ..functional import conv2d, max_pool2d
     x = np.zeros((1, 192, 28, 28))
     branches = [conv2d(x, np.zeros((64, 192, 1, 1))),
@@ -39,7 +39,7 @@ def _():
 
 @exercise("ch13-dense-channels", "Channels leaving a dense block of 6 layers with growth rate 32 "
           "that receives 64 channels")
-def _():
+def dense_block_output_channels():
     from ..functional import conv2d
     x = np.zeros((1, 64, 4, 4))
     for _ in range(6):
@@ -50,7 +50,7 @@ def _():
 
 @exercise("ch13-inception-5x5-macs", "Multiply-adds of a 5x5 convolution from 192 to 32 channels "
           "on a 28x28 map with padding 2 (Inception 3a's 5x5 branch without its 1x1 reduction)")
-def _():
+def inception_5x5_branch_macs():
     from ..arithmetic import count_flops
     from ..nn import Conv2d
     return count_flops(Conv2d(192, 32, 5, padding=2, init="zeros"), (1, 192, 28, 28)).macs

@@ -6,14 +6,14 @@ from . import exercise
 
 @exercise("ch16-orange-gray", "The grey value (0-255) that Pillow's convert('L') gives the RGB "
           "pixel (255, 128, 0)")
-def _():
+def pillow_gray_of_orange():
     from PIL import Image
     return Image.new("RGB", (1, 1), (255, 128, 0)).convert("L").getpixel((0, 0))
 
 
 @exercise("ch16-crop-left", "Columns removed on the left when a 640x480 (W x H) photo is "
           "centre-cropped to a square")
-def _():
+def centre_crop_left_columns():
     from PIL import Image
     W, H = 640, 480
     left = (W - H) // 2
@@ -26,7 +26,7 @@ def _():
 @exercise("ch16-train-per-class", "Training images per class of a 5 x 200 folder after "
           "train_val_split(x, y, 0.2) for the test set and train_val_split(rest, 0.25) for "
           "validation")
-def _():
+def training_images_per_class():
     from ..data import train_val_split
     y = np.repeat(np.arange(5), 200)
     (x_rest, y_rest), _ = train_val_split(np.zeros((1000, 1)), y, 0.2, seed=0)
@@ -37,7 +37,7 @@ def _():
 
 @exercise("ch16-augment-count", "Different results at most of RandomCrop(28, padding=2) followed "
           "by RandomHorizontalFlip on one 28x28 image")
-def _():
+def distinct_augmentations():
     from ..data import Compose, RandomCrop, RandomHorizontalFlip
     img = np.random.default_rng(0).random((1, 1, 28, 28))      # no symmetry: all results differ
     aug = Compose(RandomCrop(28, padding=2, rng=0), RandomHorizontalFlip(rng=1))

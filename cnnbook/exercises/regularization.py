@@ -5,14 +5,14 @@ from . import exercise
 
 
 @exercise("reg-dropout-scale", "Inverted dropout, p=0.2: the factor applied to surviving values")
-def _():
+def inverted_dropout_scale():
     from ..norm import dropout
     out = dropout(np.ones((1, 1000)), p=0.2, training=True, rng=np.random.default_rng(0))
     return float(out.max())
 
 
 @exercise("reg-adamw-shrink", "AdamW lr=1e-3, weight_decay=0.01: shrink factor of the decay over 1,000 steps")
-def _():
+def adamw_shrink_over_1000_steps():
     from ..nn import Parameter
     from ..optim import AdamW
     p = Parameter(np.array([1.0]))
@@ -24,7 +24,7 @@ def _():
 
 
 @exercise("reg-sgd-l2-step", "SGD lr=0.1, weight_decay=0.5, w=2, gradient 0: w after one step")
-def _():
+def sgd_weight_decay_step():
     from ..nn import Parameter
     from ..optim import SGD
     p = Parameter(np.array([2.0]))

@@ -3,7 +3,7 @@ from . import exercise
 
 
 @exercise("resnet-block-params", "Parameters of BasicBlock(16, 16): two 3x3 convolutions without bias, two batch norms")
-def _():
+def basic_block_parameters():
     import numpy as np
     from ..arithmetic import count_parameters
     from ..models import BasicBlock
@@ -11,7 +11,7 @@ def _():
 
 
 @exercise("resnet-projection-macs", "Multiply-adds of a 1x1, stride-2 projection from 16 to 32 channels on a 14x14 map")
-def _():
+def projection_shortcut_macs():
     from ..arithmetic import count_flops
     from ..nn import Conv2d
     return count_flops(Conv2d(16, 32, 1, stride=2, bias=False), (1, 16, 14, 14)).macs

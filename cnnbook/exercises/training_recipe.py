@@ -3,7 +3,7 @@ from . import exercise
 
 
 @exercise("recipe-steps", "Batch 128 over 55,000 images: steps per epoch, and one-cycle warm-up steps over 15 epochs")
-def _():
+def steps_and_warm_up():
     import numpy as np
     from ..nn import Linear
     from ..optim import AdamW, OneCycleLR
@@ -19,7 +19,7 @@ def _():
 
 
 @exercise("recipe-saved-biases", "Parameters saved by bias=False in convolutions with 6 and 16 filters")
-def _():
+def biases_saved_without_bias():
     from ..arithmetic import count_parameters
     from ..nn import Conv2d
     return sum(count_parameters(Conv2d(1, c, 5)) - count_parameters(Conv2d(1, c, 5, bias=False))
