@@ -97,11 +97,11 @@ def _first_inside(n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
     return np.maximum(0, -(start // d)).clip(max=k - 1)  # taps with start + t*d >= 0
 
 
-def _blocks(n_planes: int, plane_bytes: int) -> list:
-    """Slices of about 512 KiB worth of planes: a block's temporaries stay in the CPU cache, so
-    that several passes over a block cost about one pass over memory."""
-    step = max(1, (1 << 19) // max(plane_bytes, 1))
-    return [slice(i, min(i + step, n_planes)) for i in range(0, n_planes, step)]
+def _blocks(n_planes: int, plane_bytes: int) -> tuple:
+    """``(size, slices)``: blocks of at most `size` planes, about 512 KiB each, so that a block's
+    temporaries stay in the CPU cache and several passes over it cost about one over memory."""
+    size = min(n_planes, max(1, (1 << 19) // max(plane_bytes, 1)))
+    return size, [slice(i, min(i + size, n_planes)) for i in range(0, n_planes, max(size, 1))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
     N, C, H, W = x.shape
     (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
-    if g[:4] == ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))):
+    if g[:4] == ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))):    # 2x2, stride 2, no padding
         out, wins = _max_pool_2x2(x, g)
         if not np.isnan(out).any():      # NaN windows take the general path (PyTorch's rule)
             return out, MaxPool2dCache(x.shape, x.dtype, g, None, wins)
@@ -152,15 +152,16 @@ def _max_pool_2x2(x: np.ndarray, g: Window):
     block's pairs are first split into a contiguous left and right column."""
     N, C = x.shape[:2]
     H_out, W_out = g.out
-    planes = np.ascontiguousarray(x[:, :, :2 * H_out, :2 * W_out]).reshape(N * C, -1)
+    planes = np.ascontiguousarray(x[:, :, :2 * H_out, :2 * W_out]).reshape(N * C, 4 * H_out * W_out)
     out = np.empty((N * C, H_out * W_out), x.dtype)
     right_won = np.empty((N * C, 2 * H_out * W_out), bool)    # per horizontal pair
     bottom_won = np.empty((N * C, H_out * W_out), bool)       # per window
-    blocks = _blocks(N * C, planes[0].nbytes)
-    cols = np.empty((2, blocks[0].stop * 2 * H_out * W_out), x.dtype)   # scratch for one block
+    size, blocks = _blocks(N * C, planes.itemsize * planes.shape[1])
+    cols = np.empty((2, size * 2 * H_out * W_out), x.dtype)    # scratch for one block
     for b in blocks:
-        left, right = cols[:, :(b.stop - b.start) * 2 * H_out * W_out]
-        np.copyto(cols[:, :left.size], planes[b].reshape(-1, 2).T)       # split the pairs
+        n = (b.stop - b.start) * 2 * H_out * W_out               # horizontal pairs in the block
+        np.copyto(cols[:, :n], planes[b].reshape(-1, 2).T)       # split them: (left, right)
+        left, right = cols[:, :n]
         np.greater(right, left, out=right_won[b].reshape(-1))
         rows = np.maximum(left, right, out=left).reshape(-1, 2, W_out)  # (top, bottom) rows
         np.greater(rows[:, 1], rows[:, 0], out=bottom_won[b].reshape(-1, W_out))
@@ -195,8 +196,8 @@ def _max_pool_2x2_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarra
     right_won, bottom_won = cache.wins
     grads = dout.reshape(N * C, H_out * W_out)
     dx = np.empty((N * C, 4 * H_out * W_out), cache.dtype)
-    blocks = _blocks(N * C, dx[0].nbytes)
-    row_grad = np.empty((blocks[0].stop, 2 * H_out * W_out), cache.dtype)   # scratch, one block
+    size, blocks = _blocks(N * C, dx.itemsize * dx.shape[1])
+    row_grad = np.empty((size, 2 * H_out * W_out), cache.dtype)      # scratch for one block
     for b in blocks:
         d = grads[b].reshape(-1, W_out)
         rows = row_grad[:b.stop - b.start].reshape(-1, 2, W_out)   # gradient of (top, bottom)

@@ -229,6 +229,16 @@ def test_max_pool2d_no_state_between_calls():
                                       P.max_pool2d_backward_naive(dout, x, 2))
 
 
+@pytest.mark.parametrize("shape", [(0, 3, 8, 8), (2, 0, 8, 8)], ids=["N=0", "C=0"])
+@pytest.mark.parametrize("k,s,p", [(2, None, 0), (3, 2, 1)], ids=["2x2", "3x3-s2-p1"])
+def test_max_pool2d_empty_batch_or_channels(shape, k, s, p):
+    x = np.zeros(shape)
+    out, cache = P.max_pool2d_forward(x, k, s, p)
+    assert out.shape == shape[:2] + (4, 4)
+    assert P.max_pool2d_backward(np.zeros(out.shape), cache).shape == shape
+    assert P.max_pool2d_backward_naive(np.zeros(out.shape), x, k, s, p).shape == shape
+
+
 def test_backward_naive_bad_dout():
     x = _image("random")
     with pytest.raises(ValueError, match="max_pool2d_backward_naive: dout must have the shape"):
