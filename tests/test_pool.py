@@ -192,6 +192,22 @@ def test_max_pool2d_2x2_path_equals_loops_and_torch_exactly(shape, dtype):
     np.testing.assert_array_equal(dx, gt.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_2x2_several_blocks_like_torch(dtype):
+    x = np.random.default_rng(4).integers(0, 4, (3, 50, 64, 63)).astype(dtype)   # odd W
+    size, blocks = P._blocks(150, 64 * 62 * x.itemsize)
+    assert len(blocks) > 1 and blocks[-1].stop - blocks[-1].start < size   # a partial last block
+    out, cache = P.max_pool2d_forward(x, 2)
+    dout = _dout(x, out.shape)
+    dx = P.max_pool2d_backward(dout, cache)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    t_out, t_idx = TF.max_pool2d(xt, 2, return_indices=True)
+    (gt,) = torch.autograd.grad(t_out, xt, torch.from_numpy(dout))
+    np.testing.assert_array_equal(out, t_out.detach().numpy())
+    np.testing.assert_array_equal(dx, gt.numpy())
+    np.testing.assert_array_equal(P.max_pool2d(x, 2, return_indices=True)[1], t_idx.numpy())
+
+
 def test_max_pool2d_2x2_every_tie_pattern():
     # Every non-empty set of pixels of a window holding the maximum 1 (the rest 0): the gradient
     # goes to the first maximum in row-major order.
