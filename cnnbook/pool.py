@@ -318,7 +318,7 @@ def max_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, dila
                             w = j * s_w - p_w + kw * d_w
                             if 0 <= h < H and 0 <= w < W:       # padding never wins
                                 v = x[n, c, h, w]
-                                if where is None or v > best or np.isnan(v):  # 1st, larger
+                                if where is None or v > best or np.isnan(v):  # first, or larger
                                     best, where = v, (h, w)
                     dx[n, c, where[0], where[1]] += dout[n, c, i, j]
     return dx
