@@ -2,12 +2,15 @@
 
 Max, average, power-average (Lp), adaptive average, global average and region-of-interest
 pooling. Each operation comes as ``op(...)``, ``op_forward(...) -> (out, cache)`` and
-``op_backward(dout, cache) -> dx``; max and average pooling also have a loop version for
-teaching (``max_pool2d_naive``, ``avg_pool2d_naive``) that the tests hold equal to the fast one.
+``op_backward(dout, cache) -> dx``; max and average pooling also have loop versions for
+teaching (``max_pool2d_naive``, ``max_pool2d_backward_naive``, ``avg_pool2d_naive``,
+``avg_pool2d_backward_naive``) that the tests hold equal to the fast ones.
 
 References:
     - PyTorch documentation: ``torch.nn.functional.max_pool2d``, ``avg_pool2d``, ``lp_pool2d``,
-      ``adaptive_avg_pool2d`` (output-size formulas, ``ceil_mode``, ``count_include_pad``).
+      ``adaptive_avg_pool2d`` (output-size formulas, ``ceil_mode``, ``count_include_pad``), and
+      its CPU kernel ``aten/src/ATen/native/cpu/MaxPoolKernel.cpp`` (a window's maximum starts at
+      -inf and is replaced only by a strictly larger value or a NaN: the first maximum wins).
     - R. Girshick, "Fast R-CNN", ICCV 2015 (RoI max pooling).
     - torchvision ``torchvision.ops.roi_pool`` and its CPU kernel ``roi_pool_kernel.cpp``
       (rounding of box corners, floor/ceil bin edges, empty bins give 0).
@@ -23,10 +26,13 @@ import numpy as np
 
 from ._checks import (as_float_array, check_bool, check_dout, check_ndim, check_strict_tiling,
                       out_size, pair, pair_nonneg)
+from .window import Window, extent, tap_slices
 
 __all__ = [
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_naive",
+    "max_pool2d_backward_naive",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward", "avg_pool2d_naive",
+    "avg_pool2d_backward_naive",
     "lp_pool2d", "lp_pool2d_forward", "lp_pool2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_forward", "global_avg_pool2d_backward",
@@ -40,20 +46,6 @@ _LAYOUT = "(N, C, H, W)"
 # Shared argument handling
 # ----------------------------------------------------------------------------------------------
 
-class _Window(NamedTuple):
-    """Sliding-window geometry along both axes, after validation."""
-    KH: int
-    KW: int
-    stride_h: int
-    stride_w: int
-    pad_h: int
-    pad_w: int
-    dil_h: int
-    dil_w: int
-    H_out: int
-    W_out: int
-
-
 def _check_pool_padding(fn: str, kernel: tuple, padding: tuple) -> None:
     """PyTorch's pooling rule: padding may be at most half the kernel (kernel_size // 2)."""
     for axis, k, p in zip("HW", kernel, padding):
@@ -65,22 +57,25 @@ def _check_pool_padding(fn: str, kernel: tuple, padding: tuple) -> None:
 
 
 def _window(fn: str, x: np.ndarray, kernel_size, stride, padding, dilation, ceil_mode,
-            strict) -> _Window:
-    """Validate the hyper-parameters of a sliding-window pooling and compute the output size."""
-    KH, KW = pair(fn, "kernel_size", kernel_size)
-    stride_h, stride_w = pair(fn, "stride", (KH, KW) if stride is None else stride)
-    pad_h, pad_w = pair_nonneg(fn, "padding", padding)
-    dil_h, dil_w = pair(fn, "dilation", dilation)
+            strict) -> Window:
+    """Validate the hyper-parameters of a sliding-window pooling and compute its geometry.
+
+    ``pads`` holds the padding each side gets: ``padding`` on the top and left, and on the
+    bottom and right ``padding`` or more, enough for a ``ceil_mode`` window that runs past it."""
+    kernel = pair(fn, "kernel_size", kernel_size)
+    stride = pair(fn, "stride", kernel if stride is None else stride)
+    padding = pair_nonneg(fn, "padding", padding)
+    dilation = pair(fn, "dilation", dilation)
     ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
     strict = check_bool(fn, "strict", strict)
-    _check_pool_padding(fn, (KH, KW), (pad_h, pad_w))
-    H, W = x.shape[2:]
-    H_out = out_size(fn, "H", H, KH, stride_h, pad_h, dil_h, ceil_mode)
-    W_out = out_size(fn, "W", W, KW, stride_w, pad_w, dil_w, ceil_mode)
-    if strict:
-        check_strict_tiling(fn, "H", H, KH, stride_h, pad_h, dil_h)
-        check_strict_tiling(fn, "W", W, KW, stride_w, pad_w, dil_w)
-    return _Window(KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_out, W_out)
+    _check_pool_padding(fn, kernel, padding)
+    out, pads = [], []
+    for axis, n, k, s, p, d in zip("HW", x.shape[2:], kernel, stride, padding, dilation):
+        out.append(out_size(fn, axis, n, k, s, p, d, ceil_mode))
+        pads.append((p, max(p, extent(out[-1], k, s, d) - n - p)))
+        if strict:
+            check_strict_tiling(fn, axis, n, k, s, p, d)
+    return Window(kernel, stride, dilation, tuple(pads), tuple(out))
 
 
 def _input(fn: str, x) -> np.ndarray:
@@ -89,35 +84,25 @@ def _input(fn: str, x) -> np.ndarray:
     return x
 
 
-def _pad(x: np.ndarray, g: _Window, value: float) -> np.ndarray:
-    """Pad H and W by the padding on the left/top, and on the right/bottom by enough for the
-    last window (ceil_mode windows may run past the padded input)."""
-    H, W = x.shape[2:]
-    need_h = (g.H_out - 1) * g.stride_h + g.dil_h * (g.KH - 1) + 1
-    need_w = (g.W_out - 1) * g.stride_w + g.dil_w * (g.KW - 1) + 1
-    right_h = max(g.pad_h, need_h - H - g.pad_h)
-    right_w = max(g.pad_w, need_w - W - g.pad_w)
-    if g.pad_h == g.pad_w == right_h == right_w == 0:
+def _pad(x: np.ndarray, g: Window, value: float) -> np.ndarray:
+    """`x` padded with `value` by ``g.pads``, so that every window lies inside."""
+    if not any(sum(g.pads, ())):
         return x
-    return np.pad(x, ((0, 0), (0, 0), (g.pad_h, right_h), (g.pad_w, right_w)),
-                  constant_values=value)
-
-
-def _offset_slices(g: _Window):
-    """For each kernel offset (kh, kw), in row-major scan order, the slices of the padded input
-    that the offset touches in every window: xp[:, :, sh, sw] has shape (N, C, H_out, W_out)."""
-    for kh in range(g.KH):
-        h0 = kh * g.dil_h
-        sh = slice(h0, h0 + (g.H_out - 1) * g.stride_h + 1, g.stride_h)
-        for kw in range(g.KW):
-            w0 = kw * g.dil_w
-            yield kh * g.KW + kw, sh, slice(w0, w0 + (g.W_out - 1) * g.stride_w + 1, g.stride_w)
+    return np.pad(x, ((0, 0), (0, 0)) + g.pads, constant_values=value)
 
 
 def _first_inside(n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
     """Per output position, the first kernel tap that lands inside the input (not padding)."""
     start = np.arange(n_out) * s - p                    # (n_out,) first tap, may be negative
     return np.maximum(0, -(start // d)).clip(max=k - 1)  # taps with start + t*d >= 0
+
+
+def _blocks(n_planes: int, plane_bytes: int) -> tuple:
+    """``(size, slices)``: blocks of at most `size` planes, about 2 MiB each, so that a block's
+    temporaries stay in the CPU cache and several passes over it cost about one over memory.
+    (Smaller blocks fit a smaller cache but pay NumPy's per-call overhead more often.)"""
+    size = min(n_planes, max(1, (1 << 21) // max(plane_bytes, 1)))
+    return size, [slice(i, min(i + size, n_planes)) for i in range(0, n_planes, max(size, 1))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -127,9 +112,9 @@ def _first_inside(n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
 class MaxPool2dCache(NamedTuple):
     x_shape: tuple
     dtype: np.dtype
-    window: _Window
+    window: Window
     argmax: np.ndarray | None    # (N, C, H_out, W_out) winning kernel tap kh*KW + kw (general)
-    wins: tuple | None           # 2x2/stride-2 fast path: (b>a, c>max(a,b), d>max(a,b,c)) masks
+    wins: tuple | None           # 2x2/stride-2 path: (right_won, bottom_won), see _max_pool_2x2
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
@@ -139,52 +124,50 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     x = _input(fn, x)
     g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
     N, C, H, W = x.shape
-    if ((g.KH, g.KW, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w) ==
-            (2, 2, 2, 2, 0, 0, 1, 1) and 2 * g.H_out <= H and 2 * g.W_out <= W):
+    (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
+    if g[:4] == ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))):    # 2x2, stride 2, no padding
         out, wins = _max_pool_2x2(x, g)
         if not np.isnan(out).any():      # NaN windows take the general path (PyTorch's rule)
             return out, MaxPool2dCache(x.shape, x.dtype, g, None, wins)
     xp = _pad(x, g, -np.inf)
     # A window's max starts at -inf with the winner at its first tap inside the input, so that an
     # all -inf window points at a real pixel, as PyTorch's kernel does.
-    first_h = _first_inside(g.H_out, g.KH, g.stride_h, g.pad_h, g.dil_h)
-    first_w = _first_inside(g.W_out, g.KW, g.stride_w, g.pad_w, g.dil_w)
-    argmax = np.empty((N, C, g.H_out, g.W_out), dtype=np.intp)
-    argmax[...] = first_h[:, None] * g.KW + first_w[None, :]
-    out = np.full((N, C, g.H_out, g.W_out), -np.inf, dtype=x.dtype)
-    for tap, sh, sw in _offset_slices(g):          # scan each window in row-major order
+    first_h = _first_inside(H_out, KH, s_h, p_h, d_h)
+    first_w = _first_inside(W_out, KW, s_w, p_w, d_w)
+    argmax = np.empty((N, C, H_out, W_out), dtype=np.intp)
+    argmax[...] = first_h[:, None] * KW + first_w[None, :]
+    out = np.full((N, C, H_out, W_out), -np.inf, dtype=x.dtype)
+    for kh, kw, sh, sw in tap_slices(g):           # scan each window in row-major order
         v = xp[:, :, sh, sw]                        # (N, C, H_out, W_out)
         better = (v > out) | np.isnan(v)            # strictly greater: the first maximum wins
-        argmax[better] = tap
+        argmax[better] = kh * KW + kw
         out = np.where(better, v, out)
     return out, MaxPool2dCache(x.shape, x.dtype, g, argmax, None)
 
 
-def _max_pool_2x2(x: np.ndarray, g: _Window):
-    """2x2 windows with stride 2 from four strided views; ties go to the first in scan order."""
-    Hc, Wc = 2 * g.H_out, 2 * g.W_out
-    a = x[:, :, 0:Hc:2, 0:Wc:2]          # top-left of every window   (N, C, H_out, W_out)
-    b = x[:, :, 0:Hc:2, 1:Wc:2]          # top-right
-    c = x[:, :, 1:Hc:2, 0:Wc:2]          # bottom-left
-    d = x[:, :, 1:Hc:2, 1:Wc:2]          # bottom-right
-    b_wins = np.greater(b, a)
-    out = np.maximum(a, b)
-    c_wins = np.greater(c, out)
-    np.maximum(out, c, out=out)
-    d_wins = np.greater(d, out)
-    np.maximum(out, d, out=out)
-    return out, (b_wins, c_wins, d_wins)
-
-
-_BUFFERS: dict = {}
-
-
-def _buffer(key: str, shape: tuple) -> np.ndarray:
-    """A reusable boolean scratch array (never returned to the caller)."""
-    buf = _BUFFERS.get(key)
-    if buf is None or buf.shape != shape:
-        buf = _BUFFERS[key] = np.empty(shape, dtype=bool)
-    return buf
+def _max_pool_2x2(x: np.ndarray, g: Window):
+    """2x2 windows with stride 2, block by block. A window is two rows of two: first the larger
+    of each horizontal pair (the left one on a tie), then the larger of the two rows (the top one
+    on a tie), so the first maximum in row-major order wins, as in the general path. NumPy's
+    maximum is several times faster on contiguous arrays than on every other element, so each
+    block's pairs are first split into a contiguous left and right column."""
+    N, C = x.shape[:2]
+    H_out, W_out = g.out
+    planes = np.ascontiguousarray(x[:, :, :2 * H_out, :2 * W_out]).reshape(N * C, 4 * H_out * W_out)
+    out = np.empty((N * C, H_out * W_out), x.dtype)
+    right_won = np.empty((N * C, 2 * H_out * W_out), bool)    # per horizontal pair
+    bottom_won = np.empty((N * C, H_out * W_out), bool)       # per window
+    size, blocks = _blocks(N * C, planes.itemsize * planes.shape[1])
+    cols = np.empty((2, size * 2 * H_out * W_out), x.dtype)    # scratch for one block
+    for b in blocks:
+        n = (b.stop - b.start) * 2 * H_out * W_out               # horizontal pairs in the block
+        np.copyto(cols[:, :n], planes[b].reshape(-1, 2).T)       # split them: (left, right)
+        left, right = cols[:, :n]
+        np.greater(right, left, out=right_won[b].reshape(-1))
+        rows = np.maximum(left, right, out=left).reshape(-1, 2, W_out)  # (top, bottom) rows
+        np.greater(rows[:, 1], rows[:, 0], out=bottom_won[b].reshape(-1, W_out))
+        np.maximum(rows[:, 0], rows[:, 1], out=out[b].reshape(-1, W_out))
+    return out.reshape(N, C, H_out, W_out), (right_won, bottom_won)
 
 
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
@@ -192,45 +175,67 @@ def max_pool2d_backward(dout, cache: MaxPool2dCache):
     overlapping windows add up. Returns ``dx`` of shape ``cache.x_shape``."""
     N, C, H, W = cache.x_shape
     g = cache.window
-    dout = check_dout("max_pool2d_backward", dout, (N, C, g.H_out, g.W_out), cache.dtype)
-    if cache.wins is not None:
-        b_wins, c_wins, d_wins = cache.wins
-        Hc, Wc = 2 * g.H_out, 2 * g.W_out
-        exact = (Hc, Wc) == (H, W)
-        dx = np.empty(cache.x_shape, cache.dtype) if exact else np.zeros(cache.x_shape, cache.dtype)
-        shape = dout.shape
-        later = np.logical_or(c_wins, d_wins, out=_buffer("later", shape))   # c or d beat a, b
-        win = np.greater(c_wins, d_wins, out=_buffer("win", shape))          # c wins, d doesn't
-        np.multiply(dout, d_wins, out=dx[:, :, 1:Hc:2, 1:Wc:2])
-        np.multiply(dout, win, out=dx[:, :, 1:Hc:2, 0:Wc:2])
-        np.greater(b_wins, later, out=win)                                   # b wins outright
-        np.multiply(dout, win, out=dx[:, :, 0:Hc:2, 1:Wc:2])
-        np.logical_or(b_wins, later, out=win)
-        np.logical_not(win, out=win)                                         # a wins
-        np.multiply(dout, win, out=dx[:, :, 0:Hc:2, 0:Wc:2])
-        return dx
-    Hp = max(H + 2 * g.pad_h, (g.H_out - 1) * g.stride_h + g.dil_h * (g.KH - 1) + 1)
-    Wp = max(W + 2 * g.pad_w, (g.W_out - 1) * g.stride_w + g.dil_w * (g.KW - 1) + 1)
-    dxp = np.zeros((N, C, Hp, Wp), dtype=cache.dtype)
+    KW = g.kernel[1]
+    (top, bottom), (left, right) = g.pads
+    dout = check_dout("max_pool2d_backward", dout, (N, C) + g.out, cache.dtype)
+    if cache.wins is not None and np.isfinite(dout).all():   # inf * 0 would give NaN
+        return _max_pool_2x2_backward(dout, cache)
+    argmax = _taps(cache)
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=cache.dtype)
     zero = np.zeros((), dtype=cache.dtype)
-    for tap, sh, sw in _offset_slices(g):
-        dxp[:, :, sh, sw] += np.where(cache.argmax == tap, dout, zero)   # overlaps accumulate
-    return dxp[:, :, g.pad_h:g.pad_h + H, g.pad_w:g.pad_w + W].copy()
+    for kh, kw, sh, sw in tap_slices(g):
+        dxp[:, :, sh, sw] += np.where(argmax == kh * KW + kw, dout, zero)   # overlaps accumulate
+    return dxp[:, :, top:top + H, left:left + W].copy()
+
+
+def _max_pool_2x2_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
+    """The 2x2/stride-2 gradient, block by block, undoing `_max_pool_2x2` step by step: each
+    window's gradient goes to its bottom row if that row won, else to the top row (``d - d*won``
+    is ``d`` or exactly 0); then within the row to the right pixel if it won, else to the left."""
+    N, C, H, W = cache.x_shape
+    H_out, W_out = cache.window.out
+    right_won, bottom_won = cache.wins
+    grads = dout.reshape(N * C, H_out * W_out)
+    dx = np.empty((N * C, 4 * H_out * W_out), cache.dtype)
+    size, blocks = _blocks(N * C, dx.itemsize * dx.shape[1])
+    row_grad = np.empty((size, 2 * H_out * W_out), cache.dtype)      # scratch for one block
+    for b in blocks:
+        d = grads[b].reshape(-1, W_out)
+        rows = row_grad[:b.stop - b.start].reshape(-1, 2, W_out)   # gradient of (top, bottom)
+        np.multiply(d, bottom_won[b].reshape(-1, W_out), out=rows[:, 1])
+        np.subtract(d, rows[:, 1], out=rows[:, 0])
+        pairs = dx[b].reshape(-1, 2)                               # (left, right) neighbours
+        np.multiply(rows.reshape(-1), right_won[b].reshape(-1), out=pairs[:, 1])
+        np.subtract(rows.reshape(-1), pairs[:, 1], out=pairs[:, 0])
+    dx = dx.reshape(N, C, 2 * H_out, 2 * W_out)
+    if dx.shape[2:] != (H, W):                    # a last odd row or column is in no window
+        dx = np.pad(dx, ((0, 0), (0, 0), (0, H - 2 * H_out), (0, W - 2 * W_out)))
+    return dx
+
+
+def _taps(cache: MaxPool2dCache) -> np.ndarray:
+    """The winning kernel tap ``kh * KW + kw`` of every window, ``(N, C, H_out, W_out)``."""
+    if cache.wins is None:
+        return cache.argmax
+    N, C = cache.x_shape[:2]
+    H_out, W_out = cache.window.out
+    right_won, bottom_won = cache.wins
+    right_won = right_won.reshape(N, C, H_out, 2, W_out)      # per (top, bottom) row
+    bottom_won = bottom_won.reshape(N, C, H_out, W_out)
+    col = np.where(bottom_won, right_won[:, :, :, 1], right_won[:, :, :, 0])
+    return 2 * bottom_won.astype(np.intp) + col
 
 
 def _flat_indices(cache: MaxPool2dCache) -> np.ndarray:
     """PyTorch's ``return_indices``: the position ``h * W + w`` of each maximum in its plane."""
     g = cache.window
     W = cache.x_shape[3]
-    if cache.wins is not None:
-        b_wins, c_wins, d_wins = cache.wins
-        tap = np.where(d_wins, 3, np.where(c_wins, 2, np.where(b_wins, 1, 0)))
-    else:
-        tap = cache.argmax
-    oh = np.arange(g.H_out)[:, None]
-    ow = np.arange(g.W_out)[None, :]
-    h = oh * g.stride_h - g.pad_h + (tap // g.KW) * g.dil_h
-    w = ow * g.stride_w - g.pad_w + (tap % g.KW) * g.dil_w
+    tap = _taps(cache)
+    KW = g.kernel[1]
+    oh = np.arange(g.out[0])[:, None]
+    ow = np.arange(g.out[1])[None, :]
+    h = oh * g.stride[0] - g.pads[0][0] + (tap // KW) * g.dilation[0]
+    w = ow * g.stride[1] - g.pads[1][0] + (tap % KW) * g.dilation[1]
     return (h * W + w).astype(np.int64)
 
 
@@ -270,23 +275,53 @@ def max_pool2d_naive(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     fn = "max_pool2d_naive"
     x = _input(fn, x)
     g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
+    (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
-    out = np.empty((N, C, g.H_out, g.W_out), dtype=x.dtype)
+    out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
     for n in range(N):
         for c in range(C):
-            for i in range(g.H_out):
-                for j in range(g.W_out):
+            for i in range(H_out):
+                for j in range(W_out):
                     best = -np.inf
-                    for kh in range(g.KH):
-                        h = i * g.stride_h - g.pad_h + kh * g.dil_h
-                        for kw in range(g.KW):
-                            w = j * g.stride_w - g.pad_w + kw * g.dil_w
+                    for kh in range(KH):
+                        h = i * s_h - p_h + kh * d_h
+                        for kw in range(KW):
+                            w = j * s_w - p_w + kw * d_w
                             if 0 <= h < H and 0 <= w < W:       # padding is -inf: skip it
                                 v = x[n, c, h, w]
                                 if v > best or np.isnan(v):
                                     best = v
                     out[n, c, i, j] = best
     return out
+
+
+def max_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, dilation=1,
+                              ceil_mode=False, *, strict=False):
+    """The gradient of max pooling written as plain loops, for reading: every window scans its
+    taps in row-major order, keeps the first maximum (a later tap must be strictly larger, or
+    NaN) and adds its upstream gradient there. Same result as :func:`max_pool2d_backward`."""
+    fn = "max_pool2d_backward_naive"
+    x = _input(fn, x)
+    g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
+    (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
+    N, C, H, W = x.shape
+    dout = check_dout(fn, dout, (N, C, H_out, W_out), x.dtype)
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    best, where = -np.inf, None
+                    for kh in range(KH):
+                        h = i * s_h - p_h + kh * d_h
+                        for kw in range(KW):
+                            w = j * s_w - p_w + kw * d_w
+                            if 0 <= h < H and 0 <= w < W:       # padding never wins
+                                v = x[n, c, h, w]
+                                if where is None or v > best or np.isnan(v):  # first, or larger
+                                    best, where = v, (h, w)
+                    dx[n, c, where[0], where[1]] += dout[n, c, i, j]
+    return dx
 
 
 # ----------------------------------------------------------------------------------------------
@@ -296,7 +331,7 @@ def max_pool2d_naive(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
 class AvgPool2dCache(NamedTuple):
     x_shape: tuple
     dtype: np.dtype
-    window: _Window
+    window: Window
     divisor: np.ndarray          # (H_out, W_out) number each window's sum is divided by
 
 
@@ -317,12 +352,13 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
     count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
     N, C, H, W = x.shape
-    div_h = _divisor_1d(g.H_out, H, g.KH, g.stride_h, g.pad_h, count_include_pad)
-    div_w = _divisor_1d(g.W_out, W, g.KW, g.stride_w, g.pad_w, count_include_pad)
+    (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
+    div_h = _divisor_1d(H_out, H, KH, s_h, p_h, count_include_pad)
+    div_w = _divisor_1d(W_out, W, KW, s_w, p_w, count_include_pad)
     divisor = np.maximum(np.outer(div_h, div_w), 1).astype(x.dtype)   # (H_out, W_out)
     xp = _pad(x, g, 0.0)
-    total = np.zeros((N, C, g.H_out, g.W_out), dtype=x.dtype)
-    for _, sh, sw in _offset_slices(g):
+    total = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
+    for _, _, sh, sw in tap_slices(g):
         total += xp[:, :, sh, sw]
     return total / divisor, AvgPool2dCache(x.shape, x.dtype, g, divisor)
 
@@ -332,14 +368,14 @@ def avg_pool2d_backward(dout, cache: AvgPool2dCache):
     (padding taps absorb their share). Returns ``dx``."""
     N, C, H, W = cache.x_shape
     g = cache.window
-    dout = check_dout("avg_pool2d_backward", dout, (N, C, g.H_out, g.W_out), cache.dtype)
+    (top, bottom), (left, right) = g.pads
+    dout = check_dout("avg_pool2d_backward", dout, (N, C) + g.out, cache.dtype)
     share = dout / cache.divisor                    # (N, C, H_out, W_out)
-    Hp = max(H + 2 * g.pad_h, (g.H_out - 1) * g.stride_h + g.KH)
-    Wp = max(W + 2 * g.pad_w, (g.W_out - 1) * g.stride_w + g.KW)
-    dxp = np.zeros((N, C, Hp, Wp), dtype=cache.dtype)
-    for _, sh, sw in _offset_slices(g):
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=cache.dtype)
+    for _, _, sh, sw in tap_slices(g):
         dxp[:, :, sh, sw] += share
-    return dxp[:, :, g.pad_h:g.pad_h + H, g.pad_w:g.pad_w + W].copy()
+    return dxp[:, :, top:top + H, left:left + W].copy()
+
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -368,14 +404,15 @@ def avg_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     x = _input(fn, x)
     g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
     count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
+    (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
-    out = np.empty((N, C, g.H_out, g.W_out), dtype=x.dtype)
-    for i in range(g.H_out):
-        h0 = i * g.stride_h - g.pad_h
-        h1 = min(h0 + g.KH, H + g.pad_h)            # the window, clipped to input + padding
-        for j in range(g.W_out):
-            w0 = j * g.stride_w - g.pad_w
-            w1 = min(w0 + g.KW, W + g.pad_w)
+    out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
+    for i in range(H_out):
+        h0 = i * s_h - p_h
+        h1 = min(h0 + KH, H + p_h)                  # the window, clipped to input + padding
+        for j in range(W_out):
+            w0 = j * s_w - p_w
+            w1 = min(w0 + KW, W + p_w)
             inside = x[:, :, max(h0, 0):min(h1, H), max(w0, 0):min(w1, W)]
             if count_include_pad:
                 divisor = (h1 - h0) * (w1 - w0)
@@ -388,6 +425,34 @@ def avg_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                         total += v
                     out[n, c, i, j] = total / max(divisor, 1)
     return out
+
+
+def avg_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                              count_include_pad=True, *, strict=False):
+    """The gradient of average pooling written as plain loops, for reading: every window adds
+    ``dout / divisor`` to each input pixel it covers (its padding taps take their share away).
+    Only the shape and dtype of `x` matter. Same result as :func:`avg_pool2d_backward`."""
+    fn = "avg_pool2d_backward_naive"
+    x = _input(fn, x)
+    g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
+    count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
+    (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
+    N, C, H, W = x.shape
+    dout = check_dout(fn, dout, (N, C, H_out, W_out), x.dtype)
+    dx = np.zeros_like(x)
+    for i in range(H_out):
+        h0 = i * s_h - p_h
+        h1 = min(h0 + KH, H + p_h)                  # the window, clipped to input + padding
+        for j in range(W_out):
+            w0 = j * s_w - p_w
+            w1 = min(w0 + KW, W + p_w)
+            rows = range(max(h0, 0), min(h1, H))
+            cols = range(max(w0, 0), min(w1, W))
+            divisor = (h1 - h0) * (w1 - w0) if count_include_pad else len(rows) * len(cols)
+            for h in rows:
+                for w in cols:
+                    dx[:, :, h, w] += dout[:, :, i, j] / max(divisor, 1)   # all (n, c) at once
+    return dx
 
 
 # ----------------------------------------------------------------------------------------------
@@ -445,7 +510,7 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
     with np.errstate(invalid="ignore", divide="ignore"):
         dsum = np.where(sums != 0, dout * (sums ** (1.0 / p - 1.0)) / p, 0).astype(x.dtype)
         # The inner average divides by the window size; the sum did not, so scale it back.
-        dxp = avg_pool2d_backward(dsum * (g.KH * g.KW), cache.pool)   # gradient wrt x**p
+        dxp = avg_pool2d_backward(dsum * (g.kernel[0] * g.kernel[1]), cache.pool)   # gradient wrt x**p
         return dxp * p * x ** (p - 1.0)
 
 

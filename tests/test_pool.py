@@ -143,6 +143,127 @@ def test_global_avg_pool2d(device):
 
 
 # ---------------------------------------------------------------------------------------------
+# Loop versions of the backward passes: the definition, held equal to the vectorised ones
+
+def _dout(x, out_shape, seed=3):
+    return np.random.default_rng(seed).standard_normal(out_shape).astype(x.dtype)
+
+
+@pytest.mark.parametrize("kind", ["random", "integer", "constant"])
+@pytest.mark.parametrize("k,s,p,d,ceil", MAX_GRID, ids=MAX_IDS)
+def test_max_pool2d_backward_naive_matches_vectorised(kind, k, s, p, d, ceil):
+    x = _image(kind)                                  # float64; "integer"/"constant" tie a lot
+    out, cache = P.max_pool2d_forward(x, k, s, p, d, ceil)
+    dout = _dout(x, out.shape)
+    loops = P.max_pool2d_backward_naive(dout, x, k, s, p, d, ceil)
+    # Each window routes to one pixel; overlapping windows may add in another order.
+    np.testing.assert_allclose(loops, P.max_pool2d_backward(dout, cache), rtol=0, atol=1e-12)
+    if kind != "random":                              # ties: the torch rule, from the loops too
+        xt = torch.from_numpy(x).requires_grad_(True)
+        (gt,) = torch.autograd.grad(TF.max_pool2d(xt, k, s, p, d, ceil), xt, torch.from_numpy(dout))
+        np.testing.assert_allclose(loops, gt.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False], ids=["incpad", "exclpad"])
+@pytest.mark.parametrize("k,s,p,ceil", AVG_GRID, ids=AVG_IDS)
+def test_avg_pool2d_backward_naive_matches_vectorised(k, s, p, ceil, count_include_pad):
+    x = _image("random")
+    out, cache = P.avg_pool2d_forward(x, k, s, p, ceil, count_include_pad)
+    dout = _dout(x, out.shape)
+    np.testing.assert_allclose(
+        P.avg_pool2d_backward_naive(dout, x, k, s, p, ceil, count_include_pad),
+        P.avg_pool2d_backward(dout, cache), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 10), (2, 3, 9, 11), (1, 1, 2, 2), (3, 5, 7, 6)],
+                         ids=["even", "odd", "one-window", "odd-H"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_2x2_path_equals_loops_and_torch_exactly(shape, dtype):
+    x = _image("integer", shape).astype(dtype)        # values 0..3: three ties in most windows
+    out, cache = P.max_pool2d_forward(x, 2)
+    assert cache.wins is not None                      # the 2x2/stride-2 path was taken
+    dout = _dout(x, out.shape)
+    dx = P.max_pool2d_backward(dout, cache)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, P.max_pool2d_backward_naive(dout, x, 2))
+    np.testing.assert_array_equal(out, P.max_pool2d_naive(x, 2))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    (gt,) = torch.autograd.grad(TF.max_pool2d(xt, 2), xt, torch.from_numpy(dout))
+    np.testing.assert_array_equal(dx, gt.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_2x2_several_blocks_like_torch(dtype):
+    x = np.random.default_rng(4).integers(0, 4, (3, 50, 64, 63)).astype(dtype)   # odd W
+    size, blocks = P._blocks(150, 64 * 62 * x.itemsize)
+    assert len(blocks) > 1 and blocks[-1].stop - blocks[-1].start < size   # a partial last block
+    out, cache = P.max_pool2d_forward(x, 2)
+    dout = _dout(x, out.shape)
+    dx = P.max_pool2d_backward(dout, cache)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    t_out, t_idx = TF.max_pool2d(xt, 2, return_indices=True)
+    (gt,) = torch.autograd.grad(t_out, xt, torch.from_numpy(dout))
+    np.testing.assert_array_equal(out, t_out.detach().numpy())
+    np.testing.assert_array_equal(dx, gt.numpy())
+    np.testing.assert_array_equal(P.max_pool2d(x, 2, return_indices=True)[1], t_idx.numpy())
+
+
+def test_max_pool2d_2x2_every_tie_pattern():
+    # Every non-empty set of pixels of a window holding the maximum 1 (the rest 0): the gradient
+    # goes to the first maximum in row-major order.
+    patterns = np.array([[(m >> t) & 1 for t in range(4)] for m in range(1, 16)], float)
+    x = patterns.reshape(15, 1, 2, 2)
+    dx = P.max_pool2d_backward(np.ones((15, 1, 1, 1)), P.max_pool2d_forward(x, 2)[1])
+    first = np.zeros((15, 4))
+    first[np.arange(15), np.argmax(patterns, axis=1)] = 1.0      # argmax: first maximum
+    np.testing.assert_array_equal(dx.reshape(15, 4), first)
+    np.testing.assert_array_equal(P.max_pool2d_backward_naive(np.ones((15, 1, 1, 1)), x, 2), dx)
+
+
+def test_max_pool2d_backward_non_finite_dout_like_torch():
+    x = _image("integer", (1, 2, 4, 6))
+    out, cache = P.max_pool2d_forward(x, 2)
+    dout = _dout(x, out.shape)
+    dout[0, 0, 0, 0], dout[0, 1, 1, 2] = np.inf, np.nan   # inf * 0 must not leak NaN around
+    dx = P.max_pool2d_backward(dout, cache)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    (gt,) = torch.autograd.grad(TF.max_pool2d(xt, 2), xt, torch.from_numpy(dout))
+    np.testing.assert_array_equal(dx, gt.numpy())
+    np.testing.assert_array_equal(P.max_pool2d_backward_naive(dout, x, 2), dx)
+    assert np.isnan(dx).sum() == 1 and np.isinf(dx).sum() == 1
+
+
+def test_max_pool2d_no_state_between_calls():
+    # Calls of different shapes and dtypes, interleaved, each equal to the loops.
+    rng = np.random.default_rng(5)
+    xs = [rng.integers(0, 3, shape).astype(dt) for shape, dt in
+          [((2, 2, 6, 6), np.float64), ((1, 3, 4, 8), np.float32), ((2, 2, 6, 6), np.float32)]]
+    caches = [P.max_pool2d_forward(x, 2) for x in xs]
+    for x, (out, cache) in zip(xs, caches):
+        dout = _dout(x, out.shape)
+        np.testing.assert_array_equal(P.max_pool2d_backward(dout, cache),
+                                      P.max_pool2d_backward_naive(dout, x, 2))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 8, 8), (2, 0, 8, 8)], ids=["N=0", "C=0"])
+@pytest.mark.parametrize("k,s,p", [(2, None, 0), (3, 2, 1)], ids=["2x2", "3x3-s2-p1"])
+def test_max_pool2d_empty_batch_or_channels(shape, k, s, p):
+    x = np.zeros(shape)
+    out, cache = P.max_pool2d_forward(x, k, s, p)
+    assert out.shape == shape[:2] + (4, 4)
+    assert P.max_pool2d_backward(np.zeros(out.shape), cache).shape == shape
+    assert P.max_pool2d_backward_naive(np.zeros(out.shape), x, k, s, p).shape == shape
+
+
+def test_backward_naive_bad_dout():
+    x = _image("random")
+    with pytest.raises(ValueError, match="max_pool2d_backward_naive: dout must have the shape"):
+        P.max_pool2d_backward_naive(np.zeros((2, 3, 4, 5)), x, 2)     # out is (2, 3, 4, 4)
+    with pytest.raises(ValueError, match="avg_pool2d_backward_naive: dout must have the shape"):
+        P.avg_pool2d_backward_naive(np.zeros((2, 3, 5, 4)), x, 2)
+
+
+# ---------------------------------------------------------------------------------------------
 # Finite differences (inputs without ties for max pooling)
 
 def _no_ties(shape, seed=1):
@@ -315,5 +436,6 @@ def test_inputs_unchanged_by_every_op():
 
 def test_functional_reexports():
     F = pytest.importorskip("cnnbook.functional")   # needs every layer module to be present
-    for name in ("max_pool2d", "avg_pool2d_backward", "roi_pool", "max_pool2d_naive"):
+    for name in ("max_pool2d", "avg_pool2d_backward", "roi_pool", "max_pool2d_naive",
+                 "max_pool2d_backward_naive", "avg_pool2d_backward_naive"):
         assert getattr(F, name) is getattr(P, name)
