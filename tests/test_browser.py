@@ -28,7 +28,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("CNNBOOK_HTML_DIR", ROOT / "_build" / "html")).resolve()
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -42,6 +41,7 @@ COLUMN_PX = 688                   # cnnbook.widgets.COLUMN_PX: the text column a
 MIN_TEXT_PX = 11                  # cnnbook.widgets.MIN_TEXT_PX
 sys.path.insert(0, str(ROOT / "scripts"))
 from check_figures import IMAGE_MIMES, executed_notebooks  # noqa: E402
+from conftest import CHROMIUM, browser_skip_reason, skip_unless_browser  # noqa: E402
 
 
 def _book_pages() -> list[str]:
@@ -59,13 +59,7 @@ PAGES = _book_pages()
 def _skip_reason() -> str | None:
     if not PAGES:
         return f"no built book at {HTML} (run `make book` first)"
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    return None
+    return browser_skip_reason()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -76,11 +70,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site():
     """Serve _build/html on 127.0.0.1 at a free port from a background thread."""
-    reason = _skip_reason()
-    if reason and os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the browser test cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
+    skip_unless_browser(_skip_reason(), "the browser test")
     handler = functools.partial(_QuietHandler, directory=str(HTML))
     server = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -205,13 +195,19 @@ def _check_explorers(page, log: PageLog, html: str) -> None:
 
 
 def _check_live(page, log: PageLog, html: str) -> None:
-    """Every live explorer (`cnnbook.live`: computed in the page, no frames) has started: its
-    engine built the controls, and none reported an error."""
+    """Every live explorer (`cnnbook.live`: computed in the page, no frames) starts once the
+    reader scrolls to it (its engine and data load then): the engine built the controls, and
+    none reported an error."""
     if "cnnbook-live" not in html:
         return
     roots = page.locator(".cnnbook-live")
     for i in range(roots.count()):
         root = roots.nth(i)
+        root.scroll_into_view_if_needed(timeout=WIDGET_TIMEOUT_MS)
+        try:
+            root.locator(".cl-body").wait_for(state="attached", timeout=WIDGET_TIMEOUT_MS)
+        except Exception:  # playwright's TimeoutError: reported just below
+            pass
         if root.locator(".cl-body").count() != 1 or not root.evaluate("e => !!e.cnnbookLive"):
             log.errors.append(f"live explorer {i} ({root.get_attribute('data-kind')}) did not start: "
                               f"{root.text_content()[:120]!r}")
