@@ -82,6 +82,7 @@ def start_jupyterlab(root_dir, work_dir, settings: dict | None = None, pythonpat
     import urllib.request
     from pathlib import Path
     work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
     user_settings = work_dir / "settings"
     for key, value in (settings or {}).items():
         f = user_settings / f"{key}.jupyterlab-settings"
