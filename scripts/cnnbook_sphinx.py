@@ -24,6 +24,8 @@ and readable.
   nears the screen, and arrays of 1 kB or more (a network's weights, the sample images) move to
   one binary file under `_images/live/` (named by its hash) that the explorer fetches then. A
   cold load of a page whose explorer is below the fold fetches neither.
+- Images load lazily (`loading="lazy"`): the browser fetches a figure when it comes near the
+  screen, not every figure of a long chapter on the first load.
 - An author–year bibliography style (`authoryear`), so the labels in the reference list match
   the author–year citations in the text.
 """
@@ -169,12 +171,20 @@ def _add_static_paths(app, config):
     config.html_static_path.append(str(_engine_path().parent))
 
 
+EAGER_IMG = re.compile(r"<img (?![^>]*\bloading=)")
+
+
+def lazy_images(text: str) -> str:
+    """`text` with ``loading="lazy"`` on every <img> that does not say how it loads."""
+    return EAGER_IMG.sub('<img loading="lazy" ', text)
+
+
 def drop_fontawesome(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     for page in Path(app.outdir).rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        cleaned = FONTAWESOME_SCRIPT.sub("", text)
+        cleaned = lazy_images(FONTAWESOME_SCRIPT.sub("", text))
         if cleaned != text:
             page.write_text(cleaned, encoding="utf-8")
 

@@ -2,7 +2,7 @@
 errors and without a single request to another host; every image on it has loaded and the page
 shows exactly as many images as its executed notebook produced; every slider of every explorer
 changes the figure, and explorer text is legible; every live explorer (computed in the page)
-starts; MathJax renders; the page weighs at most
+starts once scrolled to, with its engine and data fetched from files, never inline; MathJax renders; the page weighs at most
 `MAX_PAGE_BYTES` on a cold load; at phone width (390 px) no code or output block scrolls
 sideways and the explorer read-outs stay on screen.
 
@@ -345,3 +345,32 @@ def test_widget_pages_load_self_hosted_manager(site):
         assert "_static/widgets/html-manager/dist/embed-amd.js" in text, path
         assert "_static/widgets/require.js" in text, path
         assert "cdn.jsdelivr" not in text and "cdnjs" not in text and "unpkg" not in text, path
+
+
+# Base64 runs at least this long would be data that belongs in a file (the live explorers' arrays
+# of 1 kB or more leave the page, `cnnbook.live.externalize`).
+MAX_INLINE_BASE64 = 2_000
+
+
+def test_live_explorer_pages_fetch_engine_and_data_from_files():
+    """A page with a live explorer carries neither a copy of the engine nor its large arrays:
+    its loader names _static/cnnbook_live.js, its config names one binary file under
+    _images/live/, both exist, and no base64 run of MAX_INLINE_BASE64 characters is left."""
+    if not PAGES:
+        pytest.skip(f"no built book at {HTML} (run `make book` first)")
+    pages = _pages_containing('class="cnnbook-live"')
+    assert pages, "no page of the book holds a live explorer"
+    for path in pages:
+        page = HTML / path
+        text = page.read_text(encoding="utf-8", errors="replace")
+        assert "cnnbook-live-engine" not in text and "function conv2d" not in text, \
+            f"{path}: the engine is inline"
+        runs = [len(r) for r in re.findall(r"[A-Za-z0-9+/]{%d,}" % MAX_INLINE_BASE64, text)]
+        assert not runs, f"{path}: base64 runs of {runs} characters inline"
+        engines = re.findall(r'data-engine="([^"?]+)[^"]*"', text)
+        assert engines and all((page.parent / e).resolve() == HTML / "_static" / "cnnbook_live.js"
+                               for e in engines), (path, engines)
+        assert (HTML / "_static" / "cnnbook_live.js").is_file()
+        for binary in re.findall(r'"binary":"([^"]+)"', text):
+            f = (page.parent / binary).resolve()
+            assert f.is_file() and f.parent == HTML / "_images" / "live", (path, binary)
