@@ -16,6 +16,62 @@
     return;
   }
 
+  // ---------------------------------------------------------------- the explorers' style sheet
+  // Added to the document once, by the first copy of this file that runs.
+  var CSS = [
+    ".cnnbook-live{margin:0.5rem 0 1rem;max-width:688px;font-size:14px;line-height:1.35;box-sizing:border-box}",
+    ".cnnbook-live *{box-sizing:border-box}",
+    ".cnnbook-live .cl-title{font-weight:600;margin-bottom:0.4rem}",
+    ".cnnbook-live .cl-controls{display:flex;flex-wrap:wrap;gap:0.4rem 1.2rem;margin-bottom:0.5rem}",
+    ".cnnbook-live .cl-col{flex:1 1 15rem;min-width:0;max-width:100%}",
+    ".cnnbook-live .cl-control{display:flex;flex-wrap:wrap;align-items:center;gap:0.3rem 0.6rem;margin:0.25rem 0}",
+    ".cnnbook-live .cl-control label{flex:0 0 auto;min-width:4.5rem}",
+    ".cnnbook-live .cl-control input[type=range]{flex:1 1 6rem;min-width:0}",
+    ".cnnbook-live .cl-control output{min-width:1.5rem;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-file input{max-width:100%;font-size:13px}",
+    ".cnnbook-live select,.cnnbook-live button,.cnnbook-live input{font-size:14px;max-width:100%}",
+    ".cnnbook-live button{padding:0.2rem 0.6rem;margin:0.2rem 0.4rem 0.2rem 0}",
+    ".cnnbook-live fieldset.cl-kernel{border:1px solid #ccc;padding:0.3rem 0.5rem;margin:0.3rem 0;max-width:17rem;min-width:0}",
+    ".cnnbook-live .cl-grid3{display:grid;grid-template-columns:repeat(3,minmax(0,5rem));gap:0.25rem}",
+    ".cnnbook-live fieldset.cl-kernel legend{font-size:13px;padding:0 0.2rem;float:none;width:auto;margin:0}",
+    ".cnnbook-live fieldset.cl-kernel input{width:100%;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-panels{display:flex;flex-wrap:wrap;gap:0.8rem}",
+    ".cnnbook-live figure{margin:0;flex:0 1 280px;min-width:0;max-width:100%}",
+    ".cnnbook-live figure canvas{display:block;width:100%;max-width:280px;height:auto;image-rendering:pixelated}",
+    ".cnnbook-live figcaption{font-size:13px;color:#444;margin-top:0.2rem}",
+    ".cnnbook-live canvas:focus{outline:3px solid #4a90d9;outline-offset:2px}",
+    ".cnnbook-live .cl-readout{font-size:14px;margin-top:0.5rem;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-products{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:0.15rem 0.6rem;font-size:13px;margin:0.2rem 0;max-width:34rem}",
+    ".cnnbook-live .cl-sum{font-weight:600}",
+    ".cnnbook-live .cl-padwrap{position:relative;width:100%;max-width:280px}",
+    ".cnnbook-live canvas.cl-pad{display:block;width:100%;max-width:280px;height:auto;touch-action:none;cursor:crosshair;border:1px solid #888}",
+    ".cnnbook-live .cl-cursor{display:none;position:absolute;border:2px solid #e8710a;border-radius:50%;pointer-events:none;box-shadow:0 0 0 1px #fff}",
+    ".cnnbook-live .cl-padwrap:focus-within .cl-cursor{display:block}",
+    ".cnnbook-live .cl-keyhelp{font-size:13px;color:#444;margin:0.2rem 0}",
+    ".cnnbook-live .cl-probs{display:grid;gap:0.15rem;font-size:13px}",
+    ".cnnbook-live .cl-bar{display:grid;grid-template-columns:minmax(0,6.5rem) minmax(0,1fr) 3.6rem;gap:0.4rem;align-items:center}",
+    ".cnnbook-live .cl-bar-track{display:block;height:0.8rem;background:#eee}",
+    ".cnnbook-live .cl-bar-fill{display:block;height:100%;background:#4a90d9}",
+    ".cnnbook-live .cl-bar-val{text-align:right;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-best{font-weight:700}",
+    ".cnnbook-live .cl-best .cl-bar-fill{background:#e8710a}",
+    ".cnnbook-live .cl-maps{display:grid;gap:0.4rem;margin-top:0.6rem}",
+    ".cnnbook-live .cl-maplabel{font-size:13px;color:#333}",
+    ".cnnbook-live .cl-mapimgs{display:flex;flex-wrap:wrap;gap:3px}",
+    ".cnnbook-live .cl-mapimgs canvas{image-rendering:pixelated;max-width:100%;height:auto}",
+    ".cnnbook-live .cl-mapimgs canvas.cl-vector{display:block;flex:1 1 100%;width:100%;max-width:none;height:12px;border:1px solid #999}",
+    ".cnnbook-live table.cl-layers{border-collapse:collapse;font-size:13px;max-width:100%}",
+    ".cnnbook-live table.cl-layers caption{text-align:left;font-size:13px;color:#444}",
+    ".cnnbook-live table.cl-layers th,.cnnbook-live table.cl-layers td{padding:0.1rem 0.3rem;text-align:center}",
+    ".cnnbook-live table.cl-layers select{font-size:13px}"
+  ].join("\n");
+  if (!document.getElementById("cnnbook-live-style")) {
+    var sheet = document.createElement("style");
+    sheet.id = "cnnbook-live-style";
+    sheet.textContent = CSS;
+    (document.head || document.documentElement).appendChild(sheet);
+  }
+
   // ---------------------------------------------------------------- tensors and weights
   function tensor(shape, data) {
     var n = shape.reduce(function (a, b) { return a * b; }, 1);
