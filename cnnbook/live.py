@@ -9,9 +9,14 @@ An explorer from `cnnbook.widgets` shows frames drawn in advance; the explorers 
     cb.live.receptive_field_explorer(layers)       # click a unit, see its (effective) field
 
 Each returns an ``IPython.display.HTML`` object: one piece of HTML that carries its data as JSON
-(arrays as base64 little-endian float32, `encode_array`) and the engine inline, so it works in the
-rendered book (no request leaves the page) and in a trusted notebook, where JupyterLab runs the
-scripts of an HTML output. The first copy of the engine on a page defines ``window.cnnbookLive``;
+(arrays as base64 little-endian float32, `encode_array`) and the engine inline, so it works alone
+in a trusted notebook, where JupyterLab runs the scripts of an HTML output. The rendered book
+does not repeat them in every page: when the book is built, `externalize` (called by the book's
+Sphinx extension, scripts/cnnbook_sphinx.py) swaps the inline engine for a few lines that load
+``_static/cnnbook_live.js`` once the explorer nears the screen, and moves the large arrays (a
+network's weights) into one binary file that the page fetches then, so a page with an explorer
+far down weighs on a cold load little more than its text. Nothing comes from another site.
+The first copy of the engine on a page defines ``window.cnnbookLive``;
 its functions (``conv2d``, ``maxPool2d``, ``linear``, ``forward``, ``run`` ...) are the test hook
 that tests/test_live.py compares with `cnnbook.functional` in Chromium.
 
@@ -25,13 +30,14 @@ import base64
 import hashlib
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["config_of", "encode_array", "encode_state_dict", "model_spec", "engine_js", "live_html",
-           "convolution_explorer", "drawing_explorer", "receptive_field_explorer",
-           "KERNEL_PRESETS"]
+           "externalize", "convolution_explorer", "drawing_explorer", "receptive_field_explorer",
+           "KERNEL_PRESETS", "LOADER_JS", "BINARY_MIN_BYTES"]
 
 ENGINE = Path(__file__).resolve().parent / "static" / "cnnbook_live.js"
 
@@ -46,51 +52,37 @@ KERNEL_PRESETS = {
     "Sobel, horizontal edges": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
 }
 
-_STYLE = """<style>
-.cnnbook-live{margin:0.5rem 0 1rem;max-width:688px;font-size:14px;line-height:1.35;box-sizing:border-box}
-.cnnbook-live *{box-sizing:border-box}
-.cnnbook-live .cl-title{font-weight:600;margin-bottom:0.4rem}
-.cnnbook-live .cl-controls{display:flex;flex-wrap:wrap;gap:0.4rem 1.2rem;margin-bottom:0.5rem}
-.cnnbook-live .cl-col{flex:1 1 15rem;min-width:0;max-width:100%}
-.cnnbook-live .cl-control{display:flex;flex-wrap:wrap;align-items:center;gap:0.3rem 0.6rem;margin:0.25rem 0}
-.cnnbook-live .cl-control label{flex:0 0 auto;min-width:4.5rem}
-.cnnbook-live .cl-control input[type=range]{flex:1 1 6rem;min-width:0}
-.cnnbook-live .cl-control output{min-width:1.5rem;font-variant-numeric:tabular-nums}
-.cnnbook-live .cl-file input{max-width:100%;font-size:13px}
-.cnnbook-live select,.cnnbook-live button,.cnnbook-live input{font-size:14px;max-width:100%}
-.cnnbook-live button{padding:0.2rem 0.6rem;margin:0.2rem 0.4rem 0.2rem 0}
-.cnnbook-live fieldset.cl-kernel{border:1px solid #ccc;padding:0.3rem 0.5rem;margin:0.3rem 0;max-width:17rem;min-width:0}
-.cnnbook-live .cl-grid3{display:grid;grid-template-columns:repeat(3,minmax(0,5rem));gap:0.25rem}
-.cnnbook-live fieldset.cl-kernel legend{font-size:13px;padding:0 0.2rem;float:none;width:auto;margin:0}
-.cnnbook-live fieldset.cl-kernel input{width:100%;font-variant-numeric:tabular-nums}
-.cnnbook-live .cl-panels{display:flex;flex-wrap:wrap;gap:0.8rem}
-.cnnbook-live figure{margin:0;flex:0 1 280px;min-width:0;max-width:100%}
-.cnnbook-live figure canvas{display:block;width:100%;max-width:280px;height:auto;image-rendering:pixelated}
-.cnnbook-live figcaption{font-size:13px;color:#444;margin-top:0.2rem}
-.cnnbook-live canvas:focus{outline:3px solid #4a90d9;outline-offset:2px}
-.cnnbook-live .cl-readout{font-size:14px;margin-top:0.5rem;font-variant-numeric:tabular-nums}
-.cnnbook-live .cl-products{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:0.15rem 0.6rem;
-  font-size:13px;margin:0.2rem 0;max-width:34rem}
-.cnnbook-live .cl-sum{font-weight:600}
-.cnnbook-live canvas.cl-pad{display:block;width:100%;max-width:280px;height:auto;touch-action:none;
-  cursor:crosshair;border:1px solid #888}
-.cnnbook-live .cl-probs{display:grid;gap:0.15rem;font-size:13px}
-.cnnbook-live .cl-bar{display:grid;grid-template-columns:minmax(0,6.5rem) minmax(0,1fr) 3.6rem;gap:0.4rem;align-items:center}
-.cnnbook-live .cl-bar-track{display:block;height:0.8rem;background:#eee}
-.cnnbook-live .cl-bar-fill{display:block;height:100%;background:#4a90d9}
-.cnnbook-live .cl-bar-val{text-align:right;font-variant-numeric:tabular-nums}
-.cnnbook-live .cl-best{font-weight:700}
-.cnnbook-live .cl-best .cl-bar-fill{background:#e8710a}
-.cnnbook-live .cl-maps{display:grid;gap:0.4rem;margin-top:0.6rem}
-.cnnbook-live .cl-maplabel{font-size:13px;color:#333}
-.cnnbook-live .cl-mapimgs{display:flex;flex-wrap:wrap;gap:3px}
-.cnnbook-live .cl-mapimgs canvas{image-rendering:pixelated;max-width:100%;height:auto}
-.cnnbook-live .cl-mapimgs canvas.cl-vector{display:block;flex:1 1 100%;width:100%;max-width:none;height:12px;border:1px solid #999}
-.cnnbook-live table.cl-layers{border-collapse:collapse;font-size:13px;max-width:100%}
-.cnnbook-live table.cl-layers caption{text-align:left;font-size:13px;color:#444}
-.cnnbook-live table.cl-layers th,.cnnbook-live table.cl-layers td{padding:0.1rem 0.3rem;text-align:center}
-.cnnbook-live table.cl-layers select{font-size:13px}
-</style>"""
+
+
+# Arrays of at least this many bytes leave the page for the binary file (`externalize`).
+BINARY_MIN_BYTES = 1024
+
+# What the rendered book carries instead of the engine: when the explorer comes within a screen
+# of the viewport (at once where IntersectionObserver is missing), add the engine by <script src>
+# (once per page) and queue this explorer for it; the engine mounts every queued explorer.
+LOADER_JS = """(function (root) {
+  var w = window, src = root.getAttribute("data-engine");
+  function go() {
+    if (w.cnnbookLive) { w.cnnbookLive.mount(root); return; }
+    (w.cnnbookLivePending = w.cnnbookLivePending || []).push(root);
+    if (w.cnnbookLiveLoading) return;
+    w.cnnbookLiveLoading = true;
+    var s = document.createElement("script");
+    s.src = src;
+    s.onerror = function () {
+      (w.cnnbookLivePending || []).forEach(function (r) {
+        var f = r.querySelector(".cl-fallback");
+        if (f) f.textContent = "This explorer could not start: " + src + " did not load.";
+      });
+    };
+    document.head.appendChild(s);
+  }
+  if (!("IntersectionObserver" in w)) { go(); return; }
+  var io = new IntersectionObserver(function (entries) {
+    if (entries.some(function (e) { return e.isIntersecting; })) { io.disconnect(); go(); }
+  }, { rootMargin: "100% 0px" });
+  io.observe(root);
+})(document.currentScript.parentNode);"""
 
 
 def engine_js() -> str:
@@ -199,12 +191,59 @@ def live_html(kind: str, config: dict, title: str) -> str:
     ident = hashlib.sha1((kind + data).encode()).hexdigest()[:10]
     engine = engine_js().replace("</", "<\\/")
     return (f'<div class="cnnbook-live" id="cnnbook-live-{ident}" data-kind="{kind}" role="group" '
-            f'aria-label="{html.escape(title)}">{_STYLE}'
-            f'<div class="cl-title">{html.escape(title)}</div>'
+            f'aria-label="{html.escape(title)}" style="margin:0.5rem 0 1rem;max-width:688px">'
+            f'<div class="cl-title" style="font-weight:600">{html.escape(title)}</div>'
             f'<div class="cl-fallback">This explorer computes in the page: it needs JavaScript '
-            f'(in Jupyter, a trusted notebook; run the cell).</div>'
+            f'(in Jupyter, a trusted notebook; run the cell) and starts when you scroll to it.</div>'
             f'<script type="application/json">{data}</script>'
-            f'<script>{engine}</script></div>')
+            f'<script class="cnnbook-live-engine">{engine}</script></div>')
+
+
+_ENGINE_TAG = re.compile(r'<script class="cnnbook-live-engine">.*?</script>', re.S)
+_CONFIG_TAG = re.compile(r'(<script type="application/json">)(.*?)(</script>)', re.S)
+
+
+def externalize(markup: str, engine_src: str, save, min_bytes: int = BINARY_MIN_BYTES) -> str:
+    """The HTML of a live explorer (`live_html`) as the rendered book ships it: the inline engine
+    replaced by `LOADER_JS`, which loads `engine_src` (a URL relative to the page) when the
+    explorer nears the screen, and every encoded array of at least `min_bytes` bytes moved into
+    one binary file. ``save(data: bytes) -> str`` stores that file and returns its URL relative
+    to the page; the config keeps each array's shape and dtype with ``"bin": [offset, length]``
+    and names the file as ``"binary"``. Markup without a live explorer is returned unchanged."""
+    if 'class="cnnbook-live"' not in markup or not _ENGINE_TAG.search(markup):
+        return markup
+    if not isinstance(engine_src, str) or not engine_src or '"' in engine_src:
+        raise ValueError(f"externalize: engine_src must be a URL without quotes, got {engine_src!r}.")
+    m = _CONFIG_TAG.search(markup)
+    config = json.loads(m.group(2))         # "<\/" in the JSON reads back as "</"
+    blob = bytearray()
+
+    def move(obj):
+        if isinstance(obj, dict):
+            if set(obj) >= {"shape", "data"} and isinstance(obj["data"], str):
+                raw = base64.b64decode(obj["data"])
+                if len(raw) >= min_bytes:
+                    blob.extend(b"\0" * (-len(blob) % 4))        # float32 arrays start 4-aligned
+                    moved = {k: v for k, v in obj.items() if k != "data"}
+                    moved["bin"] = [len(blob), len(raw)]
+                    blob.extend(raw)
+                    return moved
+                return obj
+            return {k: move(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [move(v) for v in obj]
+        return obj
+
+    config = move(config)
+    if blob:
+        url = save(bytes(blob))
+        if not isinstance(url, str) or not url:
+            raise ValueError(f"externalize: save must return the file's URL, got {url!r}.")
+        config["binary"] = url
+    out = markup[:m.start(2)] + _json_for_script(config) + markup[m.end(2):]
+    out = _ENGINE_TAG.sub(lambda _: f"<script>{LOADER_JS}</script>", out, count=1)
+    return out.replace('<div class="cnnbook-live" ',
+                       f'<div class="cnnbook-live" data-engine="{html.escape(engine_src)}" ', 1)
 
 
 def config_of(explorer) -> dict:

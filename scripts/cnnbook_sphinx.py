@@ -18,6 +18,14 @@ and readable.
   that a notebook output stands alone); in the book each frame becomes a file under
   `_images/explorers/` (named by its hash), and all but the frame on show load lazily, so a
   cold load fetches one frame per explorer and the rest arrive once the reader moves a slider.
+- Live explorers (`cnnbook.live`) do not repeat their engine and data in every page: the engine
+  is copied once to `_static/cnnbook_live.js` (versioned by its hash), and each explorer's output
+  goes through `cnnbook.live.externalize`: a small loader fetches the engine when the explorer
+  nears the screen, and arrays of 1 kB or more (a network's weights, the sample images) move to
+  one binary file under `_images/live/` (named by its hash) that the explorer fetches then. A
+  cold load of a page whose explorer is below the fold fetches neither.
+- Images load lazily (`loading="lazy"`): the browser fetches a figure when it comes near the
+  screen, not every figure of a long chapter on the first load.
 - An author–year bibliography style (`authoryear`), so the labels in the reference list match
   the author–year citations in the text.
 """
@@ -127,12 +135,56 @@ def externalize_explorer_frames(app, doctree, docname):
         raw.replace_self(nodes.raw("", FRAME_SRC.sub(to_file, text), **raw.attributes))
 
 
+def _engine_path() -> Path:
+    from cnnbook.live import ENGINE
+    return ENGINE
+
+
+def externalize_live_explorers(app, doctree, docname):
+    import hashlib
+    from cnnbook.live import externalize
+    if app.builder.format != "html":
+        return
+    engine = _engine_path()
+    prefix = "../" * docname.count("/")
+    version = hashlib.sha1(engine.read_bytes()).hexdigest()[:10]
+    engine_src = f"{prefix}_static/{engine.name}?v={version}"
+    folder = Path(app.outdir) / "_images" / "live"
+
+    def save(data: bytes) -> str:
+        name = hashlib.sha1(data).hexdigest()[:20] + ".bin"
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / name).exists():
+            (folder / name).write_bytes(data)
+        return f"{prefix}_images/live/{name}"
+
+    for raw in list(doctree.findall(nodes.raw)):
+        text = raw.astext()
+        if "cnnbook-live-engine" not in text:
+            continue
+        raw.replace_self(nodes.raw("", externalize(text, engine_src, save), **raw.attributes))
+
+
+def _add_static_paths(app, config):
+    config.html_static_path.append(str(STATIC))
+    # the live explorers' engine, served as _static/cnnbook_live.js (the folder holds only it)
+    config.html_static_path.append(str(_engine_path().parent))
+
+
+EAGER_IMG = re.compile(r"<img (?![^>]*\bloading=)")
+
+
+def lazy_images(text: str) -> str:
+    """`text` with ``loading="lazy"`` on every <img> that does not say how it loads."""
+    return EAGER_IMG.sub('<img loading="lazy" ', text)
+
+
 def drop_fontawesome(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     for page in Path(app.outdir).rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        cleaned = FONTAWESOME_SCRIPT.sub("", text)
+        cleaned = lazy_images(FONTAWESOME_SCRIPT.sub("", text))
         if cleaned != text:
             page.write_text(cleaned, encoding="utf-8")
 
@@ -183,10 +235,11 @@ def _register_authoryear_style():
 
 def setup(app):
     _register_authoryear_style()
-    app.connect("config-inited", lambda app, config: config.html_static_path.append(str(STATIC)))
+    app.connect("config-inited", _add_static_paths)
     app.add_css_file("cnnbook.css")
     app.connect("html-page-context", clean_page_scripts, priority=900)
     app.connect("doctree-resolved", add_alt_text)
     app.connect("doctree-resolved", externalize_explorer_frames)
+    app.connect("doctree-resolved", externalize_live_explorers)
     app.connect("build-finished", drop_fontawesome)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -36,6 +36,14 @@ def main(argv=None) -> int:
             page = ctx.new_page()
             for path in pages:
                 page.goto(base + path, wait_until="networkidle")
+                # scroll through the page, so that what loads when it nears the screen (live
+                # explorers, lazy explorer frames) is there in the shot
+                height = page.evaluate("() => document.body.scrollHeight")
+                for y in range(0, height, 700):
+                    page.evaluate(f"() => window.scrollTo(0, {y})")
+                    page.wait_for_timeout(60)
+                page.wait_for_load_state("networkidle")
+                page.evaluate("() => window.scrollTo(0, 0)")
                 page.wait_for_timeout(800)
                 name = path.replace("/", "_").removesuffix(".html")
                 full = out / f"{name}-{width}.png"

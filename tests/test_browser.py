@@ -2,7 +2,7 @@
 errors and without a single request to another host; every image on it has loaded and the page
 shows exactly as many images as its executed notebook produced; every slider of every explorer
 changes the figure, and explorer text is legible; every live explorer (computed in the page)
-starts; MathJax renders; the page weighs at most
+starts once scrolled to, with its engine and data fetched from files, never inline; MathJax renders; the page weighs at most
 `MAX_PAGE_BYTES` on a cold load; at phone width (390 px) no code or output block scrolls
 sideways and the explorer read-outs stay on screen.
 
@@ -28,7 +28,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("CNNBOOK_HTML_DIR", ROOT / "_build" / "html")).resolve()
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -42,6 +41,7 @@ COLUMN_PX = 688                   # cnnbook.widgets.COLUMN_PX: the text column a
 MIN_TEXT_PX = 11                  # cnnbook.widgets.MIN_TEXT_PX
 sys.path.insert(0, str(ROOT / "scripts"))
 from check_figures import IMAGE_MIMES, executed_notebooks  # noqa: E402
+from conftest import CHROMIUM, browser_skip_reason, skip_unless_browser  # noqa: E402
 
 
 def _book_pages() -> list[str]:
@@ -59,13 +59,7 @@ PAGES = _book_pages()
 def _skip_reason() -> str | None:
     if not PAGES:
         return f"no built book at {HTML} (run `make book` first)"
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    return None
+    return browser_skip_reason()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -76,11 +70,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site():
     """Serve _build/html on 127.0.0.1 at a free port from a background thread."""
-    reason = _skip_reason()
-    if reason and os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the browser test cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
+    skip_unless_browser(_skip_reason(), "the browser test")
     handler = functools.partial(_QuietHandler, directory=str(HTML))
     server = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -204,11 +194,24 @@ def _check_explorers(page, log: PageLog, html: str) -> None:
                 log.errors.append(f"explorer {i}: moving slider {j} did not change the figure")
 
 
+def _start_live(page) -> None:
+    """Scroll to every live explorer, so that its engine and data load, and wait until it starts."""
+    roots = page.locator(".cnnbook-live")
+    for i in range(roots.count()):
+        roots.nth(i).scroll_into_view_if_needed(timeout=WIDGET_TIMEOUT_MS)
+        try:
+            roots.nth(i).locator(".cl-body").wait_for(state="attached", timeout=WIDGET_TIMEOUT_MS)
+        except Exception:  # playwright's TimeoutError: the callers report what did not start
+            pass
+
+
 def _check_live(page, log: PageLog, html: str) -> None:
-    """Every live explorer (`cnnbook.live`: computed in the page, no frames) has started: its
-    engine built the controls, and none reported an error."""
+    """Every live explorer (`cnnbook.live`: computed in the page, no frames) starts once the
+    reader scrolls to it (its engine and data load then): the engine built the controls, and
+    none reported an error."""
     if "cnnbook-live" not in html:
         return
+    _start_live(page)
     roots = page.locator(".cnnbook-live")
     for i in range(roots.count()):
         root = roots.nth(i)
@@ -306,9 +309,10 @@ def test_page_is_self_contained_and_works(browser, site, path):
 @pytest.mark.parametrize("path", PAGES or [None], ids=lambda p: p or "no-book")
 def test_page_reads_on_a_phone(browser, site, path):
     """At 390 px nothing in the article scrolls sideways except tables, and every explorer's
-    slider read-out is on screen."""
+    slider read-out is on screen (live explorers once scrolled to, when they have started)."""
     context, page, log = _open(browser, site + path, width=PHONE_WIDTH)
     try:
+        _start_live(page)
         wide = page.evaluate("""() => [...document.querySelectorAll('article pre')]
             .filter(p => p.scrollWidth > p.clientWidth + 1)
             .map(p => p.textContent.trim().split('\\n')[0].slice(0, 60))""")
@@ -349,3 +353,32 @@ def test_widget_pages_load_self_hosted_manager(site):
         assert "_static/widgets/html-manager/dist/embed-amd.js" in text, path
         assert "_static/widgets/require.js" in text, path
         assert "cdn.jsdelivr" not in text and "cdnjs" not in text and "unpkg" not in text, path
+
+
+# Base64 runs at least this long would be data that belongs in a file (the live explorers' arrays
+# of 1 kB or more leave the page, `cnnbook.live.externalize`).
+MAX_INLINE_BASE64 = 2_000
+
+
+def test_live_explorer_pages_fetch_engine_and_data_from_files():
+    """A page with a live explorer carries neither a copy of the engine nor its large arrays:
+    its loader names _static/cnnbook_live.js, its config names one binary file under
+    _images/live/, both exist, and no base64 run of MAX_INLINE_BASE64 characters is left."""
+    if not PAGES:
+        pytest.skip(f"no built book at {HTML} (run `make book` first)")
+    pages = _pages_containing('class="cnnbook-live"')
+    assert pages, "no page of the book holds a live explorer"
+    for path in pages:
+        page = HTML / path
+        text = page.read_text(encoding="utf-8", errors="replace")
+        assert "cnnbook-live-engine" not in text and "function conv2d" not in text, \
+            f"{path}: the engine is inline"
+        runs = [len(r) for r in re.findall(r"[A-Za-z0-9+/]{%d,}" % MAX_INLINE_BASE64, text)]
+        assert not runs, f"{path}: base64 runs of {runs} characters inline"
+        engines = re.findall(r'data-engine="([^"?]+)[^"]*"', text)
+        assert engines and all((page.parent / e).resolve() == HTML / "_static" / "cnnbook_live.js"
+                               for e in engines), (path, engines)
+        assert (HTML / "_static" / "cnnbook_live.js").is_file()
+        for binary in re.findall(r'"binary":"([^"]+)"', text):
+            f = (page.parent / binary).resolve()
+            assert f.is_file() and f.parent == HTML / "_images" / "live", (path, binary)

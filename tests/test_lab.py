@@ -8,88 +8,28 @@ tests/test_browser.py; skipped when either is missing, unless CNNBOOK_REQUIRE_BR
 """
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, browser_skip_reason, skip_unless_browser, start_jupyterlab
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 CHAPTER = "book/08_pooling.ipynb"
 RUN_TIMEOUT_S = 300
 
 
-def _skip_reason():
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-        import jupyterlab  # noqa: F401
-    except ImportError as exc:
-        return f"{exc.name} is not installed"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    reason = _skip_reason()
-    if reason and os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the JupyterLab test cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
-    settings = tmp_path_factory.mktemp("lab-settings")
+    skip_unless_browser(browser_skip_reason(lab=True), "the JupyterLab test")
     # Render every cell (no windowing), so the whole notebook is in the page to inspect.
-    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
-    tracker.parent.mkdir(parents=True)
-    tracker.write_text(json.dumps({"windowingMode": "none"}))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_STATIC", "MPLBACKEND")}
-    env["JUPYTER_CONFIG_DIR"] = str(tmp_path_factory.mktemp("jupyter-config"))
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--allow-root",
-           "--LabApp.extension_manager=readonly", "--LabApp.news_url=",
-           "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={ROOT}",
-           "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={settings}",
-           f"--LabApp.workspaces_dir={tmp_path_factory.mktemp('lab-workspaces')}"]
-    log = open(tmp_path_factory.mktemp("lab-log") / "lab.log", "w+")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    url, stop = start_jupyterlab(ROOT, tmp_path_factory.mktemp("lab"), settings={
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}})
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "api/status", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.5)
-        else:
-            pass
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"JupyterLab exited: {log.read()[-2000:]}")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop()
 
 
 def test_chapter_runs_and_renders_in_jupyterlab(lab):

@@ -2,27 +2,31 @@
 the page engine against `cnnbook.functional` for the same weights, plus the explorers as a reader
 uses them (controls with names, drawing changes the prediction, nothing overflows a phone).
 
-The browser tests write each explorer's HTML output into a small standalone page under
-tmp_path, serve it on 127.0.0.1 and drive Debian's Chromium (never a downloaded browser); they
-skip, with the reason, when Chromium or playwright is missing, unless CNNBOOK_REQUIRE_BROWSER=1.
+The browser tests write each explorer's HTML output into small standalone pages under
+tmp_path, in the form the rendered book ships (`live.externalize`: the engine from
+_static/cnnbook_live.js, the large arrays from a binary file, both loaded when the explorer nears
+the screen) and in the form a notebook output has (everything inline), serve them on 127.0.0.1
+and drive Debian's Chromium (never a downloaded browser); they skip, with the reason, when
+Chromium or playwright is missing, unless CNNBOOK_REQUIRE_BROWSER=1.
 """
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import http.server
 import json
-import os
+import re
+import shutil
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CHROMIUM, browser_skip_reason, skip_unless_browser, start_jupyterlab
 
 import cnnbook as cb
 from cnnbook import live
 
-CHROMIUM = "/usr/bin/chromium"
 TOL = 1e-5                      # float32 agreement, engine vs NumPy
 PHONE_WIDTH = 390
 MIN_TEXT_PX = 11
@@ -100,23 +104,9 @@ def test_explorer_arguments_are_checked():
 
 # ------------------------------------------------------------------------------ in Chromium
 
-def _browser_skip_reason():
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    return None
-
-
 @pytest.fixture(scope="module")
 def chromium():
-    reason = _browser_skip_reason()
-    if reason and os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
+    skip_unless_browser(browser_skip_reason())
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -147,9 +137,26 @@ def trained_like_lenet():
     return model, xt[:6], yt[:6]
 
 
+def _book_form(markup, root):
+    """`markup` as the book's Sphinx extension ships it, with the files under `root`: the
+    engine at _static/cnnbook_live.js and the binary data under _images/live/."""
+    (root / "_static").mkdir(exist_ok=True)
+    shutil.copy(live.ENGINE, root / "_static" / "cnnbook_live.js")
+
+    def save(data):
+        name = hashlib.sha1(data).hexdigest()[:20] + ".bin"
+        (root / "_images" / "live").mkdir(parents=True, exist_ok=True)
+        (root / "_images" / "live" / name).write_bytes(data)
+        return f"_images/live/{name}"
+
+    return live.externalize(markup, "_static/cnnbook_live.js?v=test", save)
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, trained_like_lenet):
-    """Three standalone pages (one explorer each, and one holding all three) served locally."""
+    """Standalone pages served locally, in the book's form (one explorer each, and one holding
+    all three; far.html puts the drawing explorer below two screens of text) and in the
+    notebook's form (inline_*.html)."""
     model, xt, yt = trained_like_lenet
     classes = cb.data.FASHION_MNIST_CLASSES
     outs = {"conv": live.convolution_explorer(),
@@ -159,10 +166,14 @@ def pages(tmp_path_factory, trained_like_lenet):
     head = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<style>body{font-family:sans-serif;margin:0 16px;max-width:720px}</style></head><body>')
-    for name, out in outs.items():
-        (root / f"{name}.html").write_text(head + out.data + "</body></html>", encoding="utf-8")
-    (root / "all.html").write_text(head + "".join(o.data for o in outs.values()) + "</body></html>",
-                                   encoding="utf-8")
+    book = {name: _book_form(out.data, root) for name, out in outs.items()}
+    for name, markup in book.items():
+        (root / f"{name}.html").write_text(head + markup + "</body></html>", encoding="utf-8")
+        (root / f"inline_{name}.html").write_text(head + outs[name].data + "</body></html>",
+                                                  encoding="utf-8")
+    (root / "all.html").write_text(head + "".join(book.values()) + "</body></html>", encoding="utf-8")
+    (root / "far.html").write_text(head + '<div style="height:2600px">text</div>' + book["draw"] +
+                                   "</body></html>", encoding="utf-8")
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -178,7 +189,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _open(chromium, url, width=1280):
+def _open(chromium, url, width=1280, start=True):
+    """A fresh page; with `start`, every explorer on it is scrolled to and has started."""
     ctx = chromium.new_context(viewport={"width": width, "height": 900})
     errors, external = [], []
     ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
@@ -187,6 +199,12 @@ def _open(chromium, url, width=1280):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(url, wait_until="load")
+    if start:
+        roots = page.locator(".cnnbook-live")
+        for i in range(roots.count()):
+            roots.nth(i).scroll_into_view_if_needed()
+            roots.nth(i).locator(".cl-body").wait_for(state="attached", timeout=30_000)
+        page.evaluate("() => window.scrollTo(0, 0)")
     return ctx, page, errors, external
 
 
@@ -342,6 +360,11 @@ def test_convolution_explorer_computes_what_numpy_does(chromium, pages):
         err = np.abs(got - ref).max()
         print(f"\nconvolution explorer output vs cb.F.conv2d (s2 p2 d2): max abs error {err:.2e}")
         assert got.shape == ref.shape and err <= TOL
+        # the red pixels: those that no window reads, where a gradient of ones sends nothing back
+        _, cache = cb.F.conv2d_forward(x.astype(np.float64), np.ones((1, 1, 3, 3)), stride=2, padding=2, dilation=2)
+        unread = int((cb.F.conv2d_backward(np.ones(ref.shape), cache)[0] == 0).sum())
+        assert st["unread"] == unread > 0
+        assert f"{unread} pixels read by no window" in page.locator(".cl-panels figcaption").first.text_content()
         # keyboard on the output map moves the selection; the read-out sums the nine products
         page.locator(".cl-panels canvas[tabindex='0']").focus()
         page.keyboard.press("ArrowDown")
@@ -458,20 +481,7 @@ def test_controls_have_names_and_the_page_fits_a_phone(chromium, pages):
 def test_explorers_start_in_jupyterlab(chromium, tmp_path):
     """In JupyterLab, a cell's HTML output runs its scripts (the notebook is trusted once its
     cells ran): the explorers mount and compute, with the engine carried by the output."""
-    reason = None
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        reason = "jupyterlab is not installed"
-    if reason:
-        if os.environ.get("CNNBOOK_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"CNNBOOK_REQUIRE_BROWSER=1 but the JupyterLab test cannot run: {reason}")
-        pytest.skip(reason)
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    skip_unless_browser(browser_skip_reason(lab=True), "the JupyterLab test")
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {},
                      "outputs": [], "source": "from cnnbook import live\nlive.convolution_explorer()"},
                     {"cell_type": "code", "execution_count": None, "id": "a2", "metadata": {},
@@ -479,32 +489,10 @@ def test_explorers_start_in_jupyterlab(chromium, tmp_path):
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "live.ipynb").write_text(json.dumps(nb), encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_STATIC", "MPLBACKEND")}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1])] +
-                                        ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--allow-root",
-           "--LabApp.extension_manager=readonly", "--LabApp.news_url=",
-           "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={tmp_path}",
-           "--LabApp.expose_app_in_browser=True",
-           f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
-    log = open(tmp_path / "lab.log", "w+")
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    from pathlib import Path
+    url, stop = start_jupyterlab(tmp_path, tmp_path / "lab", pythonpath=Path(__file__).resolve().parents[1])
     errors: list[str] = []
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url + "api/status", timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None, "JupyterLab exited"
-                time.sleep(0.5)
         context = chromium.new_context(viewport={"width": 1280, "height": 900})
         try:
             page = context.new_page()
@@ -521,15 +509,121 @@ def test_explorers_start_in_jupyterlab(chromium, tmp_path):
             kinds = page.evaluate("""() => [...document.querySelectorAll('.cnnbook-live')]
                 .map(r => r.cnnbookLive && r.cnnbookLive.kind)""")
             st = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.state()")
+            inline = page.evaluate("() => document.querySelectorAll('script.cnnbook-live-engine').length")
         finally:
             context.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop()
     assert kinds == ["convolution", "receptive_field"]
+    assert inline == 2                       # the notebook form: the engine inline, no file
     assert st["shape"] == [1, 1, 64, 64] and len(st["output"]) == 64 * 64
+    assert not errors, errors
+
+
+def test_externalize_moves_engine_and_large_arrays_out():
+    model = cb.nn.LeNet5(seed=0)
+    out = live.drawing_explorer(model, range(10), np.random.default_rng(0).random((3, 28, 28)))
+    saved = []
+    ext = live.externalize(out.data, "../_static/cnnbook_live.js?v=1",
+                           lambda b: (saved.append(b), "../_images/live/w.bin")[1])
+    assert len(saved) == 1 and "window.cnnbookLive" not in ext and 'data-engine="../_static/' in ext
+    assert len(ext) < len(out.data) / 20
+    cfg, ref = live.config_of(ext), live.config_of(out)
+    assert cfg["binary"] == "../_images/live/w.bin" and cfg["spec"] == ref["spec"]
+    blob = saved[0]
+    moved = 0
+    for key, arr in ref["state"].items():
+        raw = base64.b64decode(arr["data"])
+        if len(raw) >= live.BINARY_MIN_BYTES:
+            o, n = cfg["state"][key]["bin"]
+            assert o % 4 == 0 and blob[o:o + n] == raw and "data" not in cfg["state"][key]
+            moved += n
+        else:
+            assert cfg["state"][key] == arr          # small arrays stay inline
+    assert moved > 0.99 * 4 * 61_706
+    o, n = cfg["presets"]["bin"]
+    assert blob[o:o + n] == base64.b64decode(ref["presets"]["data"])
+    # not an explorer, or already externalized: unchanged
+    assert live.externalize("<p>text</p>", "e.js", lambda b: "x") == "<p>text</p>"
+    assert live.externalize(ext, "e.js", lambda b: "x") == ext
+    with pytest.raises(ValueError, match="externalize: engine_src"):
+        live.externalize(out.data, 'a"b', lambda b: "x")
+
+
+def test_book_form_loads_engine_and_data_only_near_the_screen(chromium, pages):
+    ctx = chromium.new_context(viewport={"width": 1280, "height": 900})
+    fetched = []
+    try:
+        page = ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: fetched.append((r.url, len(r.body()) if r.ok else -1)))
+        page.goto(pages + "far.html", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        cold = [u for u, _ in fetched]
+        assert not any("cnnbook_live.js" in u or u.endswith(".bin") for u in cold), cold
+        assert page.locator(".cnnbook-live .cl-fallback").count() == 1
+        page.locator(".cnnbook-live").scroll_into_view_if_needed()
+        page.locator(".cnnbook-live .cl-body").wait_for(state="attached", timeout=30_000)
+        page.wait_for_load_state("networkidle")
+        later = dict(fetched)
+        engine = [n for u, n in later.items() if "cnnbook_live.js" in u]
+        binary = [n for u, n in later.items() if u.endswith(".bin")]
+        assert engine == [live.ENGINE.stat().st_size] and len(binary) == 1 and binary[0] > 4 * 61_000
+        book = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.last")
+    finally:
+        ctx.close()
+    ctx, page, errors2, _ = _open(chromium, pages + "inline_draw.html")
+    try:
+        inline = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.last")
+    finally:
+        ctx.close()
+    assert not errors and not errors2, (errors, errors2)
+    assert book["input"] == inline["input"] and book["probs"] == inline["probs"]   # the same bits
+
+
+def test_keyboard_drawing_changes_the_prediction(chromium, pages):
+    ctx, page, errors, _ = _open(chromium, pages + "draw.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        page.get_by_role("button", name="Clear").click()
+        cleared = page.evaluate(f"() => {inst}.last")
+        pad = page.get_by_label(re.compile("^drawing area"))
+        assert "arrow keys move the cursor" in pad.get_attribute("aria-label")
+        assert page.locator(".cl-cursor").evaluate("e => getComputedStyle(e).display") == "none"
+        page.keyboard.press("Shift+Tab")                  # from Clear back to the pad
+        assert pad.evaluate("e => e === document.activeElement")
+        assert page.locator(".cl-cursor").evaluate("e => getComputedStyle(e).display") == "block"
+        assert pad.evaluate("e => getComputedStyle(e).outlineStyle") != "none"   # visible focus
+        start = page.evaluate(f"() => {inst}.cursor()")
+        for _ in range(8):
+            page.keyboard.press("ArrowUp")
+        for _ in range(6):
+            page.keyboard.press("ArrowLeft")
+        assert page.evaluate(f"() => {inst}.cursor()") == [start[0] - 8, start[1] - 6]
+        page.keyboard.press("Space")
+        page.wait_for_timeout(100)
+        dot = page.evaluate(f"() => {inst}.last")
+        assert sum(dot["input"]) > 3 and dot["probs"] != cleared["probs"]
+        # two legs and a waistband with Shift + arrows, as a pair of trousers
+        for _ in range(16):
+            page.keyboard.press("Shift+ArrowDown")
+        for _ in range(16):
+            page.keyboard.press("ArrowUp")
+        for _ in range(12):
+            page.keyboard.press("Shift+ArrowRight")
+        for _ in range(16):
+            page.keyboard.press("Shift+ArrowDown")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(200)
+        drawn = page.evaluate(f"() => {inst}.last")
+        assert sum(drawn["input"]) > 60
+        assert max(abs(a - b) for a, b in zip(drawn["probs"], cleared["probs"])) > 0.05
+        shown = page.locator(".cl-best .cl-bar-name").text_content()
+        assert shown == cb.data.FASHION_MNIST_CLASSES[drawn["best"]]
+        print(f"\nkeyboard drawing: {cb.data.FASHION_MNIST_CLASSES[cleared['best']]} "
+              f"({max(cleared['probs']):.2f}) on the blank pad -> "
+              f"{cb.data.FASHION_MNIST_CLASSES[drawn['best']]} ({max(drawn['probs']):.2f})")
+    finally:
+        ctx.close()
     assert not errors, errors

@@ -1,15 +1,75 @@
 /* cnnbook live explorers: a small forward-pass engine and three explorers that compute in the
-   page. Plain JavaScript, no library, no network. Tensors are {shape: [N, C, H, W] (or [N, F]),
+   page. Plain JavaScript, no library. Tensors are {shape: [N, C, H, W] (or [N, F]),
    data: Float32Array} in NCHW, as in cnnbook and PyTorch; weights come from a cnnbook
-   state_dict, each array shipped as base64 little-endian float32. Every explorer's HTML output
-   carries this file inline, so it runs in the rendered book and in a trusted notebook alike;
-   the first copy to run defines window.cnnbookLive and later copies only mount their explorer.
+   state_dict, each array shipped as little-endian float32 (or uint8 codes of [0, 1] values).
+   In a notebook, an explorer's HTML output carries this file and its arrays (base64) inline,
+   so a trusted notebook runs it alone. In the rendered book (cnnbook.live.externalize) the
+   output carries a small loader instead: when the explorer nears the screen it adds this file
+   by <script src> from the book's _static/ folder, and the explorer fetches its large arrays
+   from one binary file next to the page (its config names the file and each array's offset).
+   The first copy to run defines window.cnnbookLive and later copies only mount their explorer.
    Sums accumulate in double precision and are stored as float32. */
 (function () {
   "use strict";
   if (window.cnnbookLive && window.cnnbookLive.version === 1) {
     window.cnnbookLive.mount(document.currentScript && document.currentScript.parentNode);
     return;
+  }
+
+  // ---------------------------------------------------------------- the explorers' style sheet
+  // Added to the document once, by the first copy of this file that runs.
+  var CSS = [
+    ".cnnbook-live{margin:0.5rem 0 1rem;max-width:688px;font-size:14px;line-height:1.35;box-sizing:border-box}",
+    ".cnnbook-live *{box-sizing:border-box}",
+    ".cnnbook-live .cl-title{font-weight:600;margin-bottom:0.4rem}",
+    ".cnnbook-live .cl-controls{display:flex;flex-wrap:wrap;gap:0.4rem 1.2rem;margin-bottom:0.5rem}",
+    ".cnnbook-live .cl-col{flex:1 1 15rem;min-width:0;max-width:100%}",
+    ".cnnbook-live .cl-control{display:flex;flex-wrap:wrap;align-items:center;gap:0.3rem 0.6rem;margin:0.25rem 0}",
+    ".cnnbook-live .cl-control label{flex:0 0 auto;min-width:4.5rem}",
+    ".cnnbook-live .cl-control input[type=range]{flex:1 1 6rem;min-width:0}",
+    ".cnnbook-live .cl-control output{min-width:1.5rem;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-file input{max-width:100%;font-size:13px}",
+    ".cnnbook-live select,.cnnbook-live button,.cnnbook-live input{font-size:14px;max-width:100%}",
+    ".cnnbook-live button{padding:0.2rem 0.6rem;margin:0.2rem 0.4rem 0.2rem 0}",
+    ".cnnbook-live fieldset.cl-kernel{border:1px solid #ccc;padding:0.3rem 0.5rem;margin:0.3rem 0;max-width:17rem;min-width:0}",
+    ".cnnbook-live .cl-grid3{display:grid;grid-template-columns:repeat(3,minmax(0,5rem));gap:0.25rem}",
+    ".cnnbook-live fieldset.cl-kernel legend{font-size:13px;padding:0 0.2rem;float:none;width:auto;margin:0}",
+    ".cnnbook-live fieldset.cl-kernel input{width:100%;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-panels{display:flex;flex-wrap:wrap;gap:0.8rem}",
+    ".cnnbook-live figure{margin:0;flex:0 1 280px;min-width:0;max-width:100%}",
+    ".cnnbook-live figure canvas{display:block;width:100%;max-width:280px;height:auto;image-rendering:pixelated}",
+    ".cnnbook-live figcaption{font-size:13px;color:#444;margin-top:0.2rem}",
+    ".cnnbook-live canvas:focus{outline:3px solid #4a90d9;outline-offset:2px}",
+    ".cnnbook-live .cl-readout{font-size:14px;margin-top:0.5rem;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-products{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:0.15rem 0.6rem;font-size:13px;margin:0.2rem 0;max-width:34rem}",
+    ".cnnbook-live .cl-sum{font-weight:600}",
+    ".cnnbook-live .cl-padwrap{position:relative;width:100%;max-width:280px}",
+    ".cnnbook-live canvas.cl-pad{display:block;width:100%;max-width:280px;height:auto;touch-action:none;cursor:crosshair;border:1px solid #888}",
+    ".cnnbook-live .cl-cursor{display:none;position:absolute;border:2px solid #e8710a;border-radius:50%;pointer-events:none;box-shadow:0 0 0 1px #fff}",
+    ".cnnbook-live .cl-padwrap:focus-within .cl-cursor{display:block}",
+    ".cnnbook-live .cl-keyhelp{font-size:13px;color:#444;margin:0.2rem 0}",
+    ".cnnbook-live .cl-probs{display:grid;gap:0.15rem;font-size:13px}",
+    ".cnnbook-live .cl-bar{display:grid;grid-template-columns:minmax(0,6.5rem) minmax(0,1fr) 3.6rem;gap:0.4rem;align-items:center}",
+    ".cnnbook-live .cl-bar-track{display:block;height:0.8rem;background:#eee}",
+    ".cnnbook-live .cl-bar-fill{display:block;height:100%;background:#4a90d9}",
+    ".cnnbook-live .cl-bar-val{text-align:right;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-best{font-weight:700}",
+    ".cnnbook-live .cl-best .cl-bar-fill{background:#e8710a}",
+    ".cnnbook-live .cl-maps{display:grid;gap:0.4rem;margin-top:0.6rem}",
+    ".cnnbook-live .cl-maplabel{font-size:13px;color:#333}",
+    ".cnnbook-live .cl-mapimgs{display:flex;flex-wrap:wrap;gap:3px}",
+    ".cnnbook-live .cl-mapimgs canvas{image-rendering:pixelated;max-width:100%;height:auto}",
+    ".cnnbook-live .cl-mapimgs canvas.cl-vector{display:block;flex:1 1 100%;width:100%;max-width:none;height:12px;border:1px solid #999}",
+    ".cnnbook-live table.cl-layers{border-collapse:collapse;font-size:13px;max-width:100%}",
+    ".cnnbook-live table.cl-layers caption{text-align:left;font-size:13px;color:#444}",
+    ".cnnbook-live table.cl-layers th,.cnnbook-live table.cl-layers td{padding:0.1rem 0.3rem;text-align:center}",
+    ".cnnbook-live table.cl-layers select{font-size:13px}"
+  ].join("\n");
+  if (!document.getElementById("cnnbook-live-style")) {
+    var sheet = document.createElement("style");
+    sheet.id = "cnnbook-live-style";
+    sheet.textContent = CSS;
+    (document.head || document.documentElement).appendChild(sheet);
   }
 
   // ---------------------------------------------------------------- tensors and weights
@@ -19,15 +79,31 @@
     if (data.length !== n) throw new Error("tensor: " + data.length + " values for shape [" + shape + "]");
     return { shape: shape.slice(), data: data };
   }
-  function decodeArray(a) {           // {shape, data: base64 float32 (or uint8 with dtype)}
-    var bin = atob(a.data), bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  // {shape, data: base64} or {shape, bytes: Uint8Array}: float32, or uint8 with dtype "uint8".
+  function decodeArray(a) {
+    var bytes = a.bytes;
+    if (!bytes) {
+      var bin = atob(a.data);
+      bytes = new Uint8Array(bin.length);
+      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    }
     if (a.dtype === "uint8") {
       var f = new Float32Array(bytes.length);
       for (var j = 0; j < bytes.length; j++) f[j] = bytes[j] / 255;
       return tensor(a.shape, f);
     }
-    return tensor(a.shape, new Float32Array(bytes.buffer));
+    return tensor(a.shape, new Float32Array(bytes.slice().buffer));
+  }
+  // Arrays kept in a binary file: each {shape, bin: [offset, length]} gets its bytes from buf.
+  function attachBinary(obj, buf) {
+    if (!obj || typeof obj !== "object") return;
+    if (Array.isArray(obj.bin) && obj.shape) {
+      var o = obj.bin[0], n = obj.bin[1];
+      if (o + n > buf.byteLength) throw new Error("binary file holds " + buf.byteLength + " bytes, the array needs " + (o + n));
+      obj.bytes = new Uint8Array(buf.slice(o, o + n));
+      return;
+    }
+    Object.keys(obj).forEach(function (k) { attachBinary(obj[k], buf); });
   }
   function decodeState(state) {
     var out = {};
@@ -260,7 +336,7 @@
   function convolutionExplorer(root, cfg) {
     var S = cfg.image.shape[0], img = decodeArray(cfg.image).data, presets = cfg.presets;
     var st = { kernel: presets[0].kernel.slice(), stride: cfg.stride || 1, padding: cfg.padding || 0,
-               dilation: cfg.dilation || 1, sel: [0, 0], out: null, Ho: 0, Wo: 0 };
+               dilation: cfg.dilation || 1, sel: [0, 0], out: null, Ho: 0, Wo: 0, unread: 0 };
     var PMAX = cfg.max_padding, DMAX = cfg.max_dilation, CELL = 4, side = (S + 2 * PMAX) * CELL;
     var controls = el("div", { "class": "cl-controls" }, root);
     var left = el("div", { "class": "cl-col" }, controls), right = el("div", { "class": "cl-col" }, controls);
@@ -320,6 +396,23 @@
         ctx.strokeRect(off + 0.5, off + 0.5, (S + 2 * st.padding) * CELL - 1, (S + 2 * st.padding) * CELL - 1);
       }
       if (!st.out) return;
+      // input pixels that no window reads (a stride wider than the window, a last step that
+      // does not fit, dilated taps that skip columns), tinted magenta
+      var read = new Uint8Array(S * S), d = st.dilation;
+      for (var oy = 0; oy < st.Ho; oy++)
+        for (var ky0 = 0; ky0 < 3; ky0++) {
+          var ry = oy * st.stride - st.padding + ky0 * d;
+          if (ry < 0 || ry >= S) continue;
+          for (var ox = 0; ox < st.Wo; ox++)
+            for (var kx0 = 0; kx0 < 3; kx0++) {
+              var rx = ox * st.stride - st.padding + kx0 * d;
+              if (rx >= 0 && rx < S) read[ry * S + rx] = 1;
+            }
+        }
+      st.unread = 0;
+      ctx.fillStyle = "rgba(200,0,200,0.6)";
+      for (var q = 0; q < S * S; q++)
+        if (!read[q]) { st.unread++; ctx.fillRect((PMAX + q % S) * CELL, (PMAX + Math.floor(q / S)) * CELL, CELL, CELL); }
       var y0 = st.sel[0] * st.stride - st.padding, x0 = st.sel[1] * st.stride - st.padding;
       ctx.strokeStyle = "#ff8c00"; ctx.lineWidth = 2;
       var span = (2 * st.dilation + 1) * CELL;
@@ -370,7 +463,8 @@
       }
       drawInput();
       cap1.textContent = "input " + S + "×" + S + (st.padding ? " + padding " + st.padding : "") +
-                         "; window " + (2 * st.dilation + 1) + "×" + (2 * st.dilation + 1);
+                         "; window " + (2 * st.dilation + 1) + "×" + (2 * st.dilation + 1) +
+                         (st.out ? "; " + (st.unread ? st.unread + " pixels read by no window (magenta)" : "every pixel is read") : "");
       drawReadout();
     }
     function choose(c) {
@@ -386,7 +480,7 @@
     return {
       state: function () {
         return { input: Array.from(img), kernel: st.kernel.slice(), stride: st.stride, padding: st.padding,
-                 dilation: st.dilation, sel: st.sel.slice(), shape: st.out ? st.out.shape : null,
+                 dilation: st.dilation, sel: st.sel.slice(), shape: st.out ? st.out.shape : null, unread: st.unread,
                  output: st.out ? Array.from(st.out.data) : null };
       },
       setImage: function (g) { img = Float32Array.from(g); update(); },
@@ -401,9 +495,15 @@
     var presets = cfg.presets ? decodeArray(cfg.presets) : null;
     var top = el("div", { "class": "cl-controls" }, root);
     var left = el("div", { "class": "cl-col" }, top), right = el("div", { "class": "cl-col" }, top);
-    var pad = el("canvas", { width: BIG, height: BIG, "class": "cl-pad", role: "img",
-                             "aria-label": "drawing area, 28 by 28 pixels: draw with a mouse, pen or finger; " +
-                                           "choose a test image below to start from one" }, left);
+    var padWrap = el("div", { "class": "cl-padwrap" }, left);
+    var pad = el("canvas", { width: BIG, height: BIG, "class": "cl-pad", tabindex: "0", role: "application",
+                             "aria-roledescription": "drawing pad",
+                             "aria-keyshortcuts": "ArrowUp ArrowDown ArrowLeft ArrowRight Space Enter",
+                             "aria-label": "drawing area, 28 by 28 pixels: draw with a mouse, pen or finger, or with " +
+                                           "the keyboard: arrow keys move the cursor, Space or Enter paints at it, " +
+                                           "Shift with an arrow key paints as it moves; choose a test image below to start from one" }, padWrap);
+    var cursorBox = el("div", { "class": "cl-cursor", "aria-hidden": "true" }, padWrap);
+    var keyHelp = el("div", { "class": "cl-keyhelp" }, left, "Keyboard: focus the pad, arrow keys move the cursor, Space or Enter paints, Shift + arrow paints a line.");
     var buttons = el("div", { "class": "cl-control" }, left);
     var clear = el("button", { type: "button" }, buttons, "Clear");
     var brush = 2.2, lastImage = null;
@@ -495,9 +595,12 @@
       showMaps(res, g);
       api.last = { input: Array.from(g), logits: Array.from(res.logits.data), probs: Array.from(p), best: best };
     }
-    var drawing = false, last = null, pending = false;
+    var drawing = false, last = null, pending = false, cursor = [14, 14];
     function stroke(ev) {
-      var r = pad.getBoundingClientRect(), x = (ev.clientX - r.left) / r.width * BIG, y = (ev.clientY - r.top) / r.height * BIG;
+      var r = pad.getBoundingClientRect();
+      strokeTo((ev.clientX - r.left) / r.width * BIG, (ev.clientY - r.top) / r.height * BIG);
+    }
+    function strokeTo(x, y) {
       ctx.strokeStyle = "#fff"; ctx.fillStyle = "#fff"; ctx.lineCap = "round"; ctx.lineWidth = brush * Z * 2;
       ctx.beginPath();
       if (last) { ctx.moveTo(last[0], last[1]); ctx.lineTo(x, y); ctx.stroke(); }
@@ -515,9 +618,34 @@
       pad.addEventListener(t, function () { drawing = false; last = null; });
     });
     clear.addEventListener("click", function () { blank(); if (presetSel) presetSel.value = 0; predict(); });
+    // The keyboard: a cursor on the 28x28 grid; Space/Enter paints a dot, Shift+arrow a line.
+    function showCursor() {
+      var d = 2 * brush / S * 100;
+      cursorBox.style.width = cursorBox.style.height = d + "%";
+      cursorBox.style.left = ((cursor[1] + 0.5) / S * 100 - d / 2) + "%";
+      cursorBox.style.top = ((cursor[0] + 0.5) / S * 100 - d / 2) + "%";
+    }
+    pad.addEventListener("keydown", function (ev) {
+      var move = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[ev.key];
+      var centre = function () { return [(cursor[1] + 0.5) * Z, (cursor[0] + 0.5) * Z]; };
+      if (move) {
+        ev.preventDefault();
+        if (ev.shiftKey) { last = centre(); }
+        cursor = [clamp(cursor[0] + move[0], 0, S - 1), clamp(cursor[1] + move[1], 0, S - 1)];
+        if (ev.shiftKey) { var c = centre(); strokeTo(c[0], c[1]); last = null; }
+        showCursor();
+      } else if (ev.key === " " || ev.key === "Enter" || ev.key === "Spacebar") {
+        ev.preventDefault();
+        last = null;
+        var c2 = centre();
+        strokeTo(c2[0], c2[1]);
+        last = null;
+      }
+    });
+    pad.addEventListener("focus", showCursor);
     var api = { predict: function (g) { var r = run(g); return { logits: Array.from(r.logits.data), probs: Array.from(r.probs.data),
                                                                   acts: r.acts.map(function (a) { return { shape: a.shape, data: Array.from(a.data) }; }) }; },
-                last: null, brushSelect: brushSel };
+                last: null, brushSelect: brushSel, cursor: function () { return cursor.slice(); } };
     blank();
     if (presets) { presetSel.value = 1; load(presets.data.subarray(0, S * S)); }
     predict();
@@ -671,12 +799,35 @@
   // ---------------------------------------------------------------- mounting
   var KINDS = { convolution: convolutionExplorer, drawing: drawingExplorer, receptive_field: receptiveFieldExplorer };
   var instances = [];
+  function failed(r, message) {
+    var fallback = r.querySelector(".cl-fallback");
+    if (fallback) fallback.textContent = "This explorer could not start: " + message;
+  }
   function mount(root) {
     var roots = root ? [root] : Array.prototype.slice.call(document.querySelectorAll(".cnnbook-live"));
     roots.forEach(function (r) {
-      if (!r || !r.classList || !r.classList.contains("cnnbook-live") || r.cnnbookLive) return;
-      var cfgNode = r.querySelector("script[type='application/json']");
-      var cfg = JSON.parse(cfgNode.textContent), body = el("div", { "class": "cl-body" }, r);
+      if (!r || !r.classList || !r.classList.contains("cnnbook-live") || r.cnnbookLive || r.cnnbookLiveStarting) return;
+      r.cnnbookLiveStarting = true;
+      var cfg = JSON.parse(r.querySelector("script[type='application/json']").textContent);
+      if (!cfg.binary) { start(r, cfg); return; }
+      // the rendered book: the large arrays are in a binary file next to the page
+      fetch(cfg.binary).then(function (resp) {
+        if (!resp.ok) throw new Error("HTTP " + resp.status + " for " + cfg.binary);
+        return resp.arrayBuffer();
+      }).then(function (buf) {
+        attachBinary(cfg, buf);
+        start(r, cfg);
+      }).catch(function (e) {
+        failed(r, "its data file " + cfg.binary + " did not load (" + e.message + ")" +
+               (location.protocol === "file:" ? "; browsers do not fetch files from file:// pages, " +
+                "so serve the book's folder (python -m http.server) and open it from there" : ""));
+        if (window.console) console.error(e);
+      });
+    });
+  }
+  function start(r, cfg) {
+    {
+      var body = el("div", { "class": "cl-body" }, r);
       var fallback = r.querySelector(".cl-fallback");
       if (fallback) fallback.remove();
       try {
@@ -687,11 +838,11 @@
       }
       r.cnnbookLive.kind = r.getAttribute("data-kind");
       instances.push(r.cnnbookLive);
-    });
+    }
   }
   window.cnnbookLive = {
     version: 1, tensor: tensor, decodeArray: decodeArray, decodeState: decodeState,
-    conv2d: conv2d, maxPool2d: maxPool2d, avgPool2d: avgPool2d, linear: linear, relu: relu, tanh: tanh,
+    attachBinary: attachBinary, conv2d: conv2d, maxPool2d: maxPool2d, avgPool2d: avgPool2d, linear: linear, relu: relu, tanh: tanh,
     sigmoid: sigmoid, flatten: flatten, softmax: softmax, forward: forward, backProject: backProject,
     rfGeometry: rfGeometry, mount: mount, instances: instances,
     // Test hook: runs a spec on plain arrays and returns plain arrays.
@@ -701,4 +852,6 @@
     }
   };
   mount(document.currentScript && document.currentScript.parentNode);
+  // explorers whose loader asked for this file before it arrived
+  (window.cnnbookLivePending || []).splice(0).forEach(function (r) { mount(r); });
 })();
