@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import out_size, pair, pair_nonneg
+from .window import span
 
 __all__ = [
     "conv_output_size", "window_coverage", "ReceptiveField", "receptive_field", "receptive_field_table",
@@ -77,7 +78,7 @@ def window_coverage(n, kernel_size, stride=1, padding=0, dilation=1, *, padded=F
     for n_ax, k, s, p, d, o in zip(ns, ks, ss, ps, ds, n_out):
         counts = np.zeros(n_ax + 2 * p, dtype=np.int64)   # over the padded input
         for i in range(o):                                # window i starts at i*s, taps every d
-            counts[i * s:i * s + d * (k - 1) + 1:d] += 1
+            counts[i * s:i * s + span(k, d):d] += 1
         axes.append(counts if padded else counts[p:p + n_ax])
     return np.outer(*axes) if is_pair else axes[1]
 
