@@ -517,10 +517,10 @@ def test_conv2d_dx_equals_conv_transpose2d(k, s, p, d, rng):
     np.testing.assert_allclose(dx, expected, rtol=1e-10, atol=1e-10)
 
 
-def test_conv2d_cache_columns_are_one_matrix_per_group(rng):
+def test_conv2d_cache_holds_im2col_and_each_group_is_one_product(rng):
     x, w = _rand(rng, 2, 4, 6, 6), _rand(rng, 6, 2, 3, 3)
     out, cache = C.conv2d_forward(x, w, groups=2, padding=1)
-    assert cache.width == 8 and cache.cols.shape == (2, 2 * 3 * 3, 2 * 6 * 8)
-    # group 0's product with its weights is that group's output, in (C_out/G, N, H, W) order
-    g0 = (w[:3].reshape(3, -1) @ cache.cols[0]).reshape(3, 2, 6, 8)[..., :6].transpose(1, 0, 2, 3)
+    np.testing.assert_array_equal(cache.cols, C.im2col(x, 3, padding=1))   # (N, C_in*9, 36)
+    # group 0: its three filters times its channels' rows of the columns
+    g0 = (w[:3].reshape(3, -1) @ cache.cols[:, :2 * 9]).reshape(2, 3, 6, 6)
     np.testing.assert_allclose(g0, out[:, :3], rtol=1e-12, atol=1e-12)
