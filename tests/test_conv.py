@@ -278,6 +278,49 @@ def test_naive_equals_conv2d_same_padding(rng):
                                rtol=1e-12, atol=1e-12)
 
 
+NAIVE_BACKWARD_CASES = [   # (C_in, C_out, kernel, stride, padding, dilation, groups, flip, bias)
+    (3, 4, 3, 1, 0, 1, 1, False, True),
+    (3, 4, 3, 1, 1, 1, 1, False, False),
+    (3, 4, (2, 3), 2, 1, 1, 1, True, True),
+    (2, 3, 3, (2, 1), (0, 2), (1, 2), 1, False, True),
+    (4, 6, 3, 1, "same", 2, 2, False, True),
+    (4, 4, (3, 2), 3, 1, 1, 4, True, False),                 # depthwise, stride > kernel rows
+    (6, 4, 2, 2, "valid", (2, 1), 2, False, True),
+]
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,p,d,g,flip,bias", NAIVE_BACKWARD_CASES)
+def test_naive_backward_equals_conv2d_backward(c_in, c_out, k, s, p, d, g, flip, bias, rng):
+    kh, kw = _pair(k)
+    x, w = _rand(rng, 2, c_in, 7, 6), _rand(rng, c_out, c_in // g, kh, kw)
+    b = _rand(rng, c_out) if bias else None
+    out, cache = C.conv2d_forward(x, w, b, s, p, d, g, flip=flip)
+    dout = _rand(rng, *out.shape)
+    got = C.conv2d_backward_naive(dout, x, w, b, s, p, d, g, flip=flip)
+    want = C.conv2d_backward(dout, cache)
+    for name, a, e in zip(("dx", "dw", "db"), got, want):
+        if e is None:
+            assert a is None, name
+        else:
+            assert a.shape == e.shape, name
+            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_naive_backward_known_answer():
+    # one 2x2 image, a 1x1 output: dw is the image times dout, dx the kernel times dout
+    x, w = np.arange(4.0).reshape(1, 1, 2, 2), np.array([[[[1.0, -1.0], [2.0, 0.5]]]])
+    dx, dw, db = C.conv2d_backward_naive(np.array([[[[3.0]]]]), x, w, np.zeros(1))
+    np.testing.assert_array_equal(dw, 3 * x)
+    np.testing.assert_array_equal(dx, 3 * w)
+    np.testing.assert_array_equal(db, [3.0])
+
+
+def test_naive_backward_rejects_wrong_dout_shape(rng):
+    x, w = _rand(rng, 1, 2, 5, 5), _rand(rng, 3, 2, 3, 3)
+    with pytest.raises(ValueError, match="conv2d_backward_naive"):
+        C.conv2d_backward_naive(_rand(rng, 1, 3, 5, 5), x, w)
+
+
 def test_conv1d_is_conv2d_of_height_one(rng):
     x, w = _rand(rng, 2, 3, 10), _rand(rng, 4, 3, 3)
     np.testing.assert_allclose(C.conv1d(x, w, stride=2, padding=1, flip=True),
