@@ -29,7 +29,8 @@ GOALS = {np.float32: 2.0, np.float64: 1.0}
 
 def load_conv(path: str):
     """Another version of cnnbook/conv.py, imported as a module of the cnnbook package."""
-    spec = importlib.util.spec_from_file_location("cnnbook._conv_baseline", path)
+    name = "cnnbook._baseline_" + os.path.basename(path).replace(".", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,7 +63,8 @@ def make_pair(dtype, conv=conv):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", help="another conv.py to time in the same rounds")
+    parser.add_argument("--baseline", action="append", default=[],
+                        help="another conv.py to time in the same rounds (repeatable)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -71,8 +73,8 @@ def main() -> None:
     name = (f"conv2d fwd+bwd, N={c['N']}, {c['C_in']}->{c['C_out']}, {c['K']}x{c['K']}, "
             f"{c['H']}x{c['W']}, padding {c['padding']}")
     versions = {"cnnbook": conv}
-    if args.baseline:
-        versions["baseline"] = load_conv(args.baseline)
+    for path in args.baseline:
+        versions[os.path.basename(path)] = load_conv(path)
     rows = []
     for dtype in (np.float32, np.float64):
         fns = {}
@@ -86,7 +88,7 @@ def main() -> None:
             rows.append(f"| {label} | {name} | {np.dtype(dtype).name} | {t[label] * 1e3:.1f} | "
                         f"{t['torch'] * 1e3:.1f} | {ratio:.2f} | <= {goal} "
                         f"({'met' if ratio <= goal else 'missed'}) |")
-    command = "python benchmarks/bench_conv.py" + (" --baseline FILE" if args.baseline else "")
+    command = "python benchmarks/bench_conv.py" + ("".join(f" --baseline {p}" for p in args.baseline))
     print("## conv2d speed (cnnbook vs torch CPU)\n")
     print(header(command) + f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"load average before the run: {load:.2f}\n")
