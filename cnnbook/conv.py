@@ -250,13 +250,14 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None          # (C_out,)
     if not need_dx:
         return None, dw, db
-    # dx = col2im(w^T dout), one example at a time so that its column gradients stay in the CPU
-    # cache between the product and col2im
+    # dx = col2im(w^T dout), in blocks of examples whose column gradients fit in the CPU cache
+    # (4 MB), so that col2im reads them from there; a small layer takes the batch in one block
+    block = max(1, (4 << 20) // (cols[0].size * w.itemsize))
     dx = np.empty(x_shape, dtype=w.dtype)                        # (N, C_in, H, W)
-    for n in range(N):
-        dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat[n])   # (G, C_in/G*KH*KW, H_out*W_out)
-        dx[n:n + 1] = col2im(dcols.reshape(1, -1, dcols.shape[-1]), dx[n:n + 1].shape, (KH, KW),
-                             stride, padding, dilation)
+    for n in range(0, N, block):
+        dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat[n:n + block])  # (block, G, C_in/G*KH*KW, H_out*W_out)
+        dx[n:n + block] = col2im(dcols.reshape(len(dcols), -1, dcols.shape[-1]), dx[n:n + block].shape,
+                                 (KH, KW), stride, padding, dilation)
     return dx, dw, db
 
 
