@@ -567,3 +567,17 @@ def test_conv2d_cache_holds_im2col_and_each_group_is_one_product(rng):
     # group 0: its three filters times its channels' rows of the columns
     g0 = (w[:3].reshape(3, -1) @ cache.cols[:, :2 * 9]).reshape(2, 3, 6, 6)
     np.testing.assert_allclose(g0, out[:, :3], rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_backward_in_several_blocks_matches_torch(rng):
+    # 2.4 MB of column gradients per example: dx is computed one example per block
+    x, w = _rand(rng, 3, 8, 64, 64), _rand(rng, 4, 8, 3, 3)
+    out, cache = C.conv2d_forward(x, w, padding=1, dilation=(1, 2))
+    assert cache.cols[0].size * cache.cols.itemsize > 2 * 2**20
+    dout = _rand(rng, *out.shape)
+    dx, dw, _ = C.conv2d_backward(dout, cache)
+    tx, tw = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(w).requires_grad_(True)
+    tdx, tdw = torch.autograd.grad(TF.conv2d(tx, tw, padding=1, dilation=(1, 2)), [tx, tw],
+                                   torch.from_numpy(dout))
+    np.testing.assert_allclose(dx, tdx.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, tdw.numpy(), rtol=1e-10, atol=1e-10)
