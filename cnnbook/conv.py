@@ -6,13 +6,12 @@ Layout and semantics follow ``torch.nn.functional``: inputs are NCHW (NCL for 1-
 default operation is cross-correlation; ``flip=True`` gives true convolution (kernel flipped in
 both spatial axes).
 
-The vectorised path is im2col: a strided *view* of the padded input holds every receptive field,
-one copy lays them out as columns, and a single (batched) matrix product does the arithmetic. The
-backward pass is two more matrix products and col2im, the adjoint of im2col, which adds each
-kernel tap's slice back into a padded buffer. Inside conv2d the columns of the whole batch form
-one matrix, taps (c, kh, kw) by positions (n, i, j), so that each of the three products is a
-single large one; with stride 1 each row of positions is as wide as the padded input, which
-turns the copies of im2col and col2im into long contiguous runs (see `_wide_columns`).
+The vectorised path is im2col: `im2col` copies every receptive field of the padded input into
+a column, ``(N, C_in*KH*KW, H_out*W_out)``, and one matrix product with the weights, reshaped to
+``(C_out, C_in*KH*KW)``, computes the whole convolution. The backward pass is two more matrix
+products and `col2im`, the adjoint of im2col, which adds each kernel tap's slice of the columns
+back into a padded image. `conv2d_naive` and `conv2d_backward_naive` compute the same numbers
+with explicit loops, one output position at a time.
 
 References:
 - V. Dumoulin, F. Visin, "A guide to convolution arithmetic for deep learning", arXiv:1603.07285
@@ -26,12 +25,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from . import _checks
+from .window import Window, extent, span, tap_slices, window_view
 
 __all__ = [
-    "conv2d", "conv2d_forward", "conv2d_backward", "conv2d_naive",
+    "conv2d", "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv2d_backward_naive",
     "conv1d", "conv1d_forward", "conv1d_backward",
     "conv_transpose2d", "conv_transpose2d_forward", "conv_transpose2d_backward",
     "im2col", "col2im",
@@ -39,15 +38,15 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# private helpers: padding, strided windows, col2im
+# private helpers: padding and window geometry
 # --------------------------------------------------------------------------------------------
 
 def _resolve_padding(fn: str, padding, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
     """Return ``(pads, sym)``: pads per axis as (before, after) pairs, and the symmetric int per
     axis (for messages and strict tiling), or None for ``'same'``.
 
-    ``'same'`` pads ``dilation*(k-1)`` in total; when that is odd the extra row/column goes on the
-    bottom/right, as in PyTorch.
+    ``'same'`` pads ``span - 1 = dilation*(k-1)`` in total; when that is odd the extra row/column
+    goes on the bottom/right, as in PyTorch.
     """
     n = len(kernel)
     if isinstance(padding, str):
@@ -59,9 +58,8 @@ def _resolve_padding(fn: str, padding, kernel: tuple, stride: tuple, dilation: t
                 raise ValueError(f"{fn}: padding='same' needs stride=1 (as in PyTorch), got "
                                  f"stride={stride if n > 1 else stride[0]}; use an explicit integer "
                                  f"padding with stride > 1.")
-            pads = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
-                         for k, d in zip(kernel, dilation))
-            return pads, None
+            totals = [span(k, d) - 1 for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals), None
         raise ValueError(f"{fn}: padding must be an int, {n} ints, 'valid' or 'same', got "
                          f"padding={padding!r}.")
     sym = _checks.pair_nonneg(fn, "padding", padding, n=n)
@@ -75,165 +73,25 @@ def _check_kernel_dims(fn: str, w: np.ndarray, spatial: tuple) -> None:
                          f"(kernel {tuple(spatial)}); give the weight at least one tap per axis.")
 
 
-def _pad(x: np.ndarray, pads: tuple) -> np.ndarray:
-    """Zero-pad the last two axes; returns x itself (no copy) when there is nothing to pad."""
-    (pt, pb), (pl, pr) = pads
-    if pt == pb == pl == pr == 0:
-        return x
-    N, C, H, W = x.shape
-    xp = np.zeros((N, C, H + pt + pb, W + pl + pr), dtype=x.dtype)
-    xp[:, :, pt:pt + H, pl:pl + W] = x
-    return xp
-
-
-def _windows(xp: np.ndarray, KH: int, KW: int, H_out: int, W_out: int,
-             stride: tuple, dilation: tuple) -> np.ndarray:
-    """Read-only view (N, C, KH, KW, H_out, W_out) of the padded input: element
-    [n, c, kh, kw, i, j] is xp[n, c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]. No copy."""
-    N, C = xp.shape[:2]
-    s_n, s_c, s_h, s_w = xp.strides
-    return as_strided(xp, shape=(N, C, KH, KW, H_out, W_out),
-                      strides=(s_n, s_c, s_h * dilation[0], s_w * dilation[1],
-                               s_h * stride[0], s_w * stride[1]), writeable=False)
-
-
-def _add_taps(taps: np.ndarray, padded_shape: tuple, stride: tuple,
-              dilation: tuple) -> np.ndarray:
-    """The adjoint of reading windows: ``taps[kh, kw]`` (shape ``(A, B, H_out, W_out)``) is added
-    into a zero buffer of ``padded_shape = (A, B, Hp, Wp)`` at the positions that kernel tap read,
-    one strided slice per tap (KH*KW additions)."""
-    KH, KW, _, _, H_out, W_out = taps.shape
-    (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
-    dxp = np.zeros(padded_shape, dtype=taps.dtype)
-    for kh in range(KH):
-        h0 = kh * dil_h
-        for kw in range(KW):
-            w0 = kw * dil_w
-            dxp[:, :, h0:h0 + stride_h * (H_out - 1) + 1:stride_h,
-                w0:w0 + stride_w * (W_out - 1) + 1:stride_w] += taps[kh, kw]
-    return dxp
-
-
-def _col2im_padded(dcols: np.ndarray, padded_shape: tuple, stride: tuple,
-                   dilation: tuple) -> np.ndarray:
-    """Adjoint of `_windows`: dcols (N, C, KH, KW, H_out, W_out) -> (N, C, Hp, Wp)."""
-    return _add_taps(np.moveaxis(dcols, (2, 3), (0, 1)), padded_shape, stride, dilation)
-
-
-def _pad_channels_first(x: np.ndarray, pads: tuple) -> np.ndarray:
-    """Zero-padded copy of x (N, C, H, W) laid out channels first: (C, N, Hp, Wp), contiguous."""
-    (pt, pb), (pl, pr) = pads
-    N, C, H, W = x.shape
-    if pt == pb == pl == pr == 0:
-        return np.ascontiguousarray(x.transpose(1, 0, 2, 3))
-    xp = np.zeros((C, N, H + pt + pb, W + pl + pr), dtype=x.dtype)
-    xp[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
-    return xp
-
-
-def _columns(xp_cn: np.ndarray, KH: int, KW: int, H_out: int, W_out: int,
-             stride: tuple, dilation: tuple) -> np.ndarray:
-    """The columns of a channels-first padded input (C, N, Hp, Wp), as one contiguous array
-    (C, KH, KW, N, H_out, W_out): element [c, kh, kw, n, i, j] is
-    xp[n, c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]. Reshaped to (C*KH*KW, N*H_out*W_out)
-    it is the matrix that turns the whole batch's convolution into one matrix product."""
-    C, N = xp_cn.shape[:2]
-    s_c, s_n, s_h, s_w = xp_cn.strides
-    win = as_strided(xp_cn, shape=(C, KH, KW, N, H_out, W_out),
-                     strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n,
-                              s_h * stride[0], s_w * stride[1]), writeable=False)
-    return np.ascontiguousarray(win)
-
-
-def _wide_columns(x: np.ndarray, pads: tuple, KH: int, KW: int, H_out: int,
-                  dilation: tuple) -> np.ndarray:
-    """Stride-1 columns with rows as wide as the padded input: (C, KH, KW, N, H_out*Wp).
-
-    In a row-major padded image (Hp*Wp values), the values that tap (kh, kw) meets for the
-    output rows are one contiguous run of H_out*Wp values starting at kh*dil_h*Wp + kw*dil_w;
-    copying whole runs is much faster than copying H_out short rows of W_out. Positions with
-    j >= W_out in each row are not outputs: they hold real (finite) pixels from the next row, and
-    the matrix products that use these columns give them zero weight (`_wide`) or drop them.
-    """
-    (pt, pb), (pl, pr) = pads
-    N, C, H, W = x.shape
-    Hp, Wp = H + pt + pb, W + pl + pr
-    tail = dilation[1] * (KW - 1)             # the last run reaches this far past the image
-    flat = np.zeros((C, N, Hp * Wp + tail), dtype=x.dtype)
-    image = flat[:, :, :Hp * Wp].reshape(C, N, Hp, Wp)          # a view: only the last axis splits
-    image[:, :, pt:pt + H, pl:pl + W] = x.transpose(1, 0, 2, 3)
-    s_c, s_n, s_e = flat.strides
-    runs = as_strided(flat, shape=(C, KH, KW, N, H_out * Wp),
-                      strides=(s_c, s_e * dilation[0] * Wp, s_e * dilation[1], s_n, s_e),
-                      writeable=False)
-    return np.ascontiguousarray(runs)
-
-
-def _wide(dout_cn: np.ndarray, width: int) -> np.ndarray:
-    """dout (C_out, N, H_out, W_out) widened with zero columns to (C_out, N, H_out, width)."""
-    if dout_cn.shape[-1] == width:
-        return np.ascontiguousarray(dout_cn)
-    wide = np.zeros(dout_cn.shape[:3] + (width,), dtype=dout_cn.dtype)
-    wide[..., :dout_cn.shape[-1]] = dout_cn
-    return wide
-
-
-def _col2im_channels_first(dcols: np.ndarray, padded_shape: tuple, stride: tuple,
-                           dilation: tuple) -> np.ndarray:
-    """Adjoint of `_columns`: dcols (C, KH, KW, N, H_out, W_out) -> (C, N, Hp, Wp); every read
-    of dcols is contiguous."""
-    return _add_taps(np.moveaxis(dcols, (1, 2), (0, 1)), padded_shape, stride, dilation)
-
-
-def _conv2d_dx_stride1(wide: np.ndarray, w_mat: np.ndarray, padded_shape: tuple,
-                       KH: int, KW: int, dilation: tuple) -> np.ndarray:
-    """dx of a stride-1 conv2d, channels first (C_in, N, Hp, Wp), with long contiguous runs.
-
-    dout comes widened to the padded width Wp with zero columns (`_wide`). In a row-major
-    (Hp*Wp) image, kernel tap (kh, kw) then adds one contiguous run of H_out*Wp values starting
-    at kh*dil_h*Wp + kw*dil_w, instead of H_out short rows of W_out: the values that spill past
-    the end of a row come from the zero columns, so they add nothing. Same result as
-    `_col2im_channels_first`, with far fewer and longer loops.
-    """
-    C_out, N, H_out, Wp = wide.shape                             # dout widened by `_wide`
-    C_in, _, Hp, _ = padded_shape
-    G = w_mat.shape[0]
-    dcols = np.matmul(w_mat.swapaxes(-1, -2), wide.reshape(G, C_out // G, N * H_out * Wp))
-    dcols = dcols.reshape(C_in, KH, KW, N, H_out * Wp)          # (C_in, KH, KW, N, H_out*Wp)
-    run = H_out * Wp
-    dxp = np.zeros((C_in, N, Hp * Wp), dtype=dcols.dtype)
-    for kh in range(KH):
-        for kw in range(KW):
-            start = kh * dilation[0] * Wp + kw * dilation[1]
-            n = min(run, Hp * Wp - start)    # the cut-off tail lies in the zero columns
-            dxp[:, :, start:start + n] += dcols[:, kh, kw, :, :n]
-    return dxp.reshape(padded_shape)
-
-
-def _crop(xp: np.ndarray, pads: tuple, H: int, W: int) -> np.ndarray:
-    (pt, _), (pl, _) = pads
-    if xp.shape[2:] == (H, W):
-        return xp
-    return xp[:, :, pt:pt + H, pl:pl + W]
-
-
-def _out_sizes(fn: str, H: int, W: int, KH: int, KW: int, stride, pads, sym, dilation,
-               strict: bool) -> tuple:
-    """Output size per axis; ValueError when the kernel does not fit or (strict) tiling fails."""
-    sizes = []
-    for axis, n, k, s, (p0, p1), d in zip(("H", "W"), (H, W), (KH, KW), stride, pads, dilation):
-        if sym is None:                      # 'same': stride 1 and output size == input size
-            sizes.append((n + p0 + p1 - d * (k - 1) - 1) // s + 1)
-            continue
-        p = sym[0 if axis == "H" else 1]
-        sizes.append(_checks.out_size(fn, axis, n, k, s, p, d))
-        if strict:
+def _window(fn: str, H: int, W: int, kernel: tuple, stride, padding, dilation,
+            strict: bool = False) -> Window:
+    """Check stride, dilation and padding and return the `Window` they make on an H x W input;
+    ValueError when the kernel does not fit or (strict) the stride leaves rows/columns unused."""
+    stride = _checks.pair(fn, "stride", stride)
+    dilation = _checks.pair(fn, "dilation", dilation)
+    pads, sym = _resolve_padding(fn, padding, kernel, stride, dilation)
+    if sym is None:                          # 'same': stride 1, output size == input size
+        return Window(kernel, stride, dilation, pads, (H, W))
+    out = tuple(_checks.out_size(fn, axis, n, k, s, p, d) for axis, n, k, s, p, d
+                in zip(("H", "W"), (H, W), kernel, stride, sym, dilation))
+    if strict:
+        for axis, n, k, s, p, d in zip(("H", "W"), (H, W), kernel, stride, sym, dilation):
             _checks.check_strict_tiling(fn, axis, n, k, s, p, d)
-    return tuple(sizes)
+    return Window(kernel, stride, dilation, pads, out)
 
 
 # --------------------------------------------------------------------------------------------
-# im2col / col2im (public teaching helpers)
+# im2col / col2im: the one memory layout behind conv2d
 # --------------------------------------------------------------------------------------------
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -249,16 +107,12 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
     fn = "im2col"
     x = _checks.as_float_array(fn, "x", x)
     _checks.check_ndim(fn, "x", x, 4, "(N, C, H, W)")
-    KH, KW = _checks.pair(fn, "kernel_size", kernel_size)
-    stride = _checks.pair(fn, "stride", stride)
-    dilation = _checks.pair(fn, "dilation", dilation)
-    pads, sym = _resolve_padding(fn, padding, (KH, KW), stride, dilation)
     N, C, H, W = x.shape
-    H_out, W_out = _out_sizes(fn, H, W, KH, KW, stride, pads, sym, dilation, False)
-    win = _windows(_pad(x, pads), KH, KW, H_out, W_out, stride, dilation)
-    cols = win.reshape(N, C * KH * KW, H_out * W_out)            # (N, C*KH*KW, H_out*W_out)
-    # a 1x1 kernel with stride 1 reshapes without copying: return a fresh array, never a view of x
-    return cols.copy() if np.shares_memory(cols, x) else cols
+    KH, KW = _checks.pair(fn, "kernel_size", kernel_size)
+    g = _window(fn, H, W, (KH, KW), stride, padding, dilation)
+    xp = np.pad(x, ((0, 0), (0, 0)) + g.pads)                   # (N, C, Hp, Wp), zero-padded
+    cols = window_view(xp, g).copy()                             # (N, C, KH, KW, H_out, W_out)
+    return cols.reshape(N, C * KH * KW, g.out[0] * g.out[1])
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -277,17 +131,17 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
         raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {tuple(x_shape)!r}.")
     N, C, H, W = (int(v) for v in x_shape)
     KH, KW = _checks.pair(fn, "kernel_size", kernel_size)
-    stride = _checks.pair(fn, "stride", stride)
-    dilation = _checks.pair(fn, "dilation", dilation)
-    pads, sym = _resolve_padding(fn, padding, (KH, KW), stride, dilation)
-    H_out, W_out = _out_sizes(fn, H, W, KH, KW, stride, pads, sym, dilation, False)
+    g = _window(fn, H, W, (KH, KW), stride, padding, dilation)
+    (H_out, W_out), ((pt, pb), (pl, pr)) = g.out, g.pads
     want = (N, C * KH * KW, H_out * W_out)
     if cols.shape != want:
         raise ValueError(f"col2im: cols must have shape {want} for x_shape={(N, C, H, W)} and "
                          f"kernel {(KH, KW)}, got {tuple(cols.shape)}.")
-    padded = (N, C, H + sum(pads[0]), W + sum(pads[1]))
-    dxp = _col2im_padded(cols.reshape(N, C, KH, KW, H_out, W_out), padded, stride, dilation)
-    return np.ascontiguousarray(_crop(dxp, pads, H, W))          # (N, C, H, W)
+    taps = cols.reshape(N, C, KH, KW, H_out, W_out)
+    xp = np.zeros((N, C, pt + H + pb, pl + W + pr), dtype=cols.dtype)
+    for kh, kw, rows, columns in tap_slices(g):                 # each tap adds back what it read
+        xp[:, :, rows, columns] += taps[:, :, kh, kw]
+    return xp[:, :, pt:pt + H, pl:pl + W].copy()                 # (N, C, H, W): drop the padding
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,20 +149,13 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
 # --------------------------------------------------------------------------------------------
 
 class Conv2dCache(NamedTuple):
-    """What conv2d's backward pass needs: the columns (for dw), the weight (for dx), and the
-    geometry to fold columns back into an image.
-
-    The columns of the whole batch form one matrix per group, each row a (c, kh, kw) tap and each
-    column an (n, i, j) output position, so that forward, dw and dx are one matrix product each.
-    With stride 1 the rows are as wide as the padded input (see `_wide_columns`); the columns
-    with j >= W_out are not outputs.
-    """
-    cols: np.ndarray        # (groups, C_in/groups*KH*KW, N*H_out*width)
-    width: int              # row width of the columns: W_out, or the padded width when stride is 1
+    """What conv2d's backward pass needs: the columns im2col made (for dw), the weight as applied
+    (for dx), and the arguments col2im needs to fold columns back into an image of `x_shape`."""
+    cols: np.ndarray        # im2col(x): (N, C_in*KH*KW, H_out*W_out)
     w: np.ndarray           # the weight as applied (already flipped when flip=True)
     x_shape: tuple          # (N, C_in, H, W)
-    pads: tuple             # ((pad_top, pad_bottom), (pad_left, pad_right))
     stride: tuple
+    padding: object         # as given: int, pair, 'valid' or 'same'
     dilation: tuple
     groups: int
     has_bias: bool
@@ -329,17 +176,14 @@ def _arrays_2d(fn, x, w, b, w_layout):
 
 
 def _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, strict):
+    """Checked x, w, b in one dtype, the `Window` and the number of groups."""
     x, w, dtype = _arrays_2d(fn, x, w, b, "(C_out, C_in/groups, KH, KW)")
     N, C_in, H, W = x.shape
     C_out, C_in_g, KH, KW = w.shape
     _checks.check_channels(fn, C_in, C_in_g, groups, C_out)
     b = _checks.check_bias(fn, b, C_out, dtype)
-    stride = _checks.pair(fn, "stride", stride)
-    dilation = _checks.pair(fn, "dilation", dilation)
-    pads, sym = _resolve_padding(fn, padding, (KH, KW), stride, dilation)
-    H_out, W_out = _out_sizes(fn, H, W, KH, KW, stride, pads, sym, dilation, strict)
-    return (x.astype(dtype, copy=False), w.astype(dtype, copy=False), b, stride, pads, dilation,
-            int(groups), (H_out, W_out))
+    g = _window(fn, H, W, (KH, KW), stride, padding, dilation, strict)
+    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), b, g, int(groups)
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
@@ -364,29 +208,18 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
         H_out = floor((H + 2*padding_h - dilation_h*(KH - 1) - 1) / stride_h + 1), likewise W_out.
     """
     fn = "conv2d"
-    x, w, b, stride, pads, dilation, G, (H_out, W_out) = _prepare_conv2d(
-        fn, x, w, b, stride, padding, dilation, groups, strict)
-    N, C_in, H, W = x.shape
-    C_out, C_in_g, KH, KW = w.shape
+    x, w, b, g, G = _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, strict)
     if flip:
-        w = w[:, :, ::-1, ::-1]
-    if stride == (1, 1):
-        width = W + sum(pads[1])
-        cols = _wide_columns(x, pads, KH, KW, H_out, dilation)   # (C_in, KH, KW, N, H_out*Wp)
-    else:
-        width = W_out
-        xp = _pad_channels_first(x, pads)                         # (C_in, N, Hp, Wp)
-        cols = _columns(xp, KH, KW, H_out, W_out, stride, dilation)  # (C_in, KH, KW, N, Ho, Wo)
-    cols = cols.reshape(G, C_in_g * KH * KW, N * H_out * width)  # (G, C_in/G*KH*KW, N*H_out*width)
-    w_mat = w.reshape(G, C_out // G, C_in_g * KH * KW)           # (G, C_out/G, C_in/G*KH*KW)
-    out_cn = np.matmul(w_mat, cols)                              # (G, C_out/G, N*H_out*width)
-    out_cn = out_cn.reshape(C_out, N, H_out, width)[..., :W_out].transpose(1, 0, 2, 3)
-    out = np.empty((N, C_out, H_out, W_out), dtype=out_cn.dtype)  # back to NCHW in one pass
+        w = w[:, :, ::-1, ::-1]                  # true convolution: turn the kernel by 180 degrees
+    N, C_out, (H_out, W_out) = x.shape[0], w.shape[0], g.out
+    cols = im2col(x, g.kernel, g.stride, padding, g.dilation)    # (N, C_in*KH*KW, H_out*W_out)
+    # one weight matrix per group, applied to that group's rows of the columns
+    w_mat = w.reshape(G, C_out // G, -1)                         # (G, C_out/G, C_in/G*KH*KW)
+    out = np.matmul(w_mat, cols.reshape(N, G, w_mat.shape[-1], -1))  # (N, G, C_out/G, H_out*W_out)
+    out = out.reshape(N, C_out, H_out, W_out)
     if b is not None:
-        np.add(out_cn, b[:, None, None], out=out)
-    else:
-        np.copyto(out, out_cn)
-    cache = Conv2dCache(cols, width, w, x.shape, pads, stride, dilation, G, b is not None,
+        out += b[:, None, None]
+    cache = Conv2dCache(cols, w, x.shape, g.stride, padding, g.dilation, G, b is not None,
                         bool(flip), out.shape)
     return out, cache
 
@@ -404,31 +237,27 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
         db: (C_out,).
     """
     fn = "conv2d_backward"
-    cols, width, w, x_shape, pads, stride, dilation, G, has_bias, flip, out_shape = cache
+    cols, w, x_shape, stride, padding, dilation, G, has_bias, flip, out_shape = cache
     dout = _checks.check_dout(fn, dout, out_shape, w.dtype)
-    N, C_in, H, W = x_shape
-    C_out, C_in_g, KH, KW = w.shape
-    _, _, H_out, W_out = out_shape
-    dout_cn = _wide(dout.transpose(1, 0, 2, 3), width)           # (C_out, N, H_out, width)
-    dout_mat = dout_cn.reshape(G, C_out // G, N * H_out * width)  # (G, C_out/G, N*H_out*width)
+    N, C_out, KH, KW = out_shape[0], w.shape[0], w.shape[2], w.shape[3]
+    w_mat = w.reshape(G, C_out // G, -1)                         # (G, C_out/G, C_in/G*KH*KW)
+    dout_mat = dout.reshape(N, G, C_out // G, -1)                # (N, G, C_out/G, H_out*W_out)
+    cols = cols.reshape(N, G, w_mat.shape[-1], -1)               # (N, G, C_in/G*KH*KW, H_out*W_out)
 
-    dw = np.matmul(dout_mat, cols.swapaxes(-1, -2))              # (G, C_out/G, C_in/G*KH*KW)
-    dw = dw.reshape(C_out, C_in_g, KH, KW)
+    dw = np.matmul(dout_mat, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)
     if flip:                       # the forward used w[..., ::-1, ::-1]; flip the gradient back
         dw = np.ascontiguousarray(dw[:, :, ::-1, ::-1])
-    db = dout_cn.reshape(C_out, -1).sum(axis=1) if has_bias else None  # (C_out,)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None          # (C_out,)
     if not need_dx:
         return None, dw, db
-
-    w_mat = w.reshape(G, C_out // G, C_in_g * KH * KW)           # (G, C_out/G, C_in/G*KH*KW)
-    padded = (C_in, N, H + sum(pads[0]), W + sum(pads[1]))
-    if stride == (1, 1):
-        dxp = _conv2d_dx_stride1(dout_cn, w_mat, padded, KH, KW, dilation)  # (C_in, N, Hp, Wp)
-    else:
-        dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat)      # (G, C_in/G*KH*KW, N*H_out*W_out)
-        dcols = dcols.reshape(C_in, KH, KW, N, H_out, W_out)
-        dxp = _col2im_channels_first(dcols, padded, stride, dilation)  # (C_in, N, Hp, Wp)
-    dx = np.ascontiguousarray(_crop(dxp, pads, H, W).transpose(1, 0, 2, 3))  # (N, C_in, H, W)
+    # dx = col2im(w^T dout), in blocks of examples whose column gradients fit in the CPU cache
+    # (4 MB), so that col2im reads them from there; a small layer takes the batch in one block
+    block = max(1, (4 << 20) // (cols[0].size * w.itemsize))
+    dx = np.empty(x_shape, dtype=w.dtype)                        # (N, C_in, H, W)
+    for n in range(0, N, block):
+        dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat[n:n + block])  # (block, G, C_in/G*KH*KW, H_out*W_out)
+        dx[n:n + block] = col2im(dcols.reshape(len(dcols), -1, dcols.shape[-1]), dx[n:n + block].shape,
+                                 (KH, KW), stride, padding, dilation)
     return dx, dw, db
 
 
@@ -455,14 +284,13 @@ def conv2d_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, fli
         x: (N, C_in, H, W), w: (C_out, C_in/groups, KH, KW) -> (N, C_out, H_out, W_out).
     """
     fn = "conv2d_naive"
-    x, w, b, stride, pads, dilation, G, (H_out, W_out) = _prepare_conv2d(
-        fn, x, w, b, stride, padding, dilation, groups, False)
+    x, w, b, win, G = _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, False)
     if flip:
         w = w[:, :, ::-1, ::-1]                  # true convolution: turn the kernel by 180 degrees
     N = x.shape[0]
     C_out, C_g, KH, KW = w.shape
-    (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
-    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    (H_out, W_out), (stride_h, stride_w), (dil_h, dil_w) = win.out, win.stride, win.dilation
+    xp = np.pad(x, ((0, 0), (0, 0)) + win.pads)
     out = np.zeros((N, C_out, H_out, W_out), dtype=x.dtype)
     for n in range(N):
         for o in range(C_out):
@@ -478,6 +306,54 @@ def conv2d_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, fli
                                 total += w[o, c, kh, kw] * pixel
                     out[n, o, i, j] = total
     return out
+
+
+def conv2d_backward_naive(dout, x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
+                          flip=False):
+    """The gradients of `conv2d_naive`, ``(dx, dw, db)``, written as plain loops.
+
+    Each output position (n, o, i, j) read the pixels of one window, one per weight; the chain
+    rule sends its upstream gradient ``dout[n, o, i, j]`` back along the same pairs:
+
+        dw[o, c, kh, kw]  += dout[n, o, i, j] * xp[n, g*C_g + c, i*stride_h + kh*dil_h,
+                                                   j*stride_w + kw*dil_w]
+        dxp[n, g*C_g + c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w] += dout[n, o, i, j]
+                                                                          * w[o, c, kh, kw]
+
+    and ``db[o]`` sums ``dout[:, o]``. dx is dxp without its padding; db is None when b is None.
+    Pass the arguments the forward got.
+
+    Shape:
+        dout: (N, C_out, H_out, W_out), x: (N, C_in, H, W), w: (C_out, C_in/groups, KH, KW)
+        -> dx: (N, C_in, H, W), dw: (C_out, C_in/groups, KH, KW), db: (C_out,) or None.
+    """
+    fn = "conv2d_backward_naive"
+    x, w, b, win, G = _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, False)
+    N, C_in, H, W = x.shape
+    C_out, C_g, KH, KW = w.shape
+    (H_out, W_out), (stride_h, stride_w), (dil_h, dil_w) = win.out, win.stride, win.dilation
+    dout = _checks.check_dout(fn, dout, (N, C_out, H_out, W_out), x.dtype)
+    w_applied = w[:, :, ::-1, ::-1] if flip else w
+    (pt, _), (pl, _) = win.pads
+    xp = np.pad(x, ((0, 0), (0, 0)) + win.pads)
+    dxp = np.zeros_like(xp)
+    dw_applied = np.zeros_like(w)
+    for n in range(N):
+        for o in range(C_out):
+            g = o // (C_out // G)
+            for i in range(H_out):
+                for j in range(W_out):
+                    grad = dout[n, o, i, j]
+                    for c in range(C_g):
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                r, s = i * stride_h + kh * dil_h, j * stride_w + kw * dil_w
+                                dw_applied[o, c, kh, kw] += grad * xp[n, g * C_g + c, r, s]
+                                dxp[n, g * C_g + c, r, s] += grad * w_applied[o, c, kh, kw]
+    dx = dxp[:, :, pt:pt + H, pl:pl + W].copy()                  # the padding gets no gradient
+    dw = dw_applied[:, :, ::-1, ::-1].copy() if flip else dw_applied
+    db = None if b is None else dout.sum(axis=(0, 2, 3))
+    return dx, dw, db
 
 
 # --------------------------------------------------------------------------------------------
@@ -593,8 +469,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
             raise ValueError(f"{fn}: output_padding must be smaller than either stride or dilation "
                              f"(as in PyTorch), got output_padding={op} with stride={s}, "
                              f"dilation={d} along {axis}; use output_padding <= {max(s, d) - 1}.")
-    H_full = (H - 1) * stride[0] + dilation[0] * (KH - 1) + 1 + output_padding[0]
-    W_full = (W - 1) * stride[1] + dilation[1] * (KW - 1) + 1 + output_padding[1]
+    H_stamped, W_stamped = extent(H, KH, stride[0], dilation[0]), extent(W, KW, stride[1], dilation[1])
+    H_full, W_full = H_stamped + output_padding[0], W_stamped + output_padding[1]
     H_out, W_out = H_full - 2 * padding[0], W_full - 2 * padding[1]
     if H_out < 1 or W_out < 1:
         raise ValueError(f"{fn}: padding={padding} crops the whole output: before cropping it is "
@@ -604,9 +480,10 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     x_mat = x.reshape(N, C_in, H * W)                            # (N, C_in, H*W)
     w_mat = w.reshape(C_in, C_out * KH * KW)                     # (C_in, C_out*KH*KW)
     cols = np.matmul(w_mat.T, x_mat)                             # (N, C_out*KH*KW, H*W)
-    cols = cols.reshape(N, C_out, KH, KW, H, W)
+    # each column is one input pixel's stamp; col2im adds the stamps up, H x W windows of them
+    stamped = col2im(cols, (N, C_out, H_stamped, W_stamped), (KH, KW), stride, 0, dilation)
     pads = ((padding[0], padding[0]), (padding[1], padding[1]))
-    full = _col2im_padded(cols, (N, C_out, H_full, W_full), stride, dilation)
+    full = np.pad(stamped, ((0, 0), (0, 0), (0, output_padding[0]), (0, output_padding[1])))
     out = np.ascontiguousarray(full[:, :, padding[0]:padding[0] + H_out,
                                     padding[1]:padding[1] + W_out])  # (N, C_out, H_out, W_out)
     if b is not None:
@@ -632,13 +509,12 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     _, C_out, KH, KW = w.shape
     # Pad dout back to the uncropped size; the bottom/right extra is output_padding (and any
     # tail the windows never reach), which received no stamp and so gets no gradient.
-    H_full = (H - 1) * stride[0] + dilation[0] * (KH - 1) + 1
-    W_full = (W - 1) * stride[1] + dilation[1] * (KW - 1) + 1
+    H_full, W_full = extent(H, KH, stride[0], dilation[0]), extent(W, KW, stride[1], dilation[1])
     (pt, _), (pl, _) = pads
     H_out, W_out = out_shape[2:]
     dfull = np.zeros((N, C_out, max(H_full, pt + H_out), max(W_full, pl + W_out)), dtype=w.dtype)
     dfull[:, :, pt:pt + H_out, pl:pl + W_out] = dout
-    win = _windows(dfull, KH, KW, H, W, stride, dilation)       # (N, C_out, KH, KW, H, W)
+    win = window_view(dfull, Window((KH, KW), stride, dilation, ((0, 0), (0, 0)), (H, W)))
     cols = win.reshape(N, C_out * KH * KW, H * W)                # (N, C_out*KH*KW, H*W)
     w_mat = w.reshape(C_in, C_out * KH * KW)                     # (C_in, C_out*KH*KW)
     dx = np.matmul(w_mat, cols).reshape(N, C_in, H, W)           # (N, C_in, H, W)

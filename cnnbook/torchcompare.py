@@ -7,6 +7,7 @@ differences of the output and of each gradient.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -62,10 +63,26 @@ def compare_with_torch(forward: Callable, backward: Callable, torch_fn: Callable
     gradients `backward` returns, in order (default: every float array). `backward` may return a
     single array or a tuple; a None gradient (no bias) is skipped.
     """
+    with _tf32_off():
+        return _compare(forward, backward, torch_fn, arrays, grad_of, names, device, dtype, seed, tol)
+
+
+@contextlib.contextmanager
+def _tf32_off():
+    """Full float32 precision in PyTorch's CUDA matmuls and convolutions (TF32 rounds inputs to
+    10 mantissa bits) while the block runs; the previous settings come back afterwards."""
     import torch
-    if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = matmul.allow_tf32, cudnn.allow_tf32
+    matmul.allow_tf32 = cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
+
+
+def _compare(forward, backward, torch_fn, arrays, grad_of, names, device, dtype, seed, tol):
+    import torch
     arrays = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
               for a in arrays]
     if grad_of is None:

@@ -278,6 +278,49 @@ def test_naive_equals_conv2d_same_padding(rng):
                                rtol=1e-12, atol=1e-12)
 
 
+NAIVE_BACKWARD_CASES = [   # (C_in, C_out, kernel, stride, padding, dilation, groups, flip, bias)
+    (3, 4, 3, 1, 0, 1, 1, False, True),
+    (3, 4, 3, 1, 1, 1, 1, False, False),
+    (3, 4, (2, 3), 2, 1, 1, 1, True, True),
+    (2, 3, 3, (2, 1), (0, 2), (1, 2), 1, False, True),
+    (4, 6, 3, 1, "same", 2, 2, False, True),
+    (4, 4, (3, 2), 3, 1, 1, 4, True, False),                 # depthwise, stride > kernel rows
+    (6, 4, 2, 2, "valid", (2, 1), 2, False, True),
+]
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,p,d,g,flip,bias", NAIVE_BACKWARD_CASES)
+def test_naive_backward_equals_conv2d_backward(c_in, c_out, k, s, p, d, g, flip, bias, rng):
+    kh, kw = _pair(k)
+    x, w = _rand(rng, 2, c_in, 7, 6), _rand(rng, c_out, c_in // g, kh, kw)
+    b = _rand(rng, c_out) if bias else None
+    out, cache = C.conv2d_forward(x, w, b, s, p, d, g, flip=flip)
+    dout = _rand(rng, *out.shape)
+    got = C.conv2d_backward_naive(dout, x, w, b, s, p, d, g, flip=flip)
+    want = C.conv2d_backward(dout, cache)
+    for name, a, e in zip(("dx", "dw", "db"), got, want):
+        if e is None:
+            assert a is None, name
+        else:
+            assert a.shape == e.shape, name
+            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_naive_backward_known_answer():
+    # one 2x2 image, a 1x1 output: dw is the image times dout, dx the kernel times dout
+    x, w = np.arange(4.0).reshape(1, 1, 2, 2), np.array([[[[1.0, -1.0], [2.0, 0.5]]]])
+    dx, dw, db = C.conv2d_backward_naive(np.array([[[[3.0]]]]), x, w, np.zeros(1))
+    np.testing.assert_array_equal(dw, 3 * x)
+    np.testing.assert_array_equal(dx, 3 * w)
+    np.testing.assert_array_equal(db, [3.0])
+
+
+def test_naive_backward_rejects_wrong_dout_shape(rng):
+    x, w = _rand(rng, 1, 2, 5, 5), _rand(rng, 3, 2, 3, 3)
+    with pytest.raises(ValueError, match="conv2d_backward_naive"):
+        C.conv2d_backward_naive(_rand(rng, 1, 3, 5, 5), x, w)
+
+
 def test_conv1d_is_conv2d_of_height_one(rng):
     x, w = _rand(rng, 2, 3, 10), _rand(rng, 4, 3, 3)
     np.testing.assert_allclose(C.conv1d(x, w, stride=2, padding=1, flip=True),
@@ -517,10 +560,24 @@ def test_conv2d_dx_equals_conv_transpose2d(k, s, p, d, rng):
     np.testing.assert_allclose(dx, expected, rtol=1e-10, atol=1e-10)
 
 
-def test_conv2d_cache_columns_are_one_matrix_per_group(rng):
+def test_conv2d_cache_holds_im2col_and_each_group_is_one_product(rng):
     x, w = _rand(rng, 2, 4, 6, 6), _rand(rng, 6, 2, 3, 3)
     out, cache = C.conv2d_forward(x, w, groups=2, padding=1)
-    assert cache.width == 8 and cache.cols.shape == (2, 2 * 3 * 3, 2 * 6 * 8)
-    # group 0's product with its weights is that group's output, in (C_out/G, N, H, W) order
-    g0 = (w[:3].reshape(3, -1) @ cache.cols[0]).reshape(3, 2, 6, 8)[..., :6].transpose(1, 0, 2, 3)
+    np.testing.assert_array_equal(cache.cols, C.im2col(x, 3, padding=1))   # (N, C_in*9, 36)
+    # group 0: its three filters times its channels' rows of the columns
+    g0 = (w[:3].reshape(3, -1) @ cache.cols[:, :2 * 9]).reshape(2, 3, 6, 6)
     np.testing.assert_allclose(g0, out[:, :3], rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_backward_in_several_blocks_matches_torch(rng):
+    # 2.4 MB of column gradients per example: dx is computed one example per block
+    x, w = _rand(rng, 3, 8, 64, 64), _rand(rng, 4, 8, 3, 3)
+    out, cache = C.conv2d_forward(x, w, padding=1, dilation=(1, 2))
+    assert cache.cols[0].size * cache.cols.itemsize > 2 * 2**20
+    dout = _rand(rng, *out.shape)
+    dx, dw, _ = C.conv2d_backward(dout, cache)
+    tx, tw = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(w).requires_grad_(True)
+    tdx, tdw = torch.autograd.grad(TF.conv2d(tx, tw, padding=1, dilation=(1, 2)), [tx, tw],
+                                   torch.from_numpy(dout))
+    np.testing.assert_allclose(dx, tdx.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, tdw.numpy(), rtol=1e-10, atol=1e-10)
