@@ -13,7 +13,8 @@ from .conv import (
 )
 from .pool import (
     max_pool2d, max_pool2d_forward, max_pool2d_backward, max_pool2d_naive, avg_pool2d,
-    avg_pool2d_forward, avg_pool2d_backward, avg_pool2d_naive, lp_pool2d, lp_pool2d_forward,
+    avg_pool2d_forward, avg_pool2d_backward, avg_pool2d_naive, max_pool2d_backward_naive,
+    avg_pool2d_backward_naive, lp_pool2d, lp_pool2d_forward,
     lp_pool2d_backward, adaptive_avg_pool2d, adaptive_avg_pool2d_forward,
     adaptive_avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_forward,
     global_avg_pool2d_backward, roi_pool, roi_pool_forward, roi_pool_backward,
@@ -43,7 +44,8 @@ __all__ = [
     "conv1d", "conv1d_forward", "conv1d_backward", "conv_transpose2d",
     "conv_transpose2d_forward", "conv_transpose2d_backward", "im2col", "col2im", "max_pool2d",
     "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_naive", "avg_pool2d",
-    "avg_pool2d_forward", "avg_pool2d_backward", "avg_pool2d_naive", "lp_pool2d",
+    "avg_pool2d_forward", "avg_pool2d_backward", "avg_pool2d_naive", "max_pool2d_backward_naive",
+    "avg_pool2d_backward_naive", "lp_pool2d",
     "lp_pool2d_forward", "lp_pool2d_backward", "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "global_avg_pool2d",
     "global_avg_pool2d_forward", "global_avg_pool2d_backward", "roi_pool", "roi_pool_forward",
