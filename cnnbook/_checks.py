@@ -241,8 +241,7 @@ _GENERATOR = np.random.default_rng(0)
 def manual_seed(seed) -> np.random.Generator:
     """Restart the library's generator from `seed` and return it.
 
-    >>> import cnnbook as cb
-    >>> a = cb.manual_seed(3).random(); b = cb.manual_seed(3).random()
+    >>> a = manual_seed(3).random(); b = manual_seed(3).random()
     >>> a == b
     True
     """
