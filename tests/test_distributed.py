@@ -160,8 +160,8 @@ def test_cli_check_exits_1_when_the_parameters_differ(monkeypatch, capsys):
                                       r"use e.g. batch_size=32 or 34"),
     (dict(batch_size=512), ValueError, r"batch_size=512 is larger than the data set \(n=256\)"),
     (dict(steps=0), ValueError, r"train_ddp: steps=0 must be at least 1"),
-    (dict(lr=-0.1), ValueError, r"train_ddp: lr=-0.1 must be a positive"),
-    (dict(timeout=0), ValueError, r"train_ddp: timeout=0 must be a positive"),
+    (dict(lr=-0.1), ValueError, r"train_ddp: lr must be a finite number > 0, got lr=-0.1"),
+    (dict(timeout=0), ValueError, r"train_ddp: timeout must be a finite number > 0, got timeout=0"),
     (dict(backend="mpi"), ValueError, r"backend must be 'gloo' or 'nccl'"),
 ])
 def test_bad_arguments_raise(data, model, kwargs, exc, match):

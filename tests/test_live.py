@@ -566,9 +566,13 @@ def test_book_form_loads_engine_and_data_only_near_the_screen(chromium, pages):
         page.locator(".cnnbook-live").scroll_into_view_if_needed()
         page.locator(".cnnbook-live .cl-body").wait_for(state="attached", timeout=30_000)
         page.wait_for_load_state("networkidle")
-        later = dict(fetched)
-        engine = [n for u, n in later.items() if "cnnbook_live.js" in u]
-        binary = [n for u, n in later.items() if u.endswith(".bin")]
+        for _ in range(100):          # the response events may arrive after the page has drawn
+            later = dict(fetched)
+            engine = [n for u, n in later.items() if "cnnbook_live.js" in u]
+            binary = [n for u, n in later.items() if u.endswith(".bin")]
+            if engine and binary:
+                break
+            page.wait_for_timeout(100)
         assert engine == [live.ENGINE.stat().st_size] and len(binary) == 1 and binary[0] > 4 * 61_000
         book = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.last")
     finally:
