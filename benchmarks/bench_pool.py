@@ -10,16 +10,14 @@ least (every array read or written once), so that a time can be read as an effec
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import header  # noqa: E402
+from timing import header, interleaved_stats  # noqa: E402
 
 import cnnbook.pool as P  # noqa: E402
 
@@ -40,22 +38,8 @@ def bytes_moved(x: np.ndarray) -> dict:
 
 
 def interleaved(fns: dict, rounds: int = 9, repeat: int = 3, pause: float = 0.5) -> dict:
-    """As ``timing.interleaved`` (best of `repeat` calls per round, rounds alternating between the
-    functions with a pause), but keeps the minimum over rounds next to the median: on a shared
-    machine the minimum is the round least disturbed by other programs."""
-    times = {k: [] for k in fns}
-    for f in fns.values():
-        f()
-    for _ in range(rounds):
-        for k, f in fns.items():
-            time.sleep(pause)
-            best = float("inf")
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                f()
-                best = min(best, time.perf_counter() - t0)
-            times[k].append(best)
-    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+    """``{name: (median, minimum)}`` over interleaved rounds (``timing.interleaved_stats``)."""
+    return interleaved_stats(fns, rounds, repeat, pause)
 
 
 def case(dtype, N=32, C=64, H=32, W=32, seed=0):

@@ -24,14 +24,16 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
-def interleaved(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5) -> dict:
-    """Median seconds per call for each callable in `fns`, over interleaved rounds.
+def interleaved_stats(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5) -> dict:
+    """``{name: (median, minimum)}`` seconds per call for each callable in `fns`, over
+    interleaved rounds.
 
     Each round calls every function `repeat` times (after one warm-up call on the first round)
     and keeps the best of those; rounds alternate between the functions with a pause between.
+    On a shared machine the minimum is the round least disturbed by other programs.
     """
     times = {k: [] for k in fns}
-    for k, f in fns.items():
+    for f in fns.values():
         f()
     for _ in range(rounds):
         for k, f in fns.items():
@@ -42,7 +44,13 @@ def interleaved(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5)
                 f()
                 best = min(best, time.perf_counter() - t0)
             times[k].append(best)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+
+
+def interleaved(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5) -> dict:
+    """Median seconds per call for each callable in `fns`, over interleaved rounds (see
+    `interleaved_stats`)."""
+    return {k: med for k, (med, _) in interleaved_stats(fns, rounds, repeat, pause).items()}
 
 
 def header(command: str) -> str:

@@ -344,13 +344,19 @@ def _divisor_1d(n_out: int, n: int, k: int, s: int, p: int, count_include_pad: b
     return np.minimum(end, n) - np.maximum(start, 0)
 
 
+def _avg_window(fn, x, kernel_size, stride, padding, ceil_mode, count_include_pad, strict):
+    """The checked input, window geometry and ``count_include_pad`` of an average pooling."""
+    x = _input(fn, x)
+    g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
+    return x, g, check_bool(fn, "count_include_pad", count_include_pad)
+
+
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True, *, strict=False):
     """Average pooling; returns ``(out, cache)``. See :func:`avg_pool2d`."""
     fn = "avg_pool2d"
-    x = _input(fn, x)
-    g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
-    count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
+    x, g, count_include_pad = _avg_window(fn, x, kernel_size, stride, padding, ceil_mode,
+                                          count_include_pad, strict)
     N, C, H, W = x.shape
     (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
     div_h = _divisor_1d(H_out, H, KH, s_h, p_h, count_include_pad)
@@ -401,9 +407,8 @@ def avg_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                      count_include_pad=True, *, strict=False):
     """Average pooling written as plain loops, for reading. Same result as :func:`avg_pool2d`."""
     fn = "avg_pool2d_naive"
-    x = _input(fn, x)
-    g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
-    count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
+    x, g, count_include_pad = _avg_window(fn, x, kernel_size, stride, padding, ceil_mode,
+                                          count_include_pad, strict)
     (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
@@ -433,9 +438,8 @@ def avg_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, ceil
     ``dout / divisor`` to each input pixel it covers (its padding taps take their share away).
     Only the shape and dtype of `x` matter. Same result as :func:`avg_pool2d_backward`."""
     fn = "avg_pool2d_backward_naive"
-    x = _input(fn, x)
-    g = _window(fn, x, kernel_size, stride, padding, 1, ceil_mode, strict)
-    count_include_pad = check_bool(fn, "count_include_pad", count_include_pad)
+    x, g, count_include_pad = _avg_window(fn, x, kernel_size, stride, padding, ceil_mode,
+                                          count_include_pad, strict)
     (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
     dout = check_dout(fn, dout, (N, C, H_out, W_out), x.dtype)
