@@ -206,7 +206,7 @@ def _rf_axes(layers, fn):
         if sp.kind in ("identity", "flatten"):
             keff, s, p = (1, 1), (1, 1), (0, 0)
         else:
-            keff = tuple(d * (k - 1) + 1 for k, d in zip(sp.kernel, sp.dilation))
+            keff = tuple(span(k, d) for k, d in zip(sp.kernel, sp.dilation))
             s, p = sp.stride, sp.padding
         for a in range(2):
             r[a] += (keff[a] - 1) * S[a]      # r0 = sum (k_l - 1) prod_{i<l} s_i + 1
