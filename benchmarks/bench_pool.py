@@ -37,11 +37,6 @@ def bytes_moved(x: np.ndarray) -> dict:
             "torch": S + S // 4 + 2 * n + S + S // 4 + 2 * n + S}
 
 
-def interleaved(fns: dict, rounds: int = 9, repeat: int = 3, pause: float = 0.5) -> dict:
-    """``{name: (median, minimum)}`` over interleaved rounds (``timing.interleaved_stats``)."""
-    return interleaved_stats(fns, rounds, repeat, pause)
-
-
 def case(dtype, N=32, C=64, H=32, W=32, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 4, size=(N, C, H, W)).astype(dtype)          # many exact ties
@@ -66,11 +61,11 @@ def case(dtype, N=32, C=64, H=32, W=32, seed=0):
     # Same answer before timing anything.
     if not np.array_equal(ours(), theirs().numpy()):
         raise SystemExit(f"bench_pool: gradients differ from torch for {np.dtype(dtype).name}")
-    t = interleaved({"cnnbook": ours, "torch": theirs, "copy": copy})
+    t = interleaved_stats({"cnnbook": ours, "torch": theirs, "copy": copy}, rounds=9)
     # NumPy runs these loops on one core; torch on one thread too, as a reference that other
     # programs on a shared machine disturb less.
     torch.set_num_threads(1)
-    t1 = interleaved({"cnnbook": ours, "torch": theirs})
+    t1 = interleaved_stats({"cnnbook": ours, "torch": theirs}, rounds=9)
     torch.set_num_threads(2)
     return t, t1, x
 

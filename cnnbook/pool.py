@@ -403,26 +403,30 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                               strict=strict)[0]
 
 
+def _avg_window_at(i, j, g, H, W, count_include_pad):
+    """Output (i, j) of an average pooling: the input rows and columns its window covers, and
+    its divisor (the window clipped to input + padding, or only its input pixels)."""
+    (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), _ = g
+    h0, w0 = i * s_h - p_h, j * s_w - p_w
+    h1, w1 = min(h0 + KH, H + p_h), min(w0 + KW, W + p_w)   # clipped to input + padding
+    rows, cols = range(max(h0, 0), min(h1, H)), range(max(w0, 0), min(w1, W))
+    divisor = (h1 - h0) * (w1 - w0) if count_include_pad else len(rows) * len(cols)
+    return rows, cols, divisor
+
+
 def avg_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                      count_include_pad=True, *, strict=False):
     """Average pooling written as plain loops, for reading. Same result as :func:`avg_pool2d`."""
     fn = "avg_pool2d_naive"
     x, g, count_include_pad = _avg_window(fn, x, kernel_size, stride, padding, ceil_mode,
                                           count_include_pad, strict)
-    (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
+    H_out, W_out = g.out
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
     for i in range(H_out):
-        h0 = i * s_h - p_h
-        h1 = min(h0 + KH, H + p_h)                  # the window, clipped to input + padding
         for j in range(W_out):
-            w0 = j * s_w - p_w
-            w1 = min(w0 + KW, W + p_w)
-            inside = x[:, :, max(h0, 0):min(h1, H), max(w0, 0):min(w1, W)]
-            if count_include_pad:
-                divisor = (h1 - h0) * (w1 - w0)
-            else:
-                divisor = inside.shape[2] * inside.shape[3]
+            rows, cols, divisor = _avg_window_at(i, j, g, H, W, count_include_pad)
+            inside = x[:, :, rows.start:rows.stop, cols.start:cols.stop]
             for n in range(N):
                 for c in range(C):
                     total = 0.0
@@ -440,19 +444,13 @@ def avg_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, ceil
     fn = "avg_pool2d_backward_naive"
     x, g, count_include_pad = _avg_window(fn, x, kernel_size, stride, padding, ceil_mode,
                                           count_include_pad, strict)
-    (KH, KW), (s_h, s_w), _, ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
+    H_out, W_out = g.out
     dout = check_dout(fn, dout, (N, C, H_out, W_out), x.dtype)
     dx = np.zeros_like(x)
     for i in range(H_out):
-        h0 = i * s_h - p_h
-        h1 = min(h0 + KH, H + p_h)                  # the window, clipped to input + padding
         for j in range(W_out):
-            w0 = j * s_w - p_w
-            w1 = min(w0 + KW, W + p_w)
-            rows = range(max(h0, 0), min(h1, H))
-            cols = range(max(w0, 0), min(w1, W))
-            divisor = (h1 - h0) * (w1 - w0) if count_include_pad else len(rows) * len(cols)
+            rows, cols, divisor = _avg_window_at(i, j, g, H, W, count_include_pad)
             for h in rows:
                 for w in cols:
                     dx[:, :, h, w] += dout[:, :, i, j] / max(divisor, 1)   # all (n, c) at once
