@@ -27,7 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks
-from .window import Window, extent, span, tap_slices, window_view
+from . import fast
+from .window import Window, extent, fold, span, unfold, window_view
 
 __all__ = [
     "conv2d", "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv2d_backward_naive",
@@ -98,7 +99,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
     """Lay every receptive field of `x` out as a column.
 
     Column ``i*W_out + j`` of example n holds the window under output position (i, j), flattened
-    in (c, kh, kw) order, so ``w.reshape(C_out, -1) @ im2col(x, ...)`` is a convolution.
+    in (c, kh, kw) order, so ``w.reshape(C_out, -1) @ im2col(x, ...)`` is a convolution. This is
+    the checked entry point; the library's own code calls the unchecked `unfold` of
+    ``cnnbook.window`` with a `Window` it has already checked.
 
     Shape:
         x: (N, C, H, W) -> (N, C*KH*KW, H_out*W_out), with
@@ -107,12 +110,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
     fn = "im2col"
     x = _checks.as_float_array(fn, "x", x)
     _checks.check_ndim(fn, "x", x, 4, "(N, C, H, W)")
-    N, C, H, W = x.shape
-    KH, KW = _checks.pair(fn, "kernel_size", kernel_size)
-    g = _window(fn, H, W, (KH, KW), stride, padding, dilation)
-    xp = np.pad(x, ((0, 0), (0, 0)) + g.pads)                   # (N, C, Hp, Wp), zero-padded
-    cols = window_view(xp, g).copy()                             # (N, C, KH, KW, H_out, W_out)
-    return cols.reshape(N, C * KH * KW, g.out[0] * g.out[1])
+    H, W = x.shape[2:]
+    kernel = _checks.pair(fn, "kernel_size", kernel_size)
+    return unfold(x, _window(fn, H, W, kernel, stride, padding, dilation))
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -120,6 +120,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
 
     Where windows overlap, their contributions add up, so ``col2im(im2col(x))`` is `x` times the
     number of windows covering each pixel, and ``sum(im2col(x) * c) == sum(x * col2im(c))``.
+    The checked entry point of the unchecked `fold` of ``cnnbook.window``.
 
     Shape:
         cols: (N, C*KH*KW, H_out*W_out) -> (N, C, H, W) = x_shape.
@@ -132,16 +133,11 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     N, C, H, W = (int(v) for v in x_shape)
     KH, KW = _checks.pair(fn, "kernel_size", kernel_size)
     g = _window(fn, H, W, (KH, KW), stride, padding, dilation)
-    (H_out, W_out), ((pt, pb), (pl, pr)) = g.out, g.pads
-    want = (N, C * KH * KW, H_out * W_out)
+    want = (N, C * KH * KW, g.out[0] * g.out[1])
     if cols.shape != want:
         raise ValueError(f"col2im: cols must have shape {want} for x_shape={(N, C, H, W)} and "
                          f"kernel {(KH, KW)}, got {tuple(cols.shape)}.")
-    taps = cols.reshape(N, C, KH, KW, H_out, W_out)
-    xp = np.zeros((N, C, pt + H + pb, pl + W + pr), dtype=cols.dtype)
-    for kh, kw, rows, columns in tap_slices(g):                 # each tap adds back what it read
-        xp[:, :, rows, columns] += taps[:, :, kh, kw]
-    return xp[:, :, pt:pt + H, pl:pl + W].copy()                 # (N, C, H, W): drop the padding
+    return fold(cols, (N, C, H, W), g)
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,77 +184,87 @@ def _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, strict):
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
                    strict=False, flip=False):
-    """2-D convolution (cross-correlation, as in PyTorch) returning ``(out, cache)``.
+    """2-D convolution (cross-correlation, as in PyTorch): ``(out, cache)``.
 
-    ``out[n, o, i, j] = b[o] + sum_{c, kh, kw} w[o, c, kh, kw] *
-    xp[n, g*C_in/groups + c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]`` where xp is the
-    zero-padded input and g the group of output channel o. With ``flip=True`` the kernel is
-    flipped in both spatial axes first (true convolution).
+    ``out[n, o, i, j] = b[o] + sum_{c, kh, kw} w[o, c, kh, kw]
+    * xp[n, g*C_in/groups + c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]``
+    where xp is the zero-padded input and g the group of output channel o.
+    With ``flip=True`` the kernel is flipped in both spatial axes first (true
+    convolution).
 
     Args:
         stride, dilation: int or (h, w) pair, >= 1.
-        padding: int or pair >= 0, or ``'valid'`` (none) or ``'same'`` (output size equals input
-            size; needs stride 1; an odd total puts the extra row/column at the bottom/right).
-        strict: raise when the stride leaves rows/columns of the padded input unused, instead of
-            dropping them as PyTorch does.
+        padding: int or pair >= 0, or ``'valid'`` (none) or ``'same'``
+            (output size equals input size; needs stride 1; an odd total
+            puts the extra row/column at the bottom/right).
+        strict: raise when the stride leaves rows/columns of the padded
+            input unused, instead of dropping them as PyTorch does.
 
     Shape:
-        x: (N, C_in, H, W), w: (C_out, C_in/groups, KH, KW), b: (C_out,) or None
-        out: (N, C_out, H_out, W_out) with
-        H_out = floor((H + 2*padding_h - dilation_h*(KH - 1) - 1) / stride_h + 1), likewise W_out.
+        x: (N, C_in, H, W), w: (C_out, C_in/groups, KH, KW), b: (C_out,)
+        out: (N, C_out, H_out, W_out) with H_out =
+        floor((H + 2*padding_h - dil_h*(KH - 1) - 1) / stride_h + 1),
+        likewise W_out.
     """
-    fn = "conv2d"
-    x, w, b, g, G = _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, strict)
+    x, w, b, g, G = _prepare_conv2d("conv2d", x, w, b, stride, padding,
+                                    dilation, groups, strict)
     if flip:
-        w = w[:, :, ::-1, ::-1]                  # true convolution: turn the kernel by 180 degrees
-    N, C_out, (H_out, W_out) = x.shape[0], w.shape[0], g.out
-    cols = im2col(x, g.kernel, g.stride, padding, g.dilation)    # (N, C_in*KH*KW, H_out*W_out)
+        w = w[:, :, ::-1, ::-1]       # true convolution: kernel turned 180°
+    N, C_out, (H_out, W_out) = len(x), len(w), g.out
+    L, K = H_out * W_out, w[0].size   # positions; weights per filter
+    cols = unfold(x, g)               # im2col: (N, C_in*KH*KW, L)
     # one weight matrix per group, applied to that group's rows of the columns
-    w_mat = w.reshape(G, C_out // G, -1)                         # (G, C_out/G, C_in/G*KH*KW)
-    out = np.matmul(w_mat, cols.reshape(N, G, w_mat.shape[-1], -1))  # (N, G, C_out/G, H_out*W_out)
+    w_mat = w.reshape(G, C_out // G, K)                # (G, C_out/G, K)
+    out = np.matmul(w_mat, cols.reshape(N, G, K, L))   # (N, G, C_out/G, L)
     out = out.reshape(N, C_out, H_out, W_out)
     if b is not None:
         out += b[:, None, None]
-    cache = Conv2dCache(cols, w, x.shape, g.stride, padding, g.dilation, G, b is not None,
-                        bool(flip), out.shape)
+    cache = Conv2dCache(cols, w, x.shape, g.stride, padding, g.dilation,
+                        G, b is not None, bool(flip), out.shape)
     return out, cache
 
 
 def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
-    """Gradients of conv2d: ``(dx, dw, db)``; db is None when the forward had no bias.
+    """Gradients of conv2d: ``(dx, dw, db)``; db is None without a bias.
 
-    dw is dout times the columns (each weight meets every input it touched); dx is the weight
-    transposed times dout, folded back into an image by col2im; db sums dout over N, H, W.
-    With ``need_dx=False`` the input gradient is skipped (dx is None): a network's first layer
-    needs only its weight gradients, and dx is more than half the work of the backward pass.
+    dw is dout times the columns (each weight meets every input it touched);
+    dx is the weight transposed times dout, folded back into an image by
+    col2im; db sums dout over N, H, W. With ``need_dx=False`` the input
+    gradient is skipped (dx is None): a network's first layer needs only its
+    weight gradients, and dx is more than half the work of the backward pass.
 
     Shape:
-        dout: (N, C_out, H_out, W_out) -> dx: (N, C_in, H, W), dw: (C_out, C_in/groups, KH, KW),
-        db: (C_out,).
+        dout: (N, C_out, H_out, W_out) -> dx: (N, C_in, H, W),
+        dw: (C_out, C_in/groups, KH, KW), db: (C_out,).
     """
-    fn = "conv2d_backward"
-    cols, w, x_shape, stride, padding, dilation, G, has_bias, flip, out_shape = cache
-    dout = _checks.check_dout(fn, dout, out_shape, w.dtype)
-    N, C_out, KH, KW = out_shape[0], w.shape[0], w.shape[2], w.shape[3]
-    w_mat = w.reshape(G, C_out // G, -1)                         # (G, C_out/G, C_in/G*KH*KW)
-    dout_mat = dout.reshape(N, G, C_out // G, -1)                # (N, G, C_out/G, H_out*W_out)
-    cols = cols.reshape(N, G, w_mat.shape[-1], -1)               # (N, G, C_in/G*KH*KW, H_out*W_out)
-
-    dw = np.matmul(dout_mat, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)
-    if flip:                       # the forward used w[..., ::-1, ::-1]; flip the gradient back
+    cols, w, x_shape, _, _, _, G, has_bias, flip, out_shape = cache
+    dout = _checks.check_dout("conv2d_backward", dout, out_shape, w.dtype)
+    N, C_out, H_out, W_out = out_shape
+    L, K = H_out * W_out, w[0].size   # positions; weights per filter
+    w_mat = w.reshape(G, C_out // G, K)                # (G, C_out/G, K)
+    dout_mat = dout.reshape(N, G, C_out // G, L)       # (N, G, C_out/G, L)
+    cols_g = cols.reshape(N, G, K, L)                  # (N, G, K, L)
+    dw = np.matmul(dout_mat, cols_g.swapaxes(2, 3)).sum(axis=0)
+    dw = dw.reshape(w.shape)          # (C_out, C_in/groups, KH, KW)
+    if flip:                          # the forward used w[..., ::-1, ::-1]
         dw = np.ascontiguousarray(dw[:, :, ::-1, ::-1])
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None          # (C_out,)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None      # (C_out,)
     if not need_dx:
         return None, dw, db
-    # dx = col2im(w^T dout), in blocks of examples whose column gradients fit in the CPU cache
-    # (4 MB), so that col2im reads them from there; a small layer takes the batch in one block
-    block = max(1, (4 << 20) // (cols[0].size * w.itemsize))
-    dx = np.empty(x_shape, dtype=w.dtype)                        # (N, C_in, H, W)
-    for n in range(0, N, block):
-        dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat[n:n + block])  # (block, G, C_in/G*KH*KW, H_out*W_out)
-        dx[n:n + block] = col2im(dcols.reshape(len(dcols), -1, dcols.shape[-1]), dx[n:n + block].shape,
-                                 (KH, KW), stride, padding, dilation)
+    g = _cache_window(cache)
+    if fast.conv2d_input_grad_applies(cols):      # a large batch: fast.py
+        return fast.conv2d_input_grad(w_mat, dout_mat, x_shape, g), dw, db
+    dcols = np.matmul(w_mat.swapaxes(1, 2), dout_mat)  # (N, G, K, L)
+    dx = fold(dcols.reshape(cols.shape), x_shape, g)   # col2im: x's shape
     return dx, dw, db
+
+
+def _cache_window(cache: Conv2dCache) -> Window:
+    """The `Window` of a forward pass, rebuilt from its cache."""
+    kernel = tuple(cache.w.shape[2:])
+    pads, _ = _resolve_padding("conv2d_backward", cache.padding, kernel,
+                               cache.stride, cache.dilation)
+    return Window(kernel, cache.stride, cache.dilation, pads, cache.out_shape[2:])
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, strict=False, flip=False):
@@ -481,7 +487,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     w_mat = w.reshape(C_in, C_out * KH * KW)                     # (C_in, C_out*KH*KW)
     cols = np.matmul(w_mat.T, x_mat)                             # (N, C_out*KH*KW, H*W)
     # each column is one input pixel's stamp; col2im adds the stamps up, H x W windows of them
-    stamped = col2im(cols, (N, C_out, H_stamped, W_stamped), (KH, KW), stride, 0, dilation)
+    stamps = Window((KH, KW), stride, dilation, ((0, 0), (0, 0)), (H, W))
+    stamped = fold(cols, (N, C_out, H_stamped, W_stamped), stamps)
     pads = ((padding[0], padding[0]), (padding[1], padding[1]))
     full = np.pad(stamped, ((0, 0), (0, 0), (0, output_padding[0]), (0, output_padding[1])))
     out = np.ascontiguousarray(full[:, :, padding[0]:padding[0] + H_out,

@@ -72,8 +72,9 @@ def linear_backward(dout, cache: LinearCache):
     out_features, in_features = w.shape
     dout = check_dout("linear_backward", dout, x.shape[:-1] + (out_features,), x.dtype)
     dx = dout @ w                                            # (*, in_features)
-    d2 = dout.reshape(-1, out_features)                      # (rows, out_features)
-    x2 = x.reshape(-1, in_features)                          # (rows, in_features)
+    rows = int(np.prod(x.shape[:-1]))                        # sizes, not -1: N may be 0
+    d2 = dout.reshape(rows, out_features)                    # (rows, out_features)
+    x2 = x.reshape(rows, in_features)                        # (rows, in_features)
     dw = d2.T @ x2                                           # (out_features, in_features)
     db = d2.sum(axis=0) if has_bias else None                # (out_features,)
     return dx, dw, db
@@ -96,7 +97,8 @@ def flatten_forward(x, start_dim=1):
     """
     x = as_float_array("flatten", "x", x)
     s = check_axis("flatten", "start_dim", start_dim, x, "use start_dim=1 to keep the batch axis")
-    out = x.reshape(x.shape[:s] + (-1,)) if x.ndim else x.reshape(1)
+    merged = int(np.prod(x.shape[s:]))                       # not -1: an axis may be 0
+    out = x.reshape(x.shape[:s] + (merged,)) if x.ndim else x.reshape(1)
     return out, FlattenCache(tuple(x.shape))
 
 

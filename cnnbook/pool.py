@@ -26,6 +26,7 @@ import numpy as np
 
 from ._checks import (as_float_array, check_bool, check_dout, check_ndim, check_strict_tiling,
                       out_size, pair, pair_nonneg)
+from . import fast
 from .window import Window, extent, tap_slices
 
 __all__ = [
@@ -97,14 +98,6 @@ def _first_inside(n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
     return np.maximum(0, -(start // d)).clip(max=k - 1)  # taps with start + t*d >= 0
 
 
-def _blocks(n_planes: int, plane_bytes: int) -> tuple:
-    """``(size, slices)``: blocks of at most `size` planes, about 2 MiB each, so that a block's
-    temporaries stay in the CPU cache and several passes over it cost about one over memory.
-    (Smaller blocks fit a smaller cache but pay NumPy's per-call overhead more often.)"""
-    size = min(n_planes, max(1, (1 << 21) // max(plane_bytes, 1)))
-    return size, [slice(i, min(i + size, n_planes)) for i in range(0, n_planes, max(size, 1))]
-
-
 # ----------------------------------------------------------------------------------------------
 # Max pooling
 # ----------------------------------------------------------------------------------------------
@@ -113,117 +106,59 @@ class MaxPool2dCache(NamedTuple):
     x_shape: tuple
     dtype: np.dtype
     window: Window
-    argmax: np.ndarray | None    # (N, C, H_out, W_out) winning kernel tap kh*KW + kw (general)
-    wins: tuple | None           # 2x2/stride-2 path: (right_won, bottom_won), see _max_pool_2x2
+    argmax: np.ndarray | None    # (N, C, H_out, W_out) winning tap kh*KW + kw (reference)
+    wins: tuple | None           # the 2x2/stride-2 fast path's (right_won, bottom_won)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                       strict=False):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1,
+                       ceil_mode=False, *, strict=False):
     """Max pooling; returns ``(out, cache)``. See :func:`max_pool2d`."""
     fn = "max_pool2d"
     x = _input(fn, x)
     g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
+    if fast.max_pool2d_2x2_applies(g):       # 2x2 windows, stride 2: fast.py
+        out, wins = fast.max_pool2d_2x2_forward(x, g)
+        return out, MaxPool2dCache(x.shape, x.dtype, g, None, wins)
     N, C, H, W = x.shape
     (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
-    if g[:4] == ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))):    # 2x2, stride 2, no padding
-        out, wins = _max_pool_2x2(x, g)
-        if not np.isnan(out).any():      # NaN windows take the general path (PyTorch's rule)
-            return out, MaxPool2dCache(x.shape, x.dtype, g, None, wins)
     xp = _pad(x, g, -np.inf)
-    # A window's max starts at -inf with the winner at its first tap inside the input, so that an
-    # all -inf window points at a real pixel, as PyTorch's kernel does.
+    # A window's max starts at -inf with the winner at its first tap inside the input,
+    # so that an all -inf window points at a real pixel, as PyTorch's kernel does.
     first_h = _first_inside(H_out, KH, s_h, p_h, d_h)
     first_w = _first_inside(W_out, KW, s_w, p_w, d_w)
     argmax = np.empty((N, C, H_out, W_out), dtype=np.intp)
     argmax[...] = first_h[:, None] * KW + first_w[None, :]
     out = np.full((N, C, H_out, W_out), -np.inf, dtype=x.dtype)
-    for kh, kw, sh, sw in tap_slices(g):           # scan each window in row-major order
-        v = xp[:, :, sh, sw]                        # (N, C, H_out, W_out)
-        better = (v > out) | np.isnan(v)            # strictly greater: the first maximum wins
+    for kh, kw, sh, sw in tap_slices(g):       # scan each window in row-major order
+        v = xp[:, :, sh, sw]                    # (N, C, H_out, W_out)
+        better = (v > out) | np.isnan(v)        # strictly greater: the first max wins
         argmax[better] = kh * KW + kw
         out = np.where(better, v, out)
     return out, MaxPool2dCache(x.shape, x.dtype, g, argmax, None)
 
 
-def _max_pool_2x2(x: np.ndarray, g: Window):
-    """2x2 windows with stride 2, block by block. A window is two rows of two: first the larger
-    of each horizontal pair (the left one on a tie), then the larger of the two rows (the top one
-    on a tie), so the first maximum in row-major order wins, as in the general path. NumPy's
-    maximum is several times faster on contiguous arrays than on every other element, so each
-    block's pairs are first split into a contiguous left and right column."""
-    N, C = x.shape[:2]
-    H_out, W_out = g.out
-    planes = np.ascontiguousarray(x[:, :, :2 * H_out, :2 * W_out]).reshape(N * C, 4 * H_out * W_out)
-    out = np.empty((N * C, H_out * W_out), x.dtype)
-    right_won = np.empty((N * C, 2 * H_out * W_out), bool)    # per horizontal pair
-    bottom_won = np.empty((N * C, H_out * W_out), bool)       # per window
-    size, blocks = _blocks(N * C, planes.itemsize * planes.shape[1])
-    cols = np.empty((2, size * 2 * H_out * W_out), x.dtype)    # scratch for one block
-    for b in blocks:
-        n = (b.stop - b.start) * 2 * H_out * W_out               # horizontal pairs in the block
-        np.copyto(cols[:, :n], planes[b].reshape(-1, 2).T)       # split them: (left, right)
-        left, right = cols[:, :n]
-        np.greater(right, left, out=right_won[b].reshape(-1))
-        rows = np.maximum(left, right, out=left).reshape(-1, 2, W_out)  # (top, bottom) rows
-        np.greater(rows[:, 1], rows[:, 0], out=bottom_won[b].reshape(-1, W_out))
-        np.maximum(rows[:, 0], rows[:, 1], out=out[b].reshape(-1, W_out))
-    return out.reshape(N, C, H_out, W_out), (right_won, bottom_won)
-
-
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
-    """Gradient of max pooling: each window's upstream gradient goes to its (first) maximum;
-    overlapping windows add up. Returns ``dx`` of shape ``cache.x_shape``."""
+    """Gradient of max pooling: each window's upstream gradient goes to its (first)
+    maximum; overlapping windows add up. Returns ``dx`` of shape ``cache.x_shape``."""
     N, C, H, W = cache.x_shape
     g = cache.window
+    dout = check_dout("max_pool2d_backward", dout, (N, C) + g.out, cache.dtype)
+    if cache.wins is not None:               # the forward took the fast path
+        return fast.max_pool2d_2x2_backward(dout, cache.x_shape, g, cache.wins)
     KW = g.kernel[1]
     (top, bottom), (left, right) = g.pads
-    dout = check_dout("max_pool2d_backward", dout, (N, C) + g.out, cache.dtype)
-    if cache.wins is not None and np.isfinite(dout).all():   # inf * 0 would give NaN
-        return _max_pool_2x2_backward(dout, cache)
-    argmax = _taps(cache)
     dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=cache.dtype)
     zero = np.zeros((), dtype=cache.dtype)
-    for kh, kw, sh, sw in tap_slices(g):
-        dxp[:, :, sh, sw] += np.where(argmax == kh * KW + kw, dout, zero)   # overlaps accumulate
+    for kh, kw, sh, sw in tap_slices(g):       # overlapping windows accumulate
+        dxp[:, :, sh, sw] += np.where(cache.argmax == kh * KW + kw, dout, zero)
     return dxp[:, :, top:top + H, left:left + W].copy()
-
-
-def _max_pool_2x2_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
-    """The 2x2/stride-2 gradient, block by block, undoing `_max_pool_2x2` step by step: each
-    window's gradient goes to its bottom row if that row won, else to the top row (``d - d*won``
-    is ``d`` or exactly 0); then within the row to the right pixel if it won, else to the left."""
-    N, C, H, W = cache.x_shape
-    H_out, W_out = cache.window.out
-    right_won, bottom_won = cache.wins
-    grads = dout.reshape(N * C, H_out * W_out)
-    dx = np.empty((N * C, 4 * H_out * W_out), cache.dtype)
-    size, blocks = _blocks(N * C, dx.itemsize * dx.shape[1])
-    row_grad = np.empty((size, 2 * H_out * W_out), cache.dtype)      # scratch for one block
-    for b in blocks:
-        d = grads[b].reshape(-1, W_out)
-        rows = row_grad[:b.stop - b.start].reshape(-1, 2, W_out)   # gradient of (top, bottom)
-        np.multiply(d, bottom_won[b].reshape(-1, W_out), out=rows[:, 1])
-        np.subtract(d, rows[:, 1], out=rows[:, 0])
-        pairs = dx[b].reshape(-1, 2)                               # (left, right) neighbours
-        np.multiply(rows.reshape(-1), right_won[b].reshape(-1), out=pairs[:, 1])
-        np.subtract(rows.reshape(-1), pairs[:, 1], out=pairs[:, 0])
-    dx = dx.reshape(N, C, 2 * H_out, 2 * W_out)
-    if dx.shape[2:] != (H, W):                    # a last odd row or column is in no window
-        dx = np.pad(dx, ((0, 0), (0, 0), (0, H - 2 * H_out), (0, W - 2 * W_out)))
-    return dx
 
 
 def _taps(cache: MaxPool2dCache) -> np.ndarray:
     """The winning kernel tap ``kh * KW + kw`` of every window, ``(N, C, H_out, W_out)``."""
     if cache.wins is None:
         return cache.argmax
-    N, C = cache.x_shape[:2]
-    H_out, W_out = cache.window.out
-    right_won, bottom_won = cache.wins
-    right_won = right_won.reshape(N, C, H_out, 2, W_out)      # per (top, bottom) row
-    bottom_won = bottom_won.reshape(N, C, H_out, W_out)
-    col = np.where(bottom_won, right_won[:, :, :, 1], right_won[:, :, :, 0])
-    return 2 * bottom_won.astype(np.intp) + col
+    return fast.max_pool2d_2x2_taps(cache.x_shape, cache.window, cache.wins)
 
 
 def _flat_indices(cache: MaxPool2dCache) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 A window of ``k`` taps with dilation ``d`` covers ``span(k, d) = d*(k - 1) + 1`` input positions;
 output position ``i`` starts at ``i*stride`` in the padded input, and tap ``t`` reads position
-``i*stride + t*dilation``. Everything here is arithmetic on those two facts.
+``i*stride + t*dilation``. Everything here is arithmetic on those two facts, and the two
+operations built on them: `unfold` copies every window out as a column (im2col) and `fold` adds
+columns back onto their windows (col2im, its adjoint). They trust their arguments: the public
+``cnnbook.conv.im2col`` and ``col2im`` check them first.
 
 >>> span(3, 2)
 5
@@ -17,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["Window", "span", "extent", "tap_slices", "window_view"]
+__all__ = ["Window", "span", "extent", "tap_slices", "window_view", "unfold", "fold"]
 
 
 class Window(NamedTuple):
@@ -57,3 +60,27 @@ def window_view(xp: np.ndarray, g: Window) -> np.ndarray:
     return as_strided(xp, shape=(N, C) + tuple(g.kernel) + tuple(g.out),
                       strides=(s_n, s_c, s_h * g.dilation[0], s_w * g.dilation[1],
                                s_h * g.stride[0], s_w * g.stride[1]), writeable=False)
+
+
+def unfold(x: np.ndarray, g: Window) -> np.ndarray:
+    """im2col without checks: every window of `x`, zero-padded by ``g.pads``, as a column.
+
+    Shape: x (N, C, H, W) -> (N, C*KH*KW, H_out*W_out), rows in (c, kh, kw) order."""
+    N, C = x.shape[:2]
+    (KH, KW), (H_out, W_out) = g.kernel, g.out
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(g.pads))            # (N, C, Hp, Wp)
+    cols = window_view(xp, g).copy()                             # (N, C, KH, KW, H_out, W_out)
+    return cols.reshape(N, C * KH * KW, H_out * W_out)
+
+
+def fold(cols: np.ndarray, x_shape: tuple, g: Window) -> np.ndarray:
+    """col2im without checks: add each column back onto the window it came from.
+
+    Shape: cols (N, C*KH*KW, H_out*W_out) -> (N, C, H, W) = x_shape."""
+    N, C, H, W = x_shape
+    (KH, KW), (H_out, W_out), ((pt, pb), (pl, pr)) = g.kernel, g.out, g.pads
+    taps = cols.reshape(N, C, KH, KW, H_out, W_out)
+    xp = np.zeros((N, C, pt + H + pb, pl + W + pr), dtype=cols.dtype)
+    for kh, kw, rows, columns in tap_slices(g):             # each tap adds back what it read
+        xp[:, :, rows, columns] += taps[:, :, kh, kw]
+    return xp[:, :, pt:pt + H, pl:pl + W].copy()                 # (N, C, H, W): drop the padding

@@ -1,0 +1,198 @@
+"""Fast paths, kept apart from the reference code, as CS231n keeps ``fast_layers.py`` apart
+from ``layers.py``.
+
+``conv.py`` and ``pool.py`` hold the mathematics, each function whole and readable; the
+functions here compute the same numbers faster in common cases, and the public functions call
+them, one visible line each, where they apply:
+
+- ``max_pool2d_2x2_forward`` / ``_backward``: 2x2 windows with stride 2 (LeNet's and VGG's
+  pooling). Bit for bit the reference's result, ties, NaN and infinities included.
+- ``conv2d_input_grad``: conv2d's input gradient ``col2im(w^T dout)`` in blocks of examples
+  whose column gradients stay in the CPU cache while `fold` adds them up. The same products and
+  sums per example, so within float rounding of the reference (the tests state the bound).
+
+The tests hold each fast path equal to its reference over grids of shapes, with
+``disabled()`` running the reference alone. Arguments arrive checked: like every inner helper,
+these functions trust them.
+
+References:
+- CS231n assignment 2, ``fast_layers.py`` beside ``layers.py``.
+- PyTorch's CPU kernel ``aten/src/ATen/native/cpu/MaxPoolKernel.cpp`` (the first maximum of a
+  window wins; a NaN beats every number).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from .window import Window, fold
+
+__all__ = ["disabled", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
+           "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
+           "conv2d_input_grad"]
+
+_enabled = True
+_CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
+_POOL_BLOCK_BYTES = 1 << 21     # the blocks of 2x2 pooling: about 2 MiB of planes
+
+
+@contextlib.contextmanager
+def disabled():
+    """Inside ``with cb.fast.disabled():`` every function runs its reference code only.
+
+    >>> import numpy as np, cnnbook as cb
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> with disabled():
+    ...     ref = cb.F.max_pool2d(x, 2)
+    >>> bool((ref == cb.F.max_pool2d(x, 2)).all())
+    True
+    """
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def _blocks(n_planes: int, plane_bytes: int) -> tuple:
+    """``(size, slices)``: blocks of at most `size` planes, about 2 MiB each, so that a block's
+    temporaries stay in the CPU cache and several passes over it cost about one over memory.
+    (Smaller blocks fit a smaller cache but pay NumPy's per-call overhead more often.)"""
+    size = min(n_planes, max(1, _POOL_BLOCK_BYTES // max(plane_bytes, 1)))
+    return size, [slice(i, min(i + size, n_planes)) for i in range(0, n_planes, max(size, 1))]
+
+
+# ----------------------------------------------------------------------------------------------
+# Max pooling, 2x2 windows with stride 2
+# ----------------------------------------------------------------------------------------------
+
+def max_pool2d_2x2_applies(g: Window) -> bool:
+    """2x2 windows, stride 2, no padding, no dilation (and the fast paths enabled)."""
+    return _enabled and tuple(g[:4]) == ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)))
+
+
+def max_pool2d_2x2_forward(x: np.ndarray, g: Window):
+    """``(out, (right_won, bottom_won))``: 2x2 max pooling with stride 2, block by block.
+
+    A window is two rows of two: first the larger of each horizontal pair (the left one on a
+    tie), then the larger of the two rows (the top one on a tie), so the first maximum in
+    row-major order wins, as in the reference scan. NumPy's maximum is several times faster on
+    contiguous arrays than on every other element, so each block's pairs are first split into a
+    contiguous left and right column. ``right_won`` has one flag per horizontal pair,
+    ``bottom_won`` one per window."""
+    N, C = x.shape[:2]
+    H_out, W_out = g.out
+    planes = np.ascontiguousarray(x[:, :, :2 * H_out, :2 * W_out]).reshape(
+        N * C, 4 * H_out * W_out)
+    out = np.empty((N * C, H_out * W_out), x.dtype)
+    right_won = np.empty((N * C, 2 * H_out * W_out), bool)    # per horizontal pair
+    bottom_won = np.empty((N * C, H_out * W_out), bool)       # per window
+    size, blocks = _blocks(N * C, planes.itemsize * planes.shape[1])
+    cols = np.empty((2, size * 2 * H_out * W_out), x.dtype)    # scratch for one block
+    for b in blocks:
+        n = (b.stop - b.start) * 2 * H_out * W_out               # horizontal pairs in the block
+        np.copyto(cols[:, :n], planes[b].reshape(-1, 2).T)       # split them: (left, right)
+        left, right = cols[:, :n]
+        np.greater(right, left, out=right_won[b].reshape(-1))
+        rows = np.maximum(left, right, out=left).reshape(-1, 2, W_out)  # (top, bottom) rows
+        np.greater(rows[:, 1], rows[:, 0], out=bottom_won[b].reshape(-1, W_out))
+        np.maximum(rows[:, 0], rows[:, 1], out=out[b].reshape(-1, W_out))
+    if np.isnan(out).any():          # np.maximum gave NaN; the comparisons need NaN's rule
+        _nan_wins(planes, right_won, bottom_won, W_out)
+    return out.reshape(N, C, H_out, W_out), (right_won, bottom_won)
+
+
+def _nan_wins(planes: np.ndarray, right_won: np.ndarray, bottom_won: np.ndarray,
+              W_out: int) -> None:
+    """A NaN beats every value, and a later NaN beats an earlier one (the reference scan takes
+    ``v > best or isnan(v)``), so the scan ends on a window's last NaN: a NaN on the right wins
+    its pair, and a NaN in the bottom pair wins the window."""
+    nan = np.isnan(planes).reshape(len(planes), -1, 2)     # (N*C, pairs, (left, right))
+    right_won |= nan[:, :, 1]
+    bottom = bottom_won.reshape(-1, W_out)                  # a view: (N*C*H_out, W_out)
+    bottom |= nan.any(axis=2).reshape(-1, 2, W_out)[:, 1]
+
+
+def _route(d: np.ndarray, won: np.ndarray, first: np.ndarray, second: np.ndarray) -> None:
+    """``second = d`` where `won`, else 0; ``first`` gets the rest (``d - d*won`` is ``d`` or
+    exactly 0 for finite d)."""
+    np.multiply(d, won, out=second)
+    np.subtract(d, second, out=first)
+
+
+def _route_non_finite(d, won, first, second) -> None:
+    """`_route` for a d holding inf or NaN, where ``d*0`` is NaN rather than 0."""
+    np.copyto(second, np.where(won, d, 0))
+    np.copyto(first, np.where(won, 0, d))
+
+
+def max_pool2d_2x2_backward(dout: np.ndarray, x_shape: tuple, g: Window,
+                            wins: tuple) -> np.ndarray:
+    """The 2x2/stride-2 gradient, block by block, undoing the forward step by step: each
+    window's gradient goes to its bottom row if that row won, else to the top row; then within
+    the row to the right pixel if it won, else to the left. `dout` has the forward's dtype."""
+    N, C, H, W = x_shape
+    H_out, W_out = g.out
+    right_won, bottom_won = wins
+    grads = dout.reshape(N * C, H_out * W_out)
+    dx = np.empty((N * C, 4 * H_out * W_out), dout.dtype)
+    size, blocks = _blocks(N * C, dx.itemsize * dx.shape[1])
+    route = _route if np.isfinite(dout).all() else _route_non_finite
+    row_grad = np.empty((size, 2 * H_out * W_out), dout.dtype)      # scratch for one block
+    for b in blocks:
+        d = grads[b].reshape(-1, W_out)
+        rows = row_grad[:b.stop - b.start].reshape(-1, 2, W_out)   # gradient of (top, bottom)
+        route(d, bottom_won[b].reshape(-1, W_out), rows[:, 0], rows[:, 1])
+        pairs = dx[b].reshape(-1, 2)                               # (left, right) neighbours
+        route(rows.reshape(-1), right_won[b].reshape(-1), pairs[:, 0], pairs[:, 1])
+    dx = dx.reshape(N, C, 2 * H_out, 2 * W_out)
+    if dx.shape[2:] != (H, W):                    # a last odd row or column is in no window
+        dx = np.pad(dx, ((0, 0), (0, 0), (0, H - 2 * H_out), (0, W - 2 * W_out)))
+    return dx
+
+
+def max_pool2d_2x2_taps(x_shape: tuple, g: Window, wins: tuple) -> np.ndarray:
+    """The winning tap ``kh * 2 + kw`` of every window, ``(N, C, H_out, W_out)``, as the
+    reference's ``argmax``."""
+    N, C = x_shape[:2]
+    H_out, W_out = g.out
+    right_won, bottom_won = wins
+    right_won = right_won.reshape(N, C, H_out, 2, W_out)      # per (top, bottom) row
+    bottom_won = bottom_won.reshape(N, C, H_out, W_out)
+    col = np.where(bottom_won, right_won[:, :, :, 1], right_won[:, :, :, 0])
+    return 2 * bottom_won.astype(np.intp) + col
+
+
+# ----------------------------------------------------------------------------------------------
+# conv2d's input gradient, in blocks of examples
+# ----------------------------------------------------------------------------------------------
+
+def _examples_per_block(bytes_per_example: int) -> int:
+    return max(1, _CACHE_BYTES // max(bytes_per_example, 1))
+
+
+def conv2d_input_grad_applies(cols: np.ndarray) -> bool:
+    """Whether the batch's column gradients, shaped like the cached columns `cols`, are more
+    than one cache-sized block (and the fast paths enabled)."""
+    N = len(cols)
+    return _enabled and N > 1 and N > _examples_per_block(cols.nbytes // N)
+
+
+def conv2d_input_grad(w_mat: np.ndarray, dout_mat: np.ndarray, x_shape: tuple,
+                      g: Window) -> np.ndarray:
+    """``dx = col2im(w^T dout)`` in blocks of examples whose column gradients fit in the CPU
+    cache (4 MB), so that `fold` reads them from there rather than from memory.
+
+    Shape: w_mat (G, C_out/G, C_in/G*KH*KW), dout_mat (N, G, C_out/G, H_out*W_out)
+    -> dx (N, C_in, H, W)."""
+    N = x_shape[0]
+    G, _, rows = w_mat.shape
+    block = _examples_per_block(G * rows * dout_mat.shape[-1] * dout_mat.itemsize)
+    dx = np.empty(x_shape, dtype=dout_mat.dtype)                 # (N, C_in, H, W)
+    for n in range(0, N, block):
+        dcols = np.matmul(w_mat.swapaxes(-1, -2), dout_mat[n:n + block])
+        part = dx[n:n + block]                                   # (B, C_in, H, W), a view
+        part[...] = fold(dcols.reshape(len(part), G * rows, -1), part.shape, g)
+    return dx
