@@ -581,3 +581,88 @@ def test_conv2d_backward_in_several_blocks_matches_torch(rng):
                                    torch.from_numpy(dout))
     np.testing.assert_allclose(dx, tdx.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw, tdw.numpy(), rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------------------------------
+# the fast path (cnnbook/fast.py): conv2d's input gradient in blocks of examples, held equal to
+# the reference (one matrix product and one col2im for the whole batch)
+# ------------------------------------------------------------------------------------------
+
+# (N, C_in, C_out, H, W, kwargs): column gradients of 1.2 MB per example in float64 (0.6 MB
+# in float32 with 2 * C_in), so blocks of 3 examples (6 in float32), the last one partial
+BLOCK_GRID = [
+    (7, 4, 6, 64, 64, dict(padding=1)),
+    (8, 4, 6, 66, 65, dict()),                                        # odd width, no padding
+    (5, 4, 4, 64, 64, dict(padding="same", dilation=(1, 2), groups=2)),
+    (7, 4, 6, 130, 130, dict(stride=2, padding=1)),                   # a row/column unused
+    (4, 4, 2, 64, 64, dict(padding=1, flip=True)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N, c_in, c_out, H, W, kw", BLOCK_GRID,
+                         ids=["p1", "odd", "same-d12-g2", "s2-p1", "flip"])
+def test_conv2d_backward_blocks_equal_reference(N, c_in, c_out, H, W, kw, dtype, rng):
+    from cnnbook import fast
+    c_in = c_in if dtype == np.float64 else 2 * c_in
+    x = rng.standard_normal((N, c_in, H, W)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // kw.get("groups", 1), 3, 3)).astype(dtype)
+    out, cache = C.conv2d_forward(x, w, **kw)
+    block = fast._examples_per_block(cache.cols[0].nbytes)
+    assert 1 < block < N and N % block, (block, N)    # several blocks, the last one partial
+    assert fast.conv2d_input_grad_applies(cache.cols)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = C.conv2d_backward(dout, cache)
+    with fast.disabled():
+        assert not fast.conv2d_input_grad_applies(cache.cols)
+        ref_dx, ref_dw, ref_db = C.conv2d_backward(dout, cache)
+    assert dx.dtype == ref_dx.dtype == dtype
+    # the same products and sums for each example, in the same order: equal bit for bit
+    np.testing.assert_array_equal(dx, ref_dx)
+    np.testing.assert_array_equal(dw, ref_dw)
+
+
+def test_conv2d_backward_small_batch_takes_the_reference(rng):
+    from cnnbook import fast
+    x, w = _rand(rng, 4, 3, 8, 8), _rand(rng, 5, 3, 3, 3)
+    assert not fast.conv2d_input_grad_applies(C.conv2d_forward(x, w)[1].cols)   # one block
+    assert not fast.conv2d_input_grad_applies(np.zeros((0, 27, 36)))             # N = 0
+
+
+# ------------------------------------------------------------------------------------------
+# empty batches: an empty batch of the right shape, forward and backward, as in PyTorch
+# ------------------------------------------------------------------------------------------
+
+EMPTY = [
+    ("conv2d", lambda x, w, b: C.conv2d_forward(x, w, b, stride=2, padding=1), C.conv2d_backward,
+     lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1), (0, 4, 9, 8), (6, 4, 3, 3)),
+    ("conv2d-groups-same", lambda x, w, b: C.conv2d_forward(x, w, b, padding="same", groups=2),
+     C.conv2d_backward, lambda x, w, b: TF.conv2d(x, w, b, padding="same", groups=2),
+     (0, 4, 7, 7), (6, 2, 3, 3)),
+    ("conv1d", lambda x, w, b: C.conv1d_forward(x, w, b, stride=2, dilation=2), C.conv1d_backward,
+     lambda x, w, b: TF.conv1d(x, w, b, stride=2, dilation=2), (0, 3, 11), (5, 3, 3)),
+    ("conv_transpose2d", lambda x, w, b: C.conv_transpose2d_forward(x, w, b, 2, 1, 1),
+     C.conv_transpose2d_backward, lambda x, w, b: TF.conv_transpose2d(x, w, b, 2, 1, 1),
+     (0, 3, 5, 4), (3, 4, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("name, fwd, bwd, torch_fn, x_shape, w_shape", EMPTY,
+                         ids=[e[0] for e in EMPTY])
+def test_empty_batch_like_torch(name, fwd, bwd, torch_fn, x_shape, w_shape, rng):
+    x, w = np.zeros(x_shape), _rand(rng, *w_shape)
+    b = _rand(rng, w_shape[1] if name == "conv_transpose2d" else w_shape[0])
+    out, cache = fwd(x, w, b)
+    t_out = torch_fn(*(torch.from_numpy(a) for a in (x, w, b)))
+    assert out.shape == tuple(t_out.shape) and out.shape[0] == 0
+    dx, dw, db = bwd(np.zeros(out.shape), cache)
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dw, np.zeros(w.shape))     # no example: no gradient
+    np.testing.assert_array_equal(db, np.zeros(b.shape))
+    assert_matches_torch(fwd, bwd, torch_fn, [x, w, b])      # values and shapes, both passes
+    # need_dx=False and the loop versions agree on an empty batch too
+    if name.startswith("conv2d"):
+        assert C.conv2d_backward(np.zeros(out.shape), cache, need_dx=False)[0] is None
+    if name == "conv2d":
+        assert C.conv2d_naive(x, w, b, 2, 1).shape == out.shape
+        assert C.conv2d_backward_naive(np.zeros(out.shape), x, w, b, 2, 1)[0].shape == x.shape

@@ -51,6 +51,30 @@ def test_flatten_matches_torch(start_dim, device, rng):
                          lambda t: torch.flatten(t, start_dim), [x], names=["dx"], device=device)
 
 
+@pytest.mark.parametrize("x_shape, w_shape", [((0, 5), (3, 5)), ((0, 4, 5), (3, 5)),
+                                              ((2, 0, 5), (3, 5)), ((4, 0), (3, 0))],
+                         ids=["N=0", "N=0-leading", "empty-middle", "in_features=0"])
+def test_linear_empty_like_torch(x_shape, w_shape, rng):
+    x, w, b = np.zeros(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    out, cache = L.linear_forward(x, w, b)
+    assert out.shape == x_shape[:-1] + (w_shape[0],)
+    dx, dw, db = L.linear_backward(np.ones(out.shape), cache)
+    assert dx.shape == x_shape and dw.shape == w_shape and db.shape == b.shape
+    assert_matches_torch(L.linear_forward, L.linear_backward, TF.linear, [x, w, b])
+
+
+@pytest.mark.parametrize("shape, start_dim", [((0, 3, 4, 4), 1), ((2, 0, 4), 1),
+                                              ((0, 3, 4, 4), 2), ((0,), 0)],
+                         ids=["N=0", "C=0", "N=0-start2", "1-D-empty"])
+def test_flatten_empty_like_torch(shape, start_dim):
+    x = np.zeros(shape)
+    out, cache = L.flatten_forward(x, start_dim)
+    assert out.shape == tuple(torch.flatten(torch.from_numpy(x), start_dim).shape)
+    assert L.flatten_backward(np.zeros(out.shape), cache).shape == shape
+    assert_matches_torch(lambda a: L.flatten_forward(a, start_dim), L.flatten_backward,
+                         lambda t: torch.flatten(t, start_dim), [x])
+
+
 def test_flatten_finite_differences(rng):
     errs = check_gradients(L.flatten_forward, L.flatten_backward, [rng.standard_normal((2, 3, 2))])
     assert max(errs.values()) < 1e-8

@@ -7,6 +7,7 @@ import torch.nn.functional as TF
 from conftest import assert_matches_torch
 
 import cnnbook.pool as P
+from cnnbook import fast
 from cnnbook.gradcheck import check_gradients
 
 
@@ -195,7 +196,7 @@ def test_max_pool2d_2x2_path_equals_loops_and_torch_exactly(shape, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_pool2d_2x2_several_blocks_like_torch(dtype):
     x = np.random.default_rng(4).integers(0, 4, (3, 50, 64, 63)).astype(dtype)   # odd W
-    size, blocks = P._blocks(150, 64 * 62 * x.itemsize)
+    size, blocks = fast._blocks(150, 64 * 62 * x.itemsize)
     assert len(blocks) > 1 and blocks[-1].stop - blocks[-1].start < size   # a partial last block
     out, cache = P.max_pool2d_forward(x, 2)
     dout = _dout(x, out.shape)
@@ -206,6 +207,71 @@ def test_max_pool2d_2x2_several_blocks_like_torch(dtype):
     np.testing.assert_array_equal(out, t_out.detach().numpy())
     np.testing.assert_array_equal(dx, gt.numpy())
     np.testing.assert_array_equal(P.max_pool2d(x, 2, return_indices=True)[1], t_idx.numpy())
+
+
+# The fast path (cnnbook/fast.py) against the reference code, bit for bit: outputs, winning
+# taps, flat indices and gradients, NaN and infinities included (NaN compares equal here).
+
+def _special(kind, shape, dtype, seed=7):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=shape).astype(dtype)        # values 0..2: ties everywhere
+    if kind == "nan":                                       # NaN wins, the last one in scan
+        x[rng.random(shape) < 0.2] = np.nan
+    elif kind == "inf":
+        x[rng.random(shape) < 0.15] = np.inf
+        x[rng.random(shape) < 0.15] = -np.inf
+    elif kind == "constant":
+        x[...] = -np.inf if dtype == np.float64 else 1.5     # all -inf: first tap inside
+    return x
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 10), (2, 3, 9, 11), (1, 1, 2, 2), (3, 5, 7, 6),
+                                   (0, 3, 8, 8), (2, 0, 8, 8), (3, 50, 64, 63)],
+                         ids=["even", "odd", "one-window", "odd-H", "N=0", "C=0", "blocks"])
+@pytest.mark.parametrize("kind", ["integer", "nan", "inf", "constant"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_fast_path_equals_reference_exactly(shape, kind, dtype):
+    x = _special(kind, shape, dtype)
+    out, cache = P.max_pool2d_forward(x, 2)
+    with fast.disabled():
+        ref_out, ref_cache = P.max_pool2d_forward(x, 2)
+    assert cache.wins is not None and ref_cache.wins is None       # two different paths
+    assert out.dtype == ref_out.dtype == dtype and out.shape == ref_out.shape
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(P._taps(cache), ref_cache.argmax)
+    np.testing.assert_array_equal(P._flat_indices(cache), P._flat_indices(ref_cache))
+    douts = [_dout(x, out.shape)]
+    if out.size:                                    # inf and NaN upstream: inf * 0 is NaN
+        d = _dout(x, out.shape, seed=4)
+        d.flat[::7], d.flat[3::11] = np.inf, np.nan
+        douts.append(d)
+    for dout in douts:
+        dx = P.max_pool2d_backward(dout, cache)
+        assert dx.dtype == dtype and dx.shape == x.shape
+        np.testing.assert_array_equal(dx, P.max_pool2d_backward(dout, ref_cache))
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf"])
+def test_max_pool2d_fast_path_non_finite_like_torch(kind):
+    x = _special(kind, (2, 3, 6, 9), np.float64)
+    out, idx = P.max_pool2d(x, 2, return_indices=True)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    t_out, t_idx = TF.max_pool2d(xt, 2, return_indices=True)
+    np.testing.assert_array_equal(out, t_out.detach().numpy())
+    np.testing.assert_array_equal(idx, t_idx.numpy())
+    dout = _dout(x, out.shape)
+    (gt,) = torch.autograd.grad(t_out, xt, torch.from_numpy(dout))
+    np.testing.assert_array_equal(P.max_pool2d_backward(dout, P.max_pool2d_forward(x, 2)[1]),
+                                  gt.numpy())
+
+
+def test_fast_disabled_restores_the_setting():
+    x = _image("integer", (1, 2, 4, 4))
+    with pytest.raises(RuntimeError):
+        with fast.disabled():
+            assert P.max_pool2d_forward(x, 2)[1].wins is None
+            raise RuntimeError("leaves the block")
+    assert P.max_pool2d_forward(x, 2)[1].wins is not None
 
 
 def test_max_pool2d_2x2_every_tie_pattern():
@@ -253,6 +319,37 @@ def test_max_pool2d_empty_batch_or_channels(shape, k, s, p):
     assert out.shape == shape[:2] + (4, 4)
     assert P.max_pool2d_backward(np.zeros(out.shape), cache).shape == shape
     assert P.max_pool2d_backward_naive(np.zeros(out.shape), x, k, s, p).shape == shape
+
+
+EMPTY_POOLS = {
+    "max-3-2-1": (lambda a: P.max_pool2d_forward(a, 3, 2, 1), P.max_pool2d_backward,
+                  lambda t: TF.max_pool2d(t, 3, 2, 1)),
+    "max-2x2": (lambda a: P.max_pool2d_forward(a, 2), P.max_pool2d_backward,
+                lambda t: TF.max_pool2d(t, 2)),
+    "avg-3-2-1-ceil": (lambda a: P.avg_pool2d_forward(a, 3, 2, 1, True, False),
+                       P.avg_pool2d_backward, lambda t: TF.avg_pool2d(t, 3, 2, 1, True, False)),
+    "lp2": (lambda a: P.lp_pool2d_forward(a, 2, 3, 2), P.lp_pool2d_backward,
+            lambda t: TF.lp_pool2d(t, 2, 3, 2)),
+    "adaptive": (lambda a: P.adaptive_avg_pool2d_forward(a, (3, 2)),
+                 P.adaptive_avg_pool2d_backward, lambda t: TF.adaptive_avg_pool2d(t, (3, 2))),
+    "global": (P.global_avg_pool2d_forward, P.global_avg_pool2d_backward,
+               lambda t: TF.adaptive_avg_pool2d(t, 1)),
+}
+
+
+@pytest.mark.parametrize("op", list(EMPTY_POOLS))
+def test_pooling_empty_batch_like_torch(op):
+    fwd, bwd, torch_fn = EMPTY_POOLS[op]
+    x = np.zeros((0, 3, 8, 7))
+    out, cache = fwd(x)
+    assert out.shape == tuple(torch_fn(torch.from_numpy(x)).shape)
+    assert bwd(np.zeros(out.shape), cache).shape == x.shape
+    assert_matches_torch(fwd, bwd, torch_fn, [x])
+    # no channels: PyTorch's backward refuses them; ours gives the shapes of the N=0 case
+    x = np.zeros((2, 0, 8, 7))
+    out_c, cache = fwd(x)
+    assert out_c.shape == (2, 0) + out.shape[2:]
+    assert bwd(np.zeros(out_c.shape), cache).shape == x.shape
 
 
 def test_backward_naive_bad_dout():
