@@ -277,25 +277,28 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, strict=Fa
     return conv2d_forward(x, w, b, stride, padding, dilation, groups, strict=strict, flip=flip)[0]
 
 
-def conv2d_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False):
+def conv2d_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
+                 flip=False):
     """conv2d written as plain loops, to be read next to the formula.
 
         out[n, o, i, j] = b[o] + sum_{c, kh, kw} w[o, c, kh, kw]
-                                  * xp[n, g*C_g + c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]
+            * xp[n, g*C_g + c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w]
 
-    xp is the zero-padded input, C_g = C_in/groups the channels each filter sees, and
-    g = o // (C_out/groups) the group that output channel o belongs to.
+    xp is the zero-padded input, C_g = C_in/groups the channels each filter
+    sees, and g = o // (C_out/groups) the group of output channel o.
 
     Shape:
-        x: (N, C_in, H, W), w: (C_out, C_in/groups, KH, KW) -> (N, C_out, H_out, W_out).
+        x: (N, C_in, H, W), w: (C_out, C_in/groups, KH, KW)
+        -> (N, C_out, H_out, W_out).
     """
-    fn = "conv2d_naive"
-    x, w, b, win, G = _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, False)
+    x, w, b, win, G = _prepare_conv2d("conv2d_naive", x, w, b, stride,
+                                      padding, dilation, groups, False)
     if flip:
-        w = w[:, :, ::-1, ::-1]                  # true convolution: turn the kernel by 180 degrees
+        w = w[:, :, ::-1, ::-1]       # true convolution: kernel turned 180°
     N = x.shape[0]
     C_out, C_g, KH, KW = w.shape
-    (H_out, W_out), (stride_h, stride_w), (dil_h, dil_w) = win.out, win.stride, win.dilation
+    (H_out, W_out), (stride_h, stride_w) = win.out, win.stride
+    dil_h, dil_w = win.dilation
     xp = np.pad(x, ((0, 0), (0, 0)) + win.pads)
     out = np.zeros((N, C_out, H_out, W_out), dtype=x.dtype)
     for n in range(N):
@@ -307,37 +310,41 @@ def conv2d_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, fli
                     for c in range(C_g):
                         for kh in range(KH):
                             for kw in range(KW):
-                                pixel = xp[n, g * C_g + c, i * stride_h + kh * dil_h,
+                                pixel = xp[n, g * C_g + c,
+                                           i * stride_h + kh * dil_h,
                                            j * stride_w + kw * dil_w]
                                 total += w[o, c, kh, kw] * pixel
                     out[n, o, i, j] = total
     return out
 
 
-def conv2d_backward_naive(dout, x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
-                          flip=False):
-    """The gradients of `conv2d_naive`, ``(dx, dw, db)``, written as plain loops.
+def conv2d_backward_naive(dout, x, w, b=None, stride=1, padding=0,
+                          dilation=1, groups=1, *, flip=False):
+    """The gradients of `conv2d_naive`, ``(dx, dw, db)``, written as loops.
 
-    Each output position (n, o, i, j) read the pixels of one window, one per weight; the chain
-    rule sends its upstream gradient ``dout[n, o, i, j]`` back along the same pairs:
+    Each output position (n, o, i, j) read the pixels of one window, one per
+    weight; the chain rule sends its upstream gradient ``dout[n, o, i, j]``
+    back along the same pairs (r = i*stride_h + kh*dil_h,
+    s = j*stride_w + kw*dil_w):
 
-        dw[o, c, kh, kw]  += dout[n, o, i, j] * xp[n, g*C_g + c, i*stride_h + kh*dil_h,
-                                                   j*stride_w + kw*dil_w]
-        dxp[n, g*C_g + c, i*stride_h + kh*dil_h, j*stride_w + kw*dil_w] += dout[n, o, i, j]
-                                                                          * w[o, c, kh, kw]
+        dw[o, c, kh, kw]      += dout[n, o, i, j] * xp[n, g*C_g + c, r, s]
+        dxp[n, g*C_g + c, r, s] += dout[n, o, i, j] * w[o, c, kh, kw]
 
-    and ``db[o]`` sums ``dout[:, o]``. dx is dxp without its padding; db is None when b is None.
-    Pass the arguments the forward got.
+    and ``db[o]`` sums ``dout[:, o]``. dx is dxp without its padding; db is
+    None when b is None. Pass the arguments the forward got.
 
     Shape:
-        dout: (N, C_out, H_out, W_out), x: (N, C_in, H, W), w: (C_out, C_in/groups, KH, KW)
-        -> dx: (N, C_in, H, W), dw: (C_out, C_in/groups, KH, KW), db: (C_out,) or None.
+        dout: (N, C_out, H_out, W_out), x: (N, C_in, H, W),
+        w: (C_out, C_in/groups, KH, KW) -> dx: (N, C_in, H, W),
+        dw: (C_out, C_in/groups, KH, KW), db: (C_out,) or None.
     """
     fn = "conv2d_backward_naive"
-    x, w, b, win, G = _prepare_conv2d(fn, x, w, b, stride, padding, dilation, groups, False)
+    x, w, b, win, G = _prepare_conv2d(fn, x, w, b, stride, padding,
+                                      dilation, groups, False)
     N, C_in, H, W = x.shape
     C_out, C_g, KH, KW = w.shape
-    (H_out, W_out), (stride_h, stride_w), (dil_h, dil_w) = win.out, win.stride, win.dilation
+    (H_out, W_out), (stride_h, stride_w) = win.out, win.stride
+    dil_h, dil_w = win.dilation
     dout = _checks.check_dout(fn, dout, (N, C_out, H_out, W_out), x.dtype)
     w_applied = w[:, :, ::-1, ::-1] if flip else w
     (pt, _), (pl, _) = win.pads
@@ -353,10 +360,13 @@ def conv2d_backward_naive(dout, x, w, b=None, stride=1, padding=0, dilation=1, g
                     for c in range(C_g):
                         for kh in range(KH):
                             for kw in range(KW):
-                                r, s = i * stride_h + kh * dil_h, j * stride_w + kw * dil_w
-                                dw_applied[o, c, kh, kw] += grad * xp[n, g * C_g + c, r, s]
-                                dxp[n, g * C_g + c, r, s] += grad * w_applied[o, c, kh, kw]
-    dx = dxp[:, :, pt:pt + H, pl:pl + W].copy()                  # the padding gets no gradient
+                                r = i * stride_h + kh * dil_h
+                                s = j * stride_w + kw * dil_w
+                                pixel = xp[n, g * C_g + c, r, s]
+                                dw_applied[o, c, kh, kw] += grad * pixel
+                                dxp[n, g * C_g + c, r, s] += (
+                                    grad * w_applied[o, c, kh, kw])
+    dx = dxp[:, :, pt:pt + H, pl:pl + W].copy()   # padding gets no gradient
     dw = dw_applied[:, :, ::-1, ::-1].copy() if flip else dw_applied
     db = None if b is None else dout.sum(axis=(0, 2, 3))
     return dx, dw, db

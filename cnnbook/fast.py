@@ -9,7 +9,7 @@ them, one visible line each, where they apply:
   pooling). Bit for bit the reference's result, ties, NaN and infinities included.
 - ``conv2d_input_grad``: conv2d's input gradient ``col2im(w^T dout)`` in blocks of examples
   whose column gradients stay in the CPU cache while `fold` adds them up. The same products and
-  sums per example, so within float rounding of the reference (the tests state the bound).
+  sums per example, in the same order: the tests find it equal to the reference bit for bit.
 
 The tests hold each fast path equal to its reference over grids of shapes, with
 ``disabled()`` running the reference alone. Arguments arrive checked: like every inner helper,

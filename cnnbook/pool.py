@@ -115,42 +115,48 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1,
     """Max pooling; returns ``(out, cache)``. See :func:`max_pool2d`."""
     fn = "max_pool2d"
     x = _input(fn, x)
-    g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
+    g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode,
+                strict)
     if fast.max_pool2d_2x2_applies(g):       # 2x2 windows, stride 2: fast.py
         out, wins = fast.max_pool2d_2x2_forward(x, g)
         return out, MaxPool2dCache(x.shape, x.dtype, g, None, wins)
     N, C, H, W = x.shape
     (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
     xp = _pad(x, g, -np.inf)
-    # A window's max starts at -inf with the winner at its first tap inside the input,
-    # so that an all -inf window points at a real pixel, as PyTorch's kernel does.
+    # A window's max starts at -inf with the winner at its first tap inside
+    # the input, so that an all -inf window points at a real pixel, as
+    # PyTorch's kernel does.
     first_h = _first_inside(H_out, KH, s_h, p_h, d_h)
     first_w = _first_inside(W_out, KW, s_w, p_w, d_w)
     argmax = np.empty((N, C, H_out, W_out), dtype=np.intp)
     argmax[...] = first_h[:, None] * KW + first_w[None, :]
     out = np.full((N, C, H_out, W_out), -np.inf, dtype=x.dtype)
-    for kh, kw, sh, sw in tap_slices(g):       # scan each window in row-major order
-        v = xp[:, :, sh, sw]                    # (N, C, H_out, W_out)
-        better = (v > out) | np.isnan(v)        # strictly greater: the first max wins
+    for kh, kw, sh, sw in tap_slices(g):    # each window, in row-major order
+        v = xp[:, :, sh, sw]                 # (N, C, H_out, W_out)
+        better = (v > out) | np.isnan(v)     # strictly: the first max wins
         argmax[better] = kh * KW + kw
         out = np.where(better, v, out)
     return out, MaxPool2dCache(x.shape, x.dtype, g, argmax, None)
 
 
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
-    """Gradient of max pooling: each window's upstream gradient goes to its (first)
-    maximum; overlapping windows add up. Returns ``dx`` of shape ``cache.x_shape``."""
+    """Gradient of max pooling: each window's upstream gradient goes to its
+    (first) maximum; overlapping windows add up. Returns ``dx`` of shape
+    ``cache.x_shape``."""
     N, C, H, W = cache.x_shape
     g = cache.window
-    dout = check_dout("max_pool2d_backward", dout, (N, C) + g.out, cache.dtype)
-    if cache.wins is not None:               # the forward took the fast path
-        return fast.max_pool2d_2x2_backward(dout, cache.x_shape, g, cache.wins)
+    dout = check_dout("max_pool2d_backward", dout, (N, C) + g.out,
+                      cache.dtype)
+    if cache.wins is not None:          # the forward took the fast path
+        return fast.max_pool2d_2x2_backward(dout, cache.x_shape, g,
+                                            cache.wins)
     KW = g.kernel[1]
     (top, bottom), (left, right) = g.pads
-    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=cache.dtype)
+    dxp = np.zeros((N, C, top + H + bottom, left + W + right), cache.dtype)
     zero = np.zeros((), dtype=cache.dtype)
-    for kh, kw, sh, sw in tap_slices(g):       # overlapping windows accumulate
-        dxp[:, :, sh, sw] += np.where(cache.argmax == kh * KW + kw, dout, zero)
+    for kh, kw, sh, sw in tap_slices(g):    # overlapping windows add up
+        won = cache.argmax == kh * KW + kw   # (N, C, H_out, W_out)
+        dxp[:, :, sh, sw] += np.where(won, dout, zero)
     return dxp[:, :, top:top + H, left:left + W].copy()
 
 
@@ -204,12 +210,14 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return out
 
 
-def max_pool2d_naive(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                     strict=False):
-    """Max pooling written as plain loops, for reading. Same result as :func:`max_pool2d`."""
+def max_pool2d_naive(x, kernel_size, stride=None, padding=0, dilation=1,
+                     ceil_mode=False, *, strict=False):
+    """Max pooling written as plain loops, for reading. Same result as
+    :func:`max_pool2d`."""
     fn = "max_pool2d_naive"
     x = _input(fn, x)
-    g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
+    g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode,
+                strict)
     (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
@@ -222,7 +230,7 @@ def max_pool2d_naive(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
                         h = i * s_h - p_h + kh * d_h
                         for kw in range(KW):
                             w = j * s_w - p_w + kw * d_w
-                            if 0 <= h < H and 0 <= w < W:       # padding is -inf: skip it
+                            if 0 <= h < H and 0 <= w < W:  # skip padding
                                 v = x[n, c, h, w]
                                 if v > best or np.isnan(v):
                                     best = v
@@ -230,14 +238,16 @@ def max_pool2d_naive(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     return out
 
 
-def max_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, dilation=1,
-                              ceil_mode=False, *, strict=False):
-    """The gradient of max pooling written as plain loops, for reading: every window scans its
-    taps in row-major order, keeps the first maximum (a later tap must be strictly larger, or
-    NaN) and adds its upstream gradient there. Same result as :func:`max_pool2d_backward`."""
+def max_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0,
+                              dilation=1, ceil_mode=False, *, strict=False):
+    """The gradient of max pooling written as plain loops, for reading: every
+    window scans its taps in row-major order, keeps the first maximum (a later
+    tap must be strictly larger, or NaN) and adds its upstream gradient there.
+    Same result as :func:`max_pool2d_backward`."""
     fn = "max_pool2d_backward_naive"
     x = _input(fn, x)
-    g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode, strict)
+    g = _window(fn, x, kernel_size, stride, padding, dilation, ceil_mode,
+                strict)
     (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
     N, C, H, W = x.shape
     dout = check_dout(fn, dout, (N, C, H_out, W_out), x.dtype)
@@ -251,9 +261,11 @@ def max_pool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, dila
                         h = i * s_h - p_h + kh * d_h
                         for kw in range(KW):
                             w = j * s_w - p_w + kw * d_w
-                            if 0 <= h < H and 0 <= w < W:       # padding never wins
+                            if 0 <= h < H and 0 <= w < W:  # skip padding
                                 v = x[n, c, h, w]
-                                if where is None or v > best or np.isnan(v):  # first, or larger
+                                # the first tap inside, or a larger one
+                                if (where is None or v > best
+                                        or np.isnan(v)):
                                     best, where = v, (h, w)
                     dx[n, c, where[0], where[1]] += dout[n, c, i, j]
     return dx
