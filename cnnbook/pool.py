@@ -4,7 +4,8 @@ Max, average, power-average (Lp), adaptive average, global average and region-of
 pooling. Each operation comes as ``op(...)``, ``op_forward(...) -> (out, cache)`` and
 ``op_backward(dout, cache) -> dx``; max and average pooling also have loop versions for
 teaching (``max_pool2d_naive``, ``max_pool2d_backward_naive``, ``avg_pool2d_naive``,
-``avg_pool2d_backward_naive``) that the tests hold equal to the fast ones.
+``avg_pool2d_backward_naive``) that the tests hold equal to the fast ones. 2x2 max pooling with
+stride 2 takes the fast path of ``cnnbook.fast``, held equal to the code here bit for bit.
 
 References:
     - PyTorch documentation: ``torch.nn.functional.max_pool2d``, ``avg_pool2d``, ``lp_pool2d``,
