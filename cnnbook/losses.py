@@ -263,9 +263,12 @@ def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, reduct
         raise TypeError(f"{fn}: ignore_index must be an integer, got ignore_index={ignore_index!r}; "
                         f"use -100 as PyTorch.")
     reduction = _check_reduction(fn, reduction)
-    label_smoothing = float(label_smoothing) if isinstance(label_smoothing, (int, float, np.number)) \
-        and not isinstance(label_smoothing, bool) else label_smoothing
-    if not isinstance(label_smoothing, float) or not 0 <= label_smoothing <= 1:
+    if isinstance(label_smoothing, (bool, np.bool_)) or \
+            not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: label_smoothing must be a number in [0, 1], got "
+                        f"label_smoothing={label_smoothing!r}; use 0.0 for none or e.g. 0.1.")
+    label_smoothing = float(label_smoothing)
+    if not 0 <= label_smoothing <= 1:
         raise ValueError(f"{fn}: label_smoothing must be a number in [0, 1], got "
                          f"label_smoothing={label_smoothing!r}; use 0.0 for none or e.g. 0.1.")
     N, C = logits.shape[:2]

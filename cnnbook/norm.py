@@ -143,14 +143,9 @@ def batch_norm2d_backward(dout, cache: BatchNorm2dCache):
     ``dx = inv_std / n * (n * g - sum(g) - x_hat * sum(g * x_hat))`` with ``g = dout * gamma``
     and sums over (N, H, W); in eval the statistics are constants and ``dx = g * inv_std``.
     """
-    dout = check_dout("batch_norm2d_backward", dout, cache.x_hat.shape, cache.x_hat.dtype)
-    return _batch_norm_backward(dout, cache)
-
-
-def _batch_norm_backward(dout, cache):
-    """batch_norm2d_backward on a checked ``(N, C, H, W)`` dout."""
     x_hat, inv_std, gamma, has_beta, training = cache[:5]
     N, C, H, W = x_hat.shape
+    dout = check_dout("batch_norm2d_backward", dout, x_hat.shape, x_hat.dtype)
     axes = (0, 2, 3)
     dgamma = np.sum(dout * x_hat, axis=axes) if gamma is not None else None
     dbeta = np.sum(dout, axis=axes) if has_beta else None
@@ -341,7 +336,8 @@ def batch_norm1d_forward(x, gamma, beta, running_mean=None, running_var=None, tr
 def batch_norm1d_backward(dout, cache: BatchNorm1dCache):
     """Returns ``(dx, dgamma, dbeta)``: batch_norm2d's backward on the ``(N, C, L, 1)`` view."""
     dout = check_dout("batch_norm1d_backward", dout, cache.shape, cache.x_hat.dtype)
-    dx, dgamma, dbeta = _batch_norm_backward(dout.reshape(cache.x_hat.shape), cache)
+    dx, dgamma, dbeta = batch_norm2d_backward(dout.reshape(cache.x_hat.shape),
+                                              BatchNorm2dCache(*cache[:7]))
     return dx.reshape(cache.shape), dgamma, dbeta
 
 

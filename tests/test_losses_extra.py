@@ -150,6 +150,8 @@ def test_cross_entropy_dtype_and_inputs_unchanged(rng):
      ["cross_entropy", "'avg'", "mean"]),
     (lambda: S.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), label_smoothing=1.5), ValueError,
      ["cross_entropy", "1.5", "[0, 1]"]),
+    (lambda: S.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), label_smoothing="0.1"),
+     TypeError, ["cross_entropy", "label_smoothing='0.1'"]),
     (lambda: S.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), ignore_index=1.0), TypeError,
      ["cross_entropy", "ignore_index=1.0"]),
     (lambda: S.cross_entropy_backward(np.ones(2), S.cross_entropy_forward(
