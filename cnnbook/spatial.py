@@ -1,11 +1,14 @@
 """Resampling and padding of feature maps: ``interpolate`` (nearest, bilinear) and ``pad``
 (constant, reflect, replicate, circular) — forward and backward, with PyTorch's exact rules.
 
-Both are linear maps of the input, so the backward pass is the transposed map: interpolation
-along one axis is a matrix ``A`` of shape ``(n_out, n_in)`` (one 1 per row for nearest, two
-weights ``1 - lambda, lambda`` for bilinear), the 2-D result is ``A_h @ x @ A_w.T`` and the
-gradient ``A_h.T @ dout @ A_w``; padding copies input elements to output positions, and its
-gradient adds every output gradient back onto the element it was copied from.
+Both are linear maps of the input, so the backward pass is the transposed map. Interpolation
+along one axis reads two taps per output position, ``out[r] = l0[r] * x[i0[r]] + l1[r] *
+x[i1[r]]`` (nearest: one tap, weight 1) — a matrix ``A`` of shape ``(n_out, n_in)`` with those
+weights in row r, so the 2-D result is ``A_h @ x @ A_w.T`` and the gradient
+``A_h.T @ dout @ A_w`` (the forward pass reads the taps directly, as PyTorch; the backward
+pass multiplies by the matrices, one matrix product per axis). Padding copies
+input elements to output positions, and its gradient adds every output gradient back onto the
+element it was copied from.
 
 References:
 - PyTorch documentation: ``torch.nn.functional.interpolate`` (``align_corners``,
@@ -53,19 +56,18 @@ def _nearest_index(n_in: int, n_out: int, scale) -> np.ndarray:
     return np.minimum(np.floor(dst.astype(np.float32) * s).astype(np.int64), n_in - 1)
 
 
-def _linear_matrix(n_in: int, n_out: int, align_corners: bool, scale, dtype) -> np.ndarray:
-    """``(n_out, n_in)`` matrix of linear-interpolation weights, as PyTorch's CPU kernel.
+def _linear_taps(n_in: int, n_out: int, align_corners: bool, scale, dtype) -> tuple:
+    """``(i0, i1, l0, l1)``: output position r reads ``l0[r] * x[i0[r]] + l1[r] * x[i1[r]]``, as
+    PyTorch's CPU kernel.
 
     align_corners=True: source ``dst * (n_in - 1) / (n_out - 1)`` (the corner pixels' centres
     meet); False: ``(dst + 0.5) * s - 0.5`` clamped at 0, with ``s = 1 / scale_factor`` or
-    ``n_in / n_out`` (pixel areas meet). The two taps are ``floor(src)`` and the next one (the
-    same one at the last row), weighted ``1 - lambda`` and ``lambda``."""
+    ``n_in / n_out`` (pixel areas meet). The taps are ``floor(src)`` and the next one (the same
+    one at the last pixel), weighted ``1 - lambda`` and ``lambda``; an unchanged size copies."""
     t = np.dtype(dtype).type
-    A = np.zeros((n_out, n_in), dtype=dtype)
     rows = np.arange(n_out)
     if n_out == n_in:                                         # PyTorch copies, whatever the scale
-        A[rows, rows] = 1
-        return A
+        return rows, rows, np.ones(n_out, dtype), np.zeros(n_out, dtype)
     dst = rows.astype(dtype)
     if align_corners:
         ratio = t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)
@@ -75,10 +77,7 @@ def _linear_matrix(n_in: int, n_out: int, align_corners: bool, scale, dtype) -> 
         src = np.maximum(ratio * (dst + t(0.5)) - t(0.5), t(0))
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     lam = np.clip(src - i0, t(0), t(1)).astype(dtype)
-    i1 = i0 + (i0 < n_in - 1)
-    np.add.at(A, (rows, i0), 1 - lam)
-    np.add.at(A, (rows, i1), lam)
-    return A
+    return i0, i0 + (i0 < n_in - 1), (1 - lam).astype(dtype), lam
 
 
 def _two(fn: str, name: str, v, kind: str):
@@ -133,10 +132,22 @@ def _interpolate_args(x, size, scale_factor, mode, align_corners, recompute_scal
 
 
 class InterpolateCache(NamedTuple):
-    A_h: np.ndarray           # (H_out, H) interpolation weights along H
-    A_w: np.ndarray           # (W_out, W) interpolation weights along W
+    taps_h: tuple             # (i0, i1, l0, l1) along H, each (H_out,)
+    taps_w: tuple             # (i0, i1, l0, l1) along W, each (W_out,)
     shape: tuple              # (N, C, H, W) of the input
+    dtype: np.dtype
     mode: str
+
+    def matrices(self) -> tuple:
+        """``(A_h, A_w)``, the ``(H_out, H)`` and ``(W_out, W)`` interpolation matrices:
+        ``out = A_h @ x @ A_w.T``."""
+        mats = []
+        for (i0, i1, l0, l1), n in zip((self.taps_h, self.taps_w), self.shape[2:]):
+            A = np.zeros((len(i0), n), self.dtype)
+            np.add.at(A, (np.arange(len(i0)), i0), l0)
+            np.add.at(A, (np.arange(len(i0)), i1), l1)
+            mats.append(A)
+        return tuple(mats)
 
 
 def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -168,26 +179,29 @@ def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_c
     N, C, H, W = x.shape
     if mode == "nearest":
         ih, iw = _nearest_index(H, H_out, s_h), _nearest_index(W, W_out, s_w)
-        out = x[:, :, ih[:, None], iw[None, :]]               # (N, C, H_out, W_out)
-        A_h = np.zeros((H_out, H), x.dtype)
-        A_h[np.arange(H_out), ih] = 1
-        A_w = np.zeros((W_out, W), x.dtype)
-        A_w[np.arange(W_out), iw] = 1
+        one, zero = np.ones(1, x.dtype), np.zeros(1, x.dtype)
+        taps_h = (ih, ih, np.broadcast_to(one, ih.shape), np.broadcast_to(zero, ih.shape))
+        taps_w = (iw, iw, np.broadcast_to(one, iw.shape), np.broadcast_to(zero, iw.shape))
+        out = np.take(np.take(x, ih, axis=2), iw, axis=3)    # (N, C, H_out, W_out)
     else:
         ac = bool(align_corners)
-        A_h = _linear_matrix(H, H_out, ac, s_h, x.dtype)      # (H_out, H)
-        A_w = _linear_matrix(W, W_out, ac, s_w, x.dtype)      # (W_out, W)
-        out = A_h @ x @ A_w.T                                 # (N, C, H_out, W_out)
-    return out, InterpolateCache(A_h, A_w, x.shape, mode)
+        taps_h = _linear_taps(H, H_out, ac, s_h, x.dtype)
+        taps_w = _linear_taps(W, W_out, ac, s_w, x.dtype)
+        i0, i1, l0, l1 = taps_w                               # along W: (N, C, H, W_out)
+        y = np.take(x, i0, axis=3) * l0 + np.take(x, i1, axis=3) * l1
+        i0, i1, l0, l1 = taps_h                               # along H: (N, C, H_out, W_out)
+        out = np.take(y, i0, axis=2) * l0[:, None] + np.take(y, i1, axis=2) * l1[:, None]
+    return out, InterpolateCache(taps_h, taps_w, x.shape, x.dtype, mode)
 
 
 def interpolate_backward(dout, cache: InterpolateCache):
     """dx = A_h.T @ dout @ A_w: each output gradient goes back to the pixels it was read from,
     with the weights it was read with (summed where several outputs read one pixel)."""
-    A_h, A_w, shape, _ = cache
-    dout = check_dout("interpolate_backward", dout, shape[:2] + (A_h.shape[0], A_w.shape[0]),
-                      A_h.dtype)
-    return A_h.T @ dout @ A_w                                 # (N, C, H, W)
+    taps_h, taps_w, shape, dtype, mode = cache
+    dout = check_dout("interpolate_backward", dout,
+                      tuple(shape[:2]) + (len(taps_h[0]), len(taps_w[0])), dtype)
+    A_h, A_w = cache.matrices()                               # (H_out, H), (W_out, W)
+    return np.einsum("ih,ncij,jw->nchw", A_h, dout, A_w, optimize=True)   # two GEMMs
 
 
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -218,7 +232,8 @@ class PadCache(NamedTuple):
     mode: str
     src: tuple                # constant: the slices of x kept (negative pads crop)
     dst: tuple                # constant: where they sit in out
-    index: tuple              # other modes: per padded axis (axis, source index of each output)
+    index: tuple              # other modes: per padded axis (axis, before, source index of
+    #                           each output position)
 
 
 def _check_pad(fn: str, x: np.ndarray, pad, mode: str, value) -> list:
@@ -311,9 +326,9 @@ def pad_forward(x, pad, mode="constant", value=0):
         out = np.full(shape, value, dtype=x.dtype)
         out[tuple(dst)] = x[tuple(src)]
         return out, PadCache(x.shape, out.shape, x.dtype, mode, tuple(src), tuple(dst), ())
-    index = tuple((axis, _source_index(x.shape[axis], lo, hi, mode)) for axis, lo, hi in axes)
+    index = tuple((axis, lo, _source_index(x.shape[axis], lo, hi, mode)) for axis, lo, hi in axes)
     out = x
-    for axis, idx in index:
+    for axis, _, idx in index:
         out = np.take(out, idx, axis=axis)
     return out, PadCache(x.shape, out.shape, x.dtype, mode, (), (), index)
 
@@ -329,10 +344,13 @@ def pad_backward(dout, cache: PadCache):
         dx[src] = dout[dst]
         return dx
     d = dout
-    for axis, idx in index:
-        M = np.zeros((len(idx), shape[axis]), dtype)          # (n_out, n_in): one 1 per row
-        M[np.arange(len(idx)), idx] = 1
-        d = np.moveaxis(np.moveaxis(d, axis, -1) @ M, -1, axis)
+    for axis, lo, idx in index:
+        n = shape[axis]
+        dm = np.moveaxis(d, axis, 0)                          # the padded axis first
+        dx = dm[lo:lo + n].copy()                             # the interior copies straight back
+        for j in [*range(lo), *range(lo + n, len(idx))]:     # each padded position adds onto
+            dx[idx[j]] += dm[j]                               # the element it copied
+        d = np.moveaxis(dx, 0, axis)
     return d
 
 

@@ -97,6 +97,20 @@ def test_interpolate_known_answers():
                                   np.full((1, 1, 2, 2), 4.0))
 
 
+@pytest.mark.parametrize("kw", [dict(scale_factor=1.7), dict(size=(3, 11), mode="bilinear"),
+                                dict(size=(8, 2), mode="bilinear", align_corners=True)])
+def test_interpolate_is_two_matrices(kw, rng):
+    # out = A_h @ x @ A_w.T and dx = A_h.T @ dout @ A_w; every row of A sums to 1
+    x = rng.standard_normal((2, 3, 5, 6))
+    out, cache = S.interpolate_forward(x, **kw)
+    A_h, A_w = cache.matrices()
+    np.testing.assert_allclose(A_h @ x @ A_w.T, out, atol=1e-14)
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(A_h.T @ dout @ A_w, S.interpolate_backward(dout, cache), atol=1e-14)
+    np.testing.assert_allclose(A_h.sum(axis=1), 1, atol=1e-15)
+    np.testing.assert_allclose(A_w.sum(axis=1), 1, atol=1e-15)
+
+
 def test_interpolate_adjoint_and_input_unchanged(rng):
     x = rng.standard_normal((2, 3, 5, 6))
     x0 = x.copy()
