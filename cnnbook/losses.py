@@ -339,7 +339,7 @@ def cross_entropy_backward(dout, cache: CrossEntropyCache):
     if not shape or len(shape) == 2:
         return dz
     N, spatial = shape[0], tuple(shape[2:])
-    return np.moveaxis(dz.reshape((N,) + spatial + (C,)), -1, 1)   # back to (N, C, d1, ...)
+    return np.ascontiguousarray(np.moveaxis(dz.reshape((N,) + spatial + (C,)), -1, 1))  # (N, C, ...)
 
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
