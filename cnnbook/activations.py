@@ -1,4 +1,5 @@
-"""Elementwise activations: ReLU, leaky ReLU, sigmoid, tanh, softplus — forward and backward.
+"""Elementwise activations: ReLU, leaky ReLU, sigmoid, tanh, softplus, GELU, SiLU — forward and
+backward.
 
 Each ``op_forward`` returns ``(out, cache)``; ``op_backward(dout, cache)`` returns ``dx``. Shapes
 are unchanged (``Shape: input (*), output (*)``), integer inputs are computed in float64 and
@@ -11,7 +12,11 @@ References:
 - X. Glorot, A. Bordes and Y. Bengio, "Deep Sparse Rectifier Neural Networks", AISTATS 2011
   (ReLU vs. softplus).
 - PyTorch documentation: ``torch.nn.functional.relu``, ``leaky_relu``, ``sigmoid``, ``tanh``,
-  ``softplus`` (its ``threshold`` argument).
+  ``softplus`` (its ``threshold`` argument), ``gelu`` (its ``approximate`` argument), ``silu``.
+- D. Hendrycks and K. Gimpel, "Gaussian Error Linear Units (GELUs)", arXiv:1606.08415, 2016.
+- S. Elfwing, E. Uchibe and K. Doya, "Sigmoid-Weighted Linear Units for Neural Network Function
+  Approximation in Reinforcement Learning", Neural Networks 107, 2018 (SiLU); P. Ramachandran,
+  B. Zoph and Q. Le, "Searching for Activation Functions", 2017 (the same function as Swish).
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ __all__ = [
     "sigmoid", "sigmoid_forward", "sigmoid_backward",
     "tanh", "tanh_forward", "tanh_backward",
     "softplus", "softplus_forward", "softplus_backward",
+    "gelu", "gelu_forward", "gelu_backward",
+    "silu", "silu_forward", "silu_backward",
 ]
 
 
@@ -184,3 +191,128 @@ def softplus_backward(dout, cache: SoftplusCache):
 def softplus(x, beta=1, threshold=20):
     """Softplus, a smooth approximation of ReLU (PyTorch's ``threshold`` included)."""
     return softplus_forward(x, beta, threshold)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# GELU
+
+_SQRT_2_OVER_PI = float(np.sqrt(2 / np.pi))
+_GELU_TANH_A = 0.044715
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, to the last bit: SciPy's when it is installed, else the C
+    library's (``math.erf``) one element at a time. NumPy has no ``erf`` of its own."""
+    try:
+        from scipy.special import erf
+    except ImportError:                                       # the core needs only NumPy
+        import math
+        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    return erf(x).astype(x.dtype, copy=False)
+
+
+class GeluCache(NamedTuple):
+    x: np.ndarray
+    approximate: str              # "none" (the exact erf form) or "tanh"
+
+
+def _check_approximate(fn: str, approximate) -> str:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{fn}: approximate must be 'none' (the exact erf form) or 'tanh', got "
+                         f"approximate={approximate!r}; use approximate='none' as PyTorch.")
+    return approximate
+
+
+def gelu_forward(x, approximate="none"):
+    """``x * Phi(x)``, with ``Phi`` the standard normal CDF ``(1 + erf(x / sqrt(2))) / 2``.
+
+    ``approximate="tanh"`` uses ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x**3)))`` instead,
+    as BERT and GPT-2 did. Returns ``(out, cache)``.
+
+    Shape:
+        x ``(*)``; out ``(*)``, the same shape.
+
+    >>> out, cache = gelu_forward(np.array([-1.0, 0.0, 1.0]))
+    >>> np.round(out, 4).tolist()
+    [-0.1587, 0.0, 0.8413]
+    """
+    approximate = _check_approximate("gelu", approximate)
+    x = as_float_array("gelu", "x", x)
+    t = x.dtype.type
+    if approximate == "tanh":
+        out = t(0.5) * x * (1 + np.tanh(t(_SQRT_2_OVER_PI) * (x + t(_GELU_TANH_A) * x * x * x)))
+    else:
+        out = t(0.5) * x * (1 + _erf(x * t(np.sqrt(0.5))))
+    return out.astype(x.dtype, copy=False), GeluCache(x, approximate)
+
+
+def gelu_backward(dout, cache: GeluCache):
+    """dx = dout * (Phi(x) + x * phi(x)), with ``phi`` the standard normal density; for the tanh
+    form, with ``u = sqrt(2/pi) (x + 0.044715 x^3)``:
+    ``dout * (0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2))``."""
+    x, approximate = cache
+    dout = check_dout("gelu_backward", dout, x.shape, x.dtype)
+    t = x.dtype.type
+    if approximate == "tanh":
+        k = t(_SQRT_2_OVER_PI)
+        th = np.tanh(k * (x + t(_GELU_TANH_A) * x * x * x))
+        local = t(0.5) * (1 + th) + t(0.5) * x * (1 - th * th) * k * (1 + t(3 * _GELU_TANH_A) * x * x)
+    else:
+        cdf = t(0.5) * (1 + _erf(x * t(np.sqrt(0.5))))
+        pdf = np.exp(t(-0.5) * x * x) * t(1 / np.sqrt(2 * np.pi))
+        local = cdf + x * pdf
+    return (dout * local).astype(x.dtype, copy=False)
+
+
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit, ``x * Phi(x)`` (PyTorch's ``F.gelu``); returns only ``out``.
+
+    Shape:
+        x ``(*)``; out ``(*)``.
+
+    >>> float(gelu(np.array(2.0), approximate="tanh").round(4))
+    1.9546
+    """
+    return gelu_forward(x, approximate)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# SiLU (swish)
+
+class SiluCache(NamedTuple):
+    x: np.ndarray
+    sig: np.ndarray               # sigmoid(x): d/dx x*s = s * (1 + x * (1 - s))
+
+
+def silu_forward(x):
+    """``x * sigmoid(x)``. Returns ``(out, cache)``.
+
+    Shape:
+        x ``(*)``; out ``(*)``, the same shape.
+
+    >>> out, cache = silu_forward(np.array([-1.0, 0.0, 1.0]))
+    >>> np.round(out, 4).tolist()
+    [-0.2689, 0.0, 0.7311]
+    """
+    x = as_float_array("silu", "x", x)
+    s = _stable_sigmoid(x)
+    return x * s, SiluCache(x, s)
+
+
+def silu_backward(dout, cache: SiluCache):
+    """dx = dout * s * (1 + x * (1 - s)), with s = sigmoid(x)."""
+    x, s = cache
+    dout = check_dout("silu_backward", dout, x.shape, x.dtype)
+    return dout * (s * (1 + x * (1 - s)))
+
+
+def silu(x):
+    """Sigmoid-weighted linear unit (swish), ``x * sigmoid(x)``; returns only ``out``.
+
+    Shape:
+        x ``(*)``; out ``(*)``.
+
+    >>> silu(np.array([0.0, 100.0])).tolist()
+    [0.0, 100.0]
+    """
+    return silu_forward(x)[0]

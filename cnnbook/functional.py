@@ -62,3 +62,23 @@ __all__ = [
     "dropout", "dropout_forward", "dropout_backward", "local_response_norm",
     "local_response_norm_forward", "local_response_norm_backward",
 ]
+
+from .activations import (  # noqa: E402
+    gelu, gelu_forward, gelu_backward, silu, silu_forward, silu_backward,
+)
+from .norm import (  # noqa: E402
+    batch_norm1d, batch_norm1d_forward, batch_norm1d_backward, layer_norm, layer_norm_forward,
+    layer_norm_backward, group_norm, group_norm_forward, group_norm_backward,
+)
+from .spatial import (  # noqa: E402
+    interpolate, interpolate_forward, interpolate_backward, pad, pad_forward, pad_backward,
+)
+from .losses import one_hot  # noqa: E402
+
+__all__ += [
+    "gelu", "gelu_forward", "gelu_backward", "silu", "silu_forward", "silu_backward",
+    "batch_norm1d", "batch_norm1d_forward", "batch_norm1d_backward", "layer_norm",
+    "layer_norm_forward", "layer_norm_backward", "group_norm", "group_norm_forward",
+    "group_norm_backward", "interpolate", "interpolate_forward", "interpolate_backward", "pad",
+    "pad_forward", "pad_backward", "one_hot",
+]

@@ -180,6 +180,7 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     _activation_cases(add, r)
     _linear_and_loss_cases(add, r, rng)
     _normalisation_and_dropout_cases(add, r, rng, dtype)
+    _functional_extra_cases(add, np.random.default_rng(1))
     out.append(_lenet_case(device, dtype))
     if np.dtype(dtype) == np.float64:
         # Whole networks in float64 only: in float32 the rounding of ~60 layers, amplified by
@@ -346,6 +347,70 @@ def _normalisation_and_dropout_cases(add, r, rng, dtype):
         F.dropout_backward,
         lambda x: x * torch.from_numpy(keep).to(x.device) / (1 - p), (r(*shape),), names=("dx",),
         ref="x * mask / (1 - p)")
+
+
+def _functional_extra_cases(add, rng):
+    """GELU, SiLU, layer/group/1-d batch norm, interpolate, pad, and the losses' full options
+    (weights, ignore_index, reductions, label smoothing, per-pixel logits); inputs drawn from
+    their own generator."""
+    import torch
+    import torch.nn.functional as TF
+
+    from . import functional as F
+    r = lambda *s: rng.standard_normal(s)
+    for name, kw, tfn in [("gelu", {}, TF.gelu), ("gelu", {"approximate": "tanh"}, TF.gelu),
+                          ("silu", {}, TF.silu)]:
+        add(name, ", ".join(f"{k}={v!r}" for k, v in kw.items()) or "default",
+            lambda x, n=name, kw=kw: getattr(F, n + "_forward")(x, **kw),
+            getattr(F, name + "_backward"), lambda x, t=tfn, kw=kw: t(x, **kw), (3 * r(4, 5, 6),),
+            names=("dx",))
+    wb = ("dx", "dweight", "dbias")
+    add("layer_norm", "(2, 3, 4, 5) over (4, 5)",
+        lambda x, w, b: F.layer_norm_forward(x, (4, 5), w, b), F.layer_norm_backward,
+        lambda x, w, b: TF.layer_norm(x, (4, 5), w, b), (2 * r(2, 3, 4, 5) + 1, r(4, 5), r(4, 5)),
+        names=wb)
+    add("group_norm", "(2, 6, 4, 5), 3 groups",
+        lambda x, w, b: F.group_norm_forward(x, 3, w, b), F.group_norm_backward,
+        lambda x, w, b: TF.group_norm(x, 3, w, b), (2 * r(2, 6, 4, 5) + 1, r(6), r(6)), names=wb)
+    for shape in [(6, 4), (5, 4, 7)]:
+        add("batch_norm1d", f"{shape}, training",
+            lambda x, g, b: F.batch_norm1d_forward(x, g, b), F.batch_norm1d_backward,
+            lambda x, g, b: TF.batch_norm(x, None, None, g, b, training=True),
+            (2 * r(*shape) + 1, r(4), r(4)), names=("dx", "dgamma", "dbeta"))
+    for kw in [dict(scale_factor=2, mode="nearest"), dict(size=(4, 11), mode="nearest"),
+               dict(scale_factor=1.7, mode="bilinear", align_corners=False),
+               dict(scale_factor=0.5, mode="bilinear", align_corners=False),
+               dict(size=(9, 4), mode="bilinear", align_corners=True)]:
+        add("interpolate", ", ".join(f"{k}={v}" for k, v in kw.items()),
+            lambda x, kw=kw: F.interpolate_forward(x, **kw), F.interpolate_backward,
+            lambda x, kw=kw: TF.interpolate(x, **kw), (r(2, 3, 6, 7),), names=("dx",))
+    for mode, p in [("constant", (1, 2, -1, 3)), ("reflect", (2, 1, 3, 0)),
+                    ("replicate", (3, 1, 0, 2)), ("circular", (2, 3, 1, 1))]:
+        add("pad", f"{mode} {p}", lambda x, m=mode, p=p: F.pad_forward(x, p, m),
+            F.pad_backward, lambda x, m=mode, p=p: TF.pad(x, p, mode=m), (r(2, 3, 5, 4),),
+            names=("dx",))
+    target = rng.integers(0, 5, (2, 3, 4))
+    target[0, 0] = -100
+    for reduction, ls in [("mean", 0.0), ("mean", 0.1), ("sum", 0.1), ("none", 0.2)]:
+        add("cross_entropy", f"(N, C, H, W), weight, ignore_index, {reduction}, "
+            f"label_smoothing={ls}",
+            lambda z, w, red=reduction, ls=ls: F.cross_entropy_forward(
+                z, target, w, reduction=red, label_smoothing=ls), F.cross_entropy_backward,
+            lambda z, w, red=reduction, ls=ls: TF.cross_entropy(
+                z, torch.from_numpy(target).to(z.device), w, reduction=red, label_smoothing=ls),
+            (2 * r(2, 5, 3, 4), rng.random(5) + 0.2), grad_of=(0,), names=("dlogits",))
+    for reduction in ("sum", "none"):
+        add("mse_loss", reduction, lambda a, b, red=reduction: F.mse_loss_forward(a, b, red),
+            F.mse_loss_backward, lambda a, b, red=reduction: TF.mse_loss(a, b, reduction=red),
+            (r(4, 5), r(4, 5)), grad_of=(0,), names=("dinput",))
+    for reduction in ("mean", "none"):
+        add("binary_cross_entropy_with_logits", f"weight, pos_weight, {reduction}",
+            lambda z, t, w, pw, red=reduction: F.binary_cross_entropy_with_logits_forward(
+                z, t, w, red, pw), F.binary_cross_entropy_with_logits_backward,
+            lambda z, t, w, pw, red=reduction: TF.binary_cross_entropy_with_logits(
+                z, t, w, reduction=red, pos_weight=pw),
+            (4 * r(4, 5), rng.random((4, 5)), rng.random((4, 1)), 3 * rng.random(5)),
+            grad_of=(0,), names=("dlogits",))
 
 
 class Result(NamedTuple):

@@ -1,10 +1,10 @@
 """cnnbook.functional lists its names explicitly: they must be every layer module's public names."""
 import cnnbook.functional as F
-from cnnbook import activations, conv, linear, losses, norm, pool
+from cnnbook import activations, conv, linear, losses, norm, pool, spatial
 
 
 def test_functional_exports_every_public_layer_function():
-    modules = (conv, pool, activations, linear, losses, norm)
+    modules = (conv, pool, activations, linear, losses, norm, spatial)
     expected = [name for m in modules for name in m.__all__]
     assert sorted(F.__all__) == sorted(expected)
     assert len(set(F.__all__)) == len(F.__all__)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "cnnbook"
-OPS = ["_checks", "window", "fast", "activations", "conv", "linear", "losses", "norm", "pool", "functional"]
+OPS = ["_checks", "window", "fast", "activations", "conv", "linear", "losses", "norm", "pool",
+       "functional", "spatial"]
 ABOVE = {"nn", "plot", "widgets", "training", "models", "optim", "torchcompare", "verify", "torch",
          "matplotlib", "ipywidgets"}
 

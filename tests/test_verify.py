@@ -10,7 +10,8 @@ LAYERS = {"conv2d", "conv1d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "l
           "adaptive_avg_pool2d", "global_avg_pool2d", "roi_pool", "relu", "leaky_relu", "sigmoid",
           "tanh", "softplus", "linear", "flatten", "softmax", "log_softmax", "cross_entropy",
           "binary_cross_entropy_with_logits", "mse_loss", "batch_norm2d", "dropout", "LeNet5",
-          "local_response_norm", "resnet18", "vgg11", "alexnet", "googlenet", "densenet121"}
+          "local_response_norm", "resnet18", "vgg11", "alexnet", "googlenet", "densenet121",
+          "gelu", "silu", "layer_norm", "group_norm", "batch_norm1d", "interpolate", "pad"}
 
 
 def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
@@ -18,7 +19,7 @@ def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
     assert verify.main(["--markdown", str(report), "--device", "cpu"]) == 0
     text = report.read_text()
     assert text in capsys.readouterr().out
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| layer |")]
     assert {r.split(" | ")[0][2:] for r in rows} == LAYERS
     assert all(r.endswith("| pass |") for r in rows)
     assert {"float64", "float32"} <= {r.split(" | ")[4] for r in rows}
