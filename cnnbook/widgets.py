@@ -36,10 +36,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._checks import is_static
+
 __all__ = ["explorer", "is_static", "render_frame", "frame_count", "StaticExplorer",
            "COLUMN_PX", "PIXEL_RATIO", "MIN_TEXT_PX"]
 
-_STATIC_ENV = "CNNBOOK_STATIC"
 COLUMN_PX = 688       # width of the rendered book's text column in a 1280 px window
 PIXEL_RATIO = 2       # frames carry twice the pixels they are shown at
 MIN_TEXT_PX = 11      # smallest legible text in a frame, in CSS pixels at COLUMN_PX
@@ -55,11 +56,6 @@ class Frame(NamedTuple):
     size: tuple = (0, 0)
     min_text_px: float | None = None
     min_text_pt: float | None = None
-
-
-def is_static() -> bool:
-    """True when the environment asks for precomputed frames (``CNNBOOK_STATIC=1``)."""
-    return os.environ.get(_STATIC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def frame_count(controls) -> int:

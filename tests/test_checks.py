@@ -59,7 +59,8 @@ def test_check_dout_casts_without_touching_the_input():
     (_checks.check_positive_float, ("f", "lr", 0.0, "use lr=0.1"), ValueError, "> 0, got lr=0.0"),
     (_checks.check_int, ("f", "n", 2.0, 1, "use n=2"), TypeError, "f: n must be an integer"),
     (_checks.check_int, ("f", "n", 0, 1, "use n=2"), ValueError, "f: n=0 must be at least 1; use n=2"),
-    (_checks.check_positive_int, ("f", "k", True), ValueError, "f: k must be a positive integer"),
+    (_checks.check_positive_int, ("f", "k", True), TypeError, "f: k must be a positive integer"),
+    (_checks.check_positive_int, ("f", "k", 0), ValueError, "f: k must be a positive integer, got k=0"),
 ])
 def test_scalar_checks_name_the_function_and_the_value(check, args, err, msg):
     with pytest.raises(err, match=msg.replace("(", r"\(").replace(")", r"\)")):
