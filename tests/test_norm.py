@@ -1,12 +1,13 @@
 """Batch normalization and dropout: PyTorch, finite differences, running statistics, errors."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from conftest import assert_matches_torch
 
-from cnnbook import norm as B
-from cnnbook.gradcheck import check_gradients
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+from conftest import assert_matches_torch  # noqa: E402
+
+from cnnbook import norm as B  # noqa: E402
+from cnnbook.gradcheck import check_gradients  # noqa: E402
 
 
 def _bn_fwd(training, rm, rv, momentum=0.1, eps=1e-5):
