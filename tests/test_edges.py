@@ -163,7 +163,7 @@ def test_evaluate_refuses_non_finite_outputs():
     x, y = _data(12)
     model = _net()
     model[3].weight.data[0, 0] = np.nan
-    with pytest.raises(FloatingPointError, match=r"evaluate: the model's outputs hold 12 NaN or "
+    with np.errstate(invalid="ignore"), pytest.raises(FloatingPointError, match=r"evaluate: the model's outputs hold 12 NaN or "
                                                  r"infinite values \(the first for example 0\); "
                                                  r"the weights hold NaN"):
         evaluate(model, x, y)
@@ -272,3 +272,19 @@ def test_bad_losses():
         fit(model, opt, x, y, loss=lambda z, t: (1.0, np.zeros(2)), progress=False)
     with pytest.raises(TypeError, match="fit: loss must be one of"):
         fit(model, opt, x, y, loss=3)
+
+
+def test_fit_with_parameter_groups_and_a_schedule():
+    """The head at ten times the body's rate, both stepped down by StepLR; History.lr records
+    the first group's rate of every step."""
+    from cnnbook.optim import StepLR
+    x, y = _data(32)
+    model = _net()
+    body, head = model[0].parameters(), model[3].parameters()
+    opt = SGD([{"params": head, "lr": 0.1}, {"params": body}], lr=0.01, momentum=0.9)
+    sched = StepLR(opt, step_size=np.int64(2), gamma=0.5)
+    before = [p.data.copy() for p in model.parameters()]
+    h = fit(model, opt, x, y, epochs=1, batch_size=8, scheduler=sched, progress=False)
+    assert h.lr == [0.1, 0.1, 0.05, 0.05]
+    assert [g["lr"] for g in opt.param_groups] == [0.025, 0.0025]
+    assert all(not np.array_equal(p.data, b) for p, b in zip(model.parameters(), before))
