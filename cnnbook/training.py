@@ -115,9 +115,12 @@ def _check_labels(fn: str, y, n: int, classes: bool) -> np.ndarray:
             raise ValueError(f"{fn}: y holds the label {int(y_arr.min())}; class indices start at "
                              f"0 (label k means class k).")
         return check_targets(fn, y_arr, n, sys.maxsize)     # the range is checked per batch
-    if y_arr.dtype.kind not in "biuf" or y_arr.ndim < 1 or y_arr.shape[0] != n:
+    if y_arr.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: y must hold real numbers, got dtype {y_arr.dtype}; convert it "
+                        f"with y.astype(np.float32).")
+    if y_arr.ndim < 1 or y_arr.shape[0] != n:
         raise ValueError(f"{fn}: y must hold one target per example ({n}), got shape "
-                         f"{y_arr.shape} and dtype {y_arr.dtype}.")
+                         f"{y_arr.shape}.")
     return y_arr
 
 

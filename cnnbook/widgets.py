@@ -11,7 +11,7 @@ Live mode (a normal Jupyter kernel): moving a slider calls `render` for the new 
 the result in a single `ipywidgets.Image`; frames already drawn are cached.
 
 Static mode (`static=True`, or the environment variable ``CNNBOOK_STATIC=1`` that the book build
-sets): every frame is drawn in advance and the explorer becomes one self-contained piece of HTML:
+sets; ``""``, ``0``, ``false``, ``no`` and ``off`` mean live, see ``cnnbook._checks.is_static``): every frame is drawn in advance and the explorer becomes one self-contained piece of HTML:
 a native ``<input type="range">`` per control, every frame as an ``<img>`` (WebP, data URI), and
 a few lines of inline JavaScript that show the frame the sliders select. It needs no kernel, no
 widget manager and no network, so the page stays light and works wherever HTML does.
