@@ -169,7 +169,7 @@ def test_evaluate_refuses_non_finite_outputs():
         evaluate(model, x, y)
     model = _net()
     x[5, 0, 0, 0] = np.inf
-    with pytest.raises(FloatingPointError, match=r"first for example 5\); the weights are finite"):
+    with np.errstate(invalid="ignore"), pytest.raises(FloatingPointError, match=r"first for example 5\); the weights are finite"):
         evaluate(model, x, y, batch_size=4)
 
 
