@@ -18,7 +18,7 @@ submodules load on first use, so the core needs only NumPy:
 - ``cb.widgets``, ``cb.plot``, ``cb.exercises``: the book's explorers, figures and self-checks.
 - ``cb.live``: explorers that compute in the page (a small JavaScript engine, checked against
   the library), in the static book and in JupyterLab alike.
-- ``cb.manual_seed(n)``: restarts the generator that layers built without ``rng=`` draw from.
+- ``cb.manual_seed(n)``: reseeds the generator that layers built without ``rng=`` draw from.
 - ``cb.show_source(fn)``: the library's own code, shown as a highlighted code block.
 """
 import importlib
@@ -46,9 +46,11 @@ def __dir__():
 
 
 def manual_seed(seed):
-    """Restart the library's random generator from `seed` (an int >= 0): every layer,
-    initializer, augmentation and dropout built with ``rng=None`` draws from it, as PyTorch's
-    modules draw from ``torch.manual_seed``. Chapters call ``cb.manual_seed(0)`` once.
+    """Reseed the library's random generator from `seed` (an int >= 0): every
+    layer, initializer, augmentation and dropout built with ``rng=None`` draws from it, as
+    PyTorch's modules draw from ``torch.manual_seed``. The generator is reseeded in place, so a
+    Dropout or an augmentation built before the call draws the new sequence too. Chapters call
+    ``cb.manual_seed(0)`` once.
 
     >>> manual_seed(3); a = nn.Linear(4, 2).weight.data
     >>> manual_seed(3); b = nn.Linear(4, 2).weight.data
@@ -56,7 +58,7 @@ def manual_seed(seed):
     True
     """
     from ._checks import manual_seed as _seed
-    _seed(seed)
+    _seed(seed)                          # returns nothing: a chapter's cell shows no output
 
 
 def show_source(*objs, start=None, stop=None):

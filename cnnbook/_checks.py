@@ -1,12 +1,27 @@
-"""Shared argument checks. Every error the library raises about bad input comes from here.
+"""Shared argument checks, the library's random generator, and the static-build switch.
 
-A message names the function, the quantity, the numbers, and a fix, e.g.::
+The checks here serve every public entry point; modules with checks of their own (a layer's
+shape rule, a loader's file format) raise in the same style. One policy throughout:
+
+- ``TypeError`` for a wrong *type*: a string where a number belongs, a float where an integer
+  belongs, a torch.Tensor where a NumPy array belongs, uint8 pixels where a layer wants floats;
+- ``ValueError`` for a wrong *value* of the right type: stride=0, a negative padding, an empty
+  batch, a label out of range.
+
+NumPy scalars (``np.int64(3)``, ``np.float32(0.5)``) are accepted wherever Python's int and float
+are; ``True``/``False`` never count as numbers. A message names the function, the quantity, the
+numbers, and a fix, e.g.::
 
     ValueError: conv2d: stride must be a positive integer, got stride=0; use stride=1 for no striding.
+
+Also here: the generator that every ``rng=None`` draws from (``manual_seed``, ``make_rng``) and
+``is_static()``, the one reading of ``CNNBOOK_STATIC`` (the book build's switch to static pages).
 """
 from __future__ import annotations
 
+import math
 import numbers
+import os
 
 import numpy as np
 
@@ -16,7 +31,7 @@ __all__ = [
     "as_float_array", "check_ndim", "pair", "pair_nonneg", "check_bias", "check_channels",
     "check_window_fits", "check_strict_tiling", "check_targets", "out_size", "check_axis",
     "check_dout", "check_bool", "check_real", "check_int", "check_positive_int",
-    "check_positive_float", "make_rng", "manual_seed",
+    "check_positive_float", "make_rng", "manual_seed", "float_input", "is_static",
 ]
 
 
@@ -83,7 +98,7 @@ def pair(fn: str, name: str, v, n: int = 2, minimum: int = 1) -> tuple:
     for e in vals:
         if not _is_int(e):
             raise TypeError(f"{fn}: {name} must be an integer (or {n} integers), got {name}={v!r} "
-                            f"of type {type(e).__name__}; use e.g. {name}={int(e) if isinstance(e, float) and float(e).is_integer() else 1}.")
+                            f"of type {type(e).__name__}; {_int_fix(name, e, minimum)}.")
         if e < minimum:
             if minimum == 0:
                 raise ValueError(f"{fn}: {name} must be >= 0, got {name}={v!r}; negative padding "
@@ -92,6 +107,22 @@ def pair(fn: str, name: str, v, n: int = 2, minimum: int = 1) -> tuple:
                    "stride": "use stride=1 for no striding"}.get(name, f"use {name}>=1")
             raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; {fix}.")
     return tuple(int(e) for e in vals)
+
+
+def _int_fix(name: str, e, minimum: int) -> str:
+    """The fix for a non-integer `e` where an int belongs: the int it stands for when there is
+    one (3.0 or '3' -> 3), the two ints around a fraction, else an example."""
+    if isinstance(e, str) and e.strip().lstrip("+-").isdigit():
+        return f"pass the number, not a string: {name}={int(e)}"
+    if isinstance(e, (numbers.Real, np.floating)) and not isinstance(e, (bool, np.bool_)) \
+            and math.isfinite(e):
+        if float(e).is_integer():
+            return f"use {name}={int(e)}"
+        lo, hi = math.floor(e), math.ceil(e)
+        if lo >= minimum:
+            return f"use an integer, e.g. {name}={lo} or {name}={hi}"
+        return f"use an integer, e.g. {name}={hi}"
+    return f"use an integer, e.g. {name}={max(minimum, 1)}"
 
 
 def pair_nonneg(fn: str, name: str, v, n: int = 2) -> tuple:
@@ -110,9 +141,7 @@ def check_bias(fn: str, b, c_out: int, dtype) -> np.ndarray | None:
 
 def check_channels(fn: str, c_in: int, w_c_in: int, groups: int, c_out: int) -> None:
     """Check that x's channels, w's input channels and groups agree (PyTorch's rule)."""
-    if not _is_int(groups) or groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive integer, got groups={groups!r}; "
-                         f"use groups=1 for an ordinary convolution.")
+    groups = check_positive_int(fn, "groups", groups, "use groups=1 for an ordinary convolution")
     if c_in % groups != 0:
         raise ValueError(f"{fn}: input channels C_in={c_in} are not divisible by groups={groups}; "
                          f"choose groups among the divisors of {c_in}.")
@@ -225,29 +254,69 @@ def check_int(fn: str, name: str, v, minimum: int, fix: str) -> int:
 
 
 def check_positive_int(fn: str, name: str, v, fix: str | None = None) -> int:
-    """`v` as an int >= 1; anything else (bools, floats, 0, negatives) raises ValueError."""
-    if not _is_int(v) or v < 1:
-        fix = fix or f"use e.g. {name}=1"
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; {fix}.")
+    """`v` as an int >= 1 (NumPy integers included): TypeError for non-integers (bools, floats,
+    strings), ValueError for 0 and negatives."""
+    if not _is_int(v):
+        raise TypeError(f"{fn}: {name} must be a positive integer, got {name}={v!r} of type "
+                        f"{type(v).__name__}; {fix or _int_fix(name, v, 1)}.")
+    if v < 1:
+        raise ValueError(f"{fn}: {name} must be a positive integer, got {name}={v!r}; "
+                         f"{fix or f'use e.g. {name}=1'}.")
     return int(v)
 
 
+def float_input(fn: str, name: str, x) -> np.ndarray:
+    """`x` as a float32 or float64 NumPy array, unchanged (no copy, no cast): the input of a
+    layer, ``fit``, ``evaluate`` and ``predict_proba``. Every other dtype raises TypeError with
+    the cast to use (uint8 pixels: ``x.astype(np.float32) / 255``), as PyTorch's layers refuse
+    integer tensors. (The functional API is more lenient: see ``as_float_array``.)
+
+    >>> float_input("f", "x", np.zeros(2, np.float32)).dtype
+    dtype('float32')
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{fn}: {name} must be a NumPy array of float32 or float64, got "
+                        f"{type(x).__name__}.")
+    if type(x).__module__.startswith("torch"):
+        raise TypeError(f"{fn}: {name} is a torch.Tensor; cnnbook works on NumPy arrays: "
+                        f"pass {name}.detach().cpu().numpy().")
+    arr = np.asarray(x)
+    if arr.dtype in (np.float32, np.float64):
+        return arr
+    if arr.dtype == np.uint8:
+        fix = (f"raw pixel values 0..255? scale them to [0, 1]: {name}.astype(np.float32) / 255")
+    elif arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer) \
+            or np.issubdtype(arr.dtype, np.floating):
+        fix = f"cast it: {name}.astype(np.float32)"
+    else:
+        fix = f"it must hold real numbers, e.g. np.asarray({name}, dtype=np.float32)"
+    raise TypeError(f"{fn}: {name} must be float32 or float64, got dtype {arr.dtype}; {fix}.")
+
+
+def is_static() -> bool:
+    """True when the environment asks for the static book (``CNNBOOK_STATIC`` set to anything
+    but ``""``, ``0``, ``false``, ``no`` or ``off``, in any case): explorers precompute their
+    frames and ``fit`` prints a summary line instead of a progress bar."""
+    return os.environ.get("CNNBOOK_STATIC", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 # The library's random generator: what every function with ``rng=None`` draws from, so that two
-# layers built one after the other get different weights. ``manual_seed(n)`` restarts it, as
-# ``torch.manual_seed`` does for PyTorch; importing the library seeds it with 0.
+# layers built one after the other get different weights. ``manual_seed(n)`` reseeds it in place,
+# as ``torch.manual_seed`` does for PyTorch, so a Dropout or an augmentation built before the call
+# (which holds this very object) draws the new sequence too; importing the library seeds it with 0.
 _GENERATOR = np.random.default_rng(0)
 
 
 def manual_seed(seed) -> np.random.Generator:
-    """Restart the library's generator from `seed` and return it.
+    """Reseed the library's generator from `seed`, in place, and return it: afterwards it draws
+    exactly what ``np.random.default_rng(seed)`` draws.
 
     >>> a = manual_seed(3).random(); b = manual_seed(3).random()
     >>> a == b
     True
     """
-    global _GENERATOR
     seed = check_int("manual_seed", "seed", seed, 0, "use e.g. cb.manual_seed(0)")
-    _GENERATOR = np.random.default_rng(seed)
+    _GENERATOR.bit_generator.state = type(_GENERATOR.bit_generator)(seed).state
     return _GENERATOR
 
 

@@ -46,7 +46,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from ._checks import make_rng
+from ._checks import check_int, check_real, make_rng
 
 __all__ = [
     "load_fashion_mnist", "load_mnist", "load_digits", "sample_image", "read_idx",
@@ -354,9 +354,15 @@ def sample_image(name, as_gray=False, raw=False):
 def _check_xy(fn: str, x, y) -> tuple:
     x = np.asarray(x)
     y = np.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
+    if y.dtype.kind in "USO":
+        raise TypeError(f"{fn}: y must hold integer class labels, got dtype {y.dtype}; map names "
+                        f"to indices with classes, y = np.unique(y, return_inverse=True).")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: y must hold integer class labels, got dtype {y.dtype}; pass the "
+                        f"labels as loaded (int64), or y.astype(np.int64) if they are whole numbers.")
+    if y.ndim != 1:
         raise ValueError(f"{fn}: y must be a 1-D array of integer class labels, got shape "
-                         f"{y.shape} and dtype {y.dtype}; pass the labels as loaded (int64).")
+                         f"{y.shape}; pass one label per example.")
     if x.ndim < 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"{fn}: x has {x.shape[0] if x.ndim else 0} examples but y has "
                          f"{y.shape[0]} labels; pass matching arrays.")
@@ -368,9 +374,12 @@ def train_val_split(x, y, val_size, seed=0):
 
     ``val_size`` is a fraction in (0, 1) of the examples or a count ``1 <= val_size < N``. The
     split is stratified: each class gives the validation set its share of ``val_size``
-    (rounded by largest remainder, so the total is exact), drawn at random with
-    ``np.random.default_rng(seed)``; the same seed gives the same split. Both parts keep the
-    original order of the examples and are fresh arrays (the inputs are not modified).
+    (rounded by largest remainder, so the total is exact, and never a whole class), drawn at
+    random with ``np.random.default_rng(seed)``; the same seed gives the same split. Both parts
+    keep the original order of the examples and are fresh arrays (the inputs are not modified).
+
+    As scikit-learn's stratified split, it refuses a class with a single example (it cannot be
+    on both sides) and a validation or training part with fewer examples than there are classes.
 
     Hyperparameters and recipes are chosen on ``(x_val, y_val)``; the test set is evaluated
     once, at the end.
@@ -395,10 +404,29 @@ def train_val_split(x, y, val_size, seed=0):
         raise TypeError(f"{fn}: seed must be an int, got {type(seed).__name__}; use seed=0.")
     rng = np.random.default_rng(int(seed))
     classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        lone = classes[counts < 2]
+        raise ValueError(f"{fn}: the least populated class has only 1 example ({len(lone)} such "
+                         f"class(es), e.g. label {int(lone[0])}); a stratified split needs at "
+                         f"least 2 per class. Gather more examples of it, drop or merge it, or "
+                         f"split without stratification.")
+    for part, size in (("validation", n_val), ("training", n - n_val)):
+        if size < len(classes):
+            raise ValueError(f"{fn}: the {part} part would hold {size} examples for "
+                             f"{len(classes)} classes; a stratified split needs at least one per "
+                             f"class on each side. Choose val_size between {len(classes)} and "
+                             f"{n - len(classes)}.")
     share = counts * (n_val / n)
     k = np.floor(share).astype(int)
     order = np.argsort(-(share - k), kind="stable")        # largest remainders get one more
     k[order[:n_val - k.sum()]] += 1
+    while np.any(k > counts - 1):                          # never a whole class: move the extra
+        full = np.flatnonzero(k > counts - 1)              # to the next largest remainders
+        extra = int(np.sum(k[full] - (counts[full] - 1)))
+        k[full] = counts[full] - 1
+        room = [c for c in order if k[c] < counts[c] - 1]
+        for c in room[:extra]:
+            k[c] += 1
     val_mask = np.zeros(n, dtype=bool)
     for c, kc in zip(classes, k):
         idx = np.flatnonzero(y == c)
@@ -419,10 +447,7 @@ def _check_batch(fn: str, x) -> np.ndarray:
 
 
 def _nonneg_int(fn: str, name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-        raise ValueError(f"{fn}: {name} must be an integer >= 0, got {name}={v!r}; use e.g. "
-                         f"{name}=2.")
-    return int(v)
+    return check_int(fn, name, v, 0, f"use e.g. {name}=2")
 
 
 def _shifted_crops(x, size, padding, rng):
@@ -445,14 +470,7 @@ class RandomCrop:
 
     def __init__(self, size, padding=0, rng=None):
         fn = "RandomCrop"
-        size = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) \
-            else size
-        if not (isinstance(size, (tuple, list)) and len(size) == 2
-                and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
-                        for s in size)):
-            raise ValueError(f"{fn}: size must be a positive int or a pair (h, w), got "
-                             f"size={size!r}; use e.g. size=28.")
-        self.size = (int(size[0]), int(size[1]))
+        self.size = _image_size_pair(fn, size)
         self.padding = _nonneg_int(fn, "padding", padding)
         self.rng = make_rng(fn, rng)
 
@@ -489,10 +507,11 @@ class RandomHorizontalFlip:
     """Mirror each image left-right with probability `p` (torchvision's default p=0.5)."""
 
     def __init__(self, p=0.5, rng=None):
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+        p = check_real("RandomHorizontalFlip", "p", p, "use p=0.5")
+        if not 0 <= p <= 1:
             raise ValueError(f"RandomHorizontalFlip: p is a probability and must lie in [0, 1], "
                              f"got p={p!r}; use p=0.5.")
-        self.p = float(p)
+        self.p = p
         self.rng = make_rng("RandomHorizontalFlip", rng)
 
     def __call__(self, x):
@@ -550,21 +569,34 @@ def _image_size_pair(fn: str, size) -> tuple:
 
 
 def _class_images(folder: Path) -> tuple:
-    """The image files under `folder` (recursively, hidden entries skipped), sorted by their
-    path relative to `folder` compared folder by folder; and the non-image files skipped."""
-    found, skipped = [], []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    """The image files under `folder` (recursively, following symbolic links to folders and
+    files as torchvision does, each real folder visited once; hidden entries skipped), sorted
+    by their path relative to `folder` compared folder by folder; the non-image files skipped;
+    and the hidden entries skipped."""
+    found, skipped, hidden = [], [], []
+    visited = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:                                           # a link back up: a loop
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        hidden += [d for d in dirnames if d.startswith(".")]
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]   # prune hidden folders
         rel = Path(dirpath).relative_to(folder).parts
         for name in filenames:
             if name.startswith("."):                                  # .DS_Store, ._photo.jpg
-                continue
-            if name.lower().endswith(IMG_EXTENSIONS):
+                hidden.append(name)
+            elif name.lower().endswith(IMG_EXTENSIONS):
                 found.append((rel + (name,), Path(dirpath) / name))
             else:
                 skipped.append(name)
     found.sort(key=lambda t: t[0])
-    return [p for _, p in found], sorted(skipped)
+    return [p for _, p in found], sorted(skipped), sorted(hidden)
+
+
+def _some(names) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def _image_to_float(img) -> np.ndarray:
@@ -670,11 +702,12 @@ def load_image_folder(root, size, channels=3):
                          f"hidden).{extra} The expected layout is {_LAYOUT_HINT}.")
     files, labels = [], []
     for label, name in enumerate(classes):
-        paths, skipped = _class_images(root / name)
+        paths, skipped, hidden = _class_images(root / name)
         if not paths:
-            seen = (f"; it holds only {len(skipped)} file(s) with other extensions "
-                    f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})"
-                    if skipped else "")
+            held = [f"{len(skipped)} file(s) with other extensions ({_some(skipped)})"] if skipped else []
+            held += [f"{len(hidden)} hidden entr{'y' if len(hidden) == 1 else 'ies'} "
+                     f"({_some(hidden)}), which are skipped"] if hidden else []
+            seen = f"; it holds {' and '.join(held)}" if held else "; it is empty"
             raise ValueError(f"{fn}: the class folder {root / name} has no images{seen}. Images "
                              f"are files ending in {' '.join(IMG_EXTENSIONS)}; add some, or move "
                              f"the folder out of {root} if it is not a class.")
@@ -686,6 +719,9 @@ def load_image_folder(root, size, channels=3):
     x = np.empty((len(files), channels, H, W), dtype=np.float32)
     luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
     for n, path in enumerate(files):
+        if not path.exists():
+            raise ValueError(f"{fn}: {path} is a broken symbolic link (to {os.readlink(path)}); "
+                             f"restore its target, or delete the link.")
         try:
             with Image.open(path) as img:
                 img.load()                                 # decode now: truncation raises here

@@ -35,7 +35,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import functional as F
-from ._checks import check_channels, check_dout, check_positive_int, make_rng, pair, pair_nonneg
+from ._checks import check_channels, check_dout, check_positive_int, float_input, make_rng, pair, pair_nonneg
 
 __all__ = [
     "Parameter", "Module", "save", "load", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Sigmoid",
@@ -147,6 +147,7 @@ class Module:
 
     # ---- shared machinery -------------------------------------------------------------------
     def __call__(self, x):
+        x = float_input(type(self).__name__, "x", x)     # float32/float64 only, as in PyTorch
         return self.forward(x)
 
     def _saved(self):

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, check_dout, check_ndim, check_real
+from ._checks import as_float_array, check_dout, check_ndim, check_real, make_rng
 
 __all__ = [
     "batch_norm2d", "batch_norm2d_forward", "batch_norm2d_backward",
@@ -184,8 +184,8 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
     """Inverted dropout: zero each element with probability ``p``, scale the rest by ``1/(1-p)``.
 
     The scaling keeps the expected value unchanged, so evaluation (``training=False``) is the
-    identity. ``rng`` is a ``np.random.Generator`` (e.g. ``np.random.default_rng(0)``); it is
-    needed only when training with ``p > 0``. Shape: unchanged.
+    identity. ``rng`` is a ``np.random.Generator``, an int seed, or None for the library's
+    generator (``cb.manual_seed``), as for ``nn.Dropout``. Shape: unchanged.
     """
     fn = "dropout"
     x = as_float_array(fn, "x", x)
@@ -197,10 +197,7 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
         raise TypeError(f"{fn}: training must be True or False, got training={training!r}.")
     if not training or p == 0:
         return x.copy(), DropoutCache(None, x.shape, x.dtype)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{fn}: rng must be a np.random.Generator when training with p={p}, got "
-                        f"{type(rng).__name__}; pass rng=np.random.default_rng(0) for a "
-                        f"reproducible mask.")
+    rng = make_rng(fn, rng)                                    # a Generator, an int seed or None
     keep = rng.random(x.shape) >= p                           # True with probability 1 - p
     mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p))
     return x * mask, DropoutCache(mask, x.shape, x.dtype)

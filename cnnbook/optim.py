@@ -1,9 +1,22 @@
 """Optimizers and learning-rate schedules with PyTorch's exact update rules.
 
 ``SGD``, ``RMSprop``, ``Adam`` and ``AdamW`` update ``Parameter.data`` from
-``Parameter.grad``; the schedules set the optimizer's ``lr`` (and, for one-cycle, its momentum or
-Adam's beta1) once per ``step()``. Hyper-parameters live in ``optimizer.param_groups[0]`` as in
-PyTorch, with ``optimizer.lr`` as a shortcut.
+``Parameter.grad``; the schedules set each parameter group's ``lr`` (and, for one-cycle, its
+momentum or Adam's beta1) once per ``step()``.
+
+Parameter groups work as in PyTorch: pass a list of dicts, each with ``"params"`` and any
+hyper-parameters that differ from the defaults given as keywords::
+
+    SGD([{"params": head.parameters(), "lr": 1e-2}, {"params": body.parameters()}],
+        lr=1e-3, momentum=0.9)
+
+``optimizer.param_groups`` is that list of dicts, completed with the defaults;
+``optimizer.lr`` reads the first group's rate (and setting it sets every group's).
+``state_dict()`` / ``load_state_dict()`` save and restore the hyper-parameters and the
+per-parameter state (momentum buffers, Adam's moments and step count) in PyTorch's layout,
+``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``, so that training
+resumes exactly where it stopped; ``load_state_dict`` also takes a ``torch.optim`` optimizer's
+``state_dict()``.
 
 A frozen parameter (``requires_grad=False``) is skipped by every ``step()``: no update, no
 weight decay, no state, as PyTorch skips a parameter whose ``grad`` is None. Unfreezing it later
@@ -20,50 +33,137 @@ References:
 """
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 
 import numpy as np
+
+from ._checks import check_positive_int, check_real
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "LRScheduler", "OneCycleLR", "StepLR",
            "CosineAnnealingLR"]
 
 
-def _active(params, state):
-    """(parameter, state) pairs of the parameters that are not frozen."""
-    return [(p, st) for p, st in zip(params, state) if getattr(p, "requires_grad", True)]
-
-
 def _nonneg(fn: str, name: str, v, fix: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(v) or v < 0:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{fn}: {name} must be a number, got {name}={v!r} of type "
+                        f"{type(v).__name__}; {fix}.")
+    if not math.isfinite(v) or v < 0:
         raise ValueError(f"{fn}: {name} must be a finite number >= 0, got {name}={v!r}; {fix}.")
     return float(v)
 
 
+def _check_bool(fn: str, name: str, v) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be True or False, got {name}={v!r}.")
+    return bool(v)
+
+
+def _param_list(fn: str, params) -> list:
+    """`params` (a module, a Parameter, or an iterable of Parameters) as a list of Parameters."""
+    if hasattr(params, "parameters") and callable(params.parameters):
+        params = params.parameters()
+    if hasattr(params, "data") and hasattr(params, "grad"):
+        params = [params]
+    if isinstance(params, (str, bytes, dict)) or not hasattr(params, "__iter__"):
+        raise TypeError(f"{fn}: params must be an iterable of cnnbook.nn.Parameter objects or a "
+                        f"list of parameter groups (dicts), got {type(params).__name__}; pass "
+                        f"model.parameters().")
+    params = list(params)
+    for p in params:
+        if type(p).__module__.startswith("torch"):
+            raise TypeError(f"{fn}: got a torch {type(p).__name__}; cnnbook.optim updates "
+                            f"cnnbook.nn.Parameter objects: pass the parameters of a cnnbook "
+                            f"model (model.parameters()), or use torch.optim for a torch model.")
+        if not (hasattr(p, "data") and hasattr(p, "grad") and isinstance(p.data, np.ndarray)):
+            raise TypeError(f"{fn}: expected cnnbook.nn.Parameter objects (with .data and "
+                            f".grad arrays), got {type(p).__name__}; pass model.parameters().")
+    return params
+
+
 class Optimizer:
-    """Holds the parameters and one group of hyper-parameters (``param_groups[0]``)."""
+    """Parameter groups (``param_groups``, a list of dicts), per-parameter ``state`` (a list
+    in the order of ``params``), ``zero_grad``, and saving and loading both."""
 
     def __init__(self, params, defaults: dict):
         fn = type(self).__name__
-        params = list(params.parameters() if hasattr(params, "parameters") else params)
-        if not params:
+        self.defaults = self._check_hyper(fn, dict(defaults))
+        self.param_groups = []
+        self.state = []
+        if hasattr(params, "parameters") and callable(params.parameters):
+            params = params.parameters()
+        if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
+            raise TypeError(f"{fn}: params must be an iterable of Parameters or of parameter "
+                            f"groups (dicts), got {type(params).__name__}; pass model.parameters().")
+        items = list(params)
+        if not items:
             raise ValueError(f"{fn}: got an empty parameter list; pass model.parameters().")
-        for p in params:
-            if not (hasattr(p, "data") and hasattr(p, "grad") and isinstance(p.data, np.ndarray)):
-                raise TypeError(f"{fn}: expected cnnbook.nn.Parameter objects (with .data and "
-                                f".grad arrays), got {type(p).__name__}; pass model.parameters().")
-        self.params = params
-        self.defaults = dict(defaults)
-        self.param_groups = [dict(defaults, params=params)]
-        self.state = [dict() for _ in params]
+        if any(isinstance(i, dict) for i in items):
+            if not all(isinstance(i, dict) for i in items):
+                raise TypeError(f"{fn}: params mixes parameter groups (dicts) with parameters; "
+                                f"put every parameter in a group, e.g. [{{'params': head}}, "
+                                f"{{'params': body, 'lr': 1e-3}}].")
+            for group in items:
+                self.add_param_group(group)
+        else:
+            self.add_param_group({"params": items})
+
+    # ---- hyper-parameters: each optimizer checks its own -------------------------------------
+    @staticmethod
+    def _check_hyper(fn: str, g: dict) -> dict:
+        return g
+
+    def add_param_group(self, group: dict):
+        """Add a group ``{"params": [...], "lr": ..., ...}``; the keys it leaves out take the
+        defaults given to the constructor (PyTorch's ``add_param_group``)."""
+        fn = type(self).__name__
+        where = f"{fn} (param group {len(self.param_groups)})"
+        if not isinstance(group, dict):
+            raise TypeError(f"{fn}: a parameter group must be a dict with a 'params' key, got "
+                            f"{type(group).__name__}.")
+        if "params" not in group:
+            raise ValueError(f"{where}: the group has no 'params' key (keys {sorted(group)}); "
+                             f"use e.g. {{'params': model.fc.parameters(), 'lr': 1e-2}}.")
+        params = _param_list(where, group["params"])
+        if not params:
+            raise ValueError(f"{where}: the group's 'params' is empty; pass some parameters or "
+                             f"leave the group out.")
+        seen = {id(p) for p in self.params}
+        if any(id(p) in seen for p in params) or len({id(p) for p in params}) != len(params):
+            raise ValueError(f"{where}: some parameters appear more than once (in this group or "
+                             f"in an earlier one); give each parameter to one group only.")
+        g = dict(self.defaults)
+        g.update({k: v for k, v in group.items() if k != "params"})
+        g = self._check_hyper(where, g)
+        self.param_groups.append({"params": params, **g})
+        self.state += [dict() for _ in params]
+
+    @property
+    def params(self) -> list:
+        """Every parameter, group after group (the order of ``state`` and of the indices in
+        ``state_dict``)."""
+        return [p for g in self.param_groups for p in g["params"]]
 
     @property
     def lr(self) -> float:
+        """The first group's learning rate; setting it sets every group's."""
         return self.param_groups[0]["lr"]
 
     @lr.setter
     def lr(self, value):
-        self.param_groups[0]["lr"] = float(value)
+        value = _nonneg(type(self).__name__, "lr", value, "use e.g. lr=0.01")
+        for g in self.param_groups:
+            g["lr"] = value
+
+    def _active(self):
+        """(group, parameter, state) of every parameter that is not frozen."""
+        i = 0
+        for g in self.param_groups:
+            for p in g["params"]:
+                if getattr(p, "requires_grad", True):
+                    yield g, p, self.state[i]
+                i += 1
 
     def zero_grad(self):
         """Reset every gradient to zero (PyTorch would set it to None; zeros read the same)."""
@@ -73,18 +173,74 @@ class Optimizer:
     def step(self):
         raise NotImplementedError
 
+    # ---- saving and resuming -------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"state": [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
-                          for s in self.state],
-                "param_groups": [{k: v for k, v in self.param_groups[0].items() if k != "params"}]}
+        """A copy of the optimizer's state in PyTorch's layout: ``"state"`` maps the index of a
+        parameter (in ``params`` order) to its state, for parameters that have one;
+        ``"param_groups"`` holds each group's hyper-parameters with ``"params"`` as indices."""
+        state = {i: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
+                 for i, st in enumerate(self.state) if st}
+        groups, start = [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            groups.append({**copy.deepcopy({k: v for k, v in g.items() if k != "params"}),
+                           "params": list(range(start, start + n))})
+            start += n
+        return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, sd: dict):
-        if len(sd["state"]) != len(self.state):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is for "
-                             f"{len(sd['state'])} parameters, this optimizer has {len(self.state)}.")
-        self.state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
-                      for s in sd["state"]]
-        self.param_groups[0].update(sd["param_groups"][0])
+    def load_state_dict(self, state_dict: dict):
+        """Restore what ``state_dict()`` saved (from this optimizer class over parameters of the
+        same shapes, or from the ``torch.optim`` optimizer of the same name): the per-parameter
+        state and each group's hyper-parameters. The dictionary is copied, never kept."""
+        fn = f"{type(self).__name__}.load_state_dict"
+        if not (isinstance(state_dict, dict) and "state" in state_dict
+                and "param_groups" in state_dict):
+            raise TypeError(f"{fn}: expected the dict that optimizer.state_dict() returns, with "
+                            f"keys 'state' and 'param_groups', got {type(state_dict).__name__}.")
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"{fn}: the state has {len(saved)} parameter groups, this optimizer "
+                             f"has {len(self.param_groups)}; build the optimizer with the same "
+                             f"groups before loading.")
+        for k, (sg, g) in enumerate(zip(saved, self.param_groups)):
+            if len(sg["params"]) != len(g["params"]):
+                raise ValueError(f"{fn}: parameter group {k} holds {len(sg['params'])} parameters "
+                                 f"in the state but {len(g['params'])} here; build the optimizer "
+                                 f"over the same parameters before loading.")
+        index = {i: j for sg in saved for j, i in
+                 enumerate(sg["params"], start=sum(len(s["params"]) for s in
+                                                   saved[:saved.index(sg)]))}
+        params = self.params
+        new_state = [dict() for _ in params]
+        for key, st in state_dict["state"].items():
+            if key not in index:
+                raise ValueError(f"{fn}: the state names parameter {key!r}, which no saved group "
+                                 f"holds.")
+            j = index[key]
+            p = params[j]
+            entry = {}
+            for name, v in st.items():
+                if type(v).__module__.startswith("torch"):
+                    v = v.detach().cpu().numpy()
+                if name == "step":
+                    entry[name] = int(np.asarray(v).item())
+                elif v is None:
+                    continue
+                else:
+                    v = np.array(v, dtype=p.data.dtype, copy=True)
+                    if v.shape != p.data.shape:
+                        raise ValueError(f"{fn}: the saved {name} of parameter {j} has shape "
+                                         f"{v.shape}, the parameter has shape {p.data.shape}; "
+                                         f"the state is from another model.")
+                    entry[name] = v
+            new_state[j] = entry
+        groups = []
+        for k, (sg, g) in enumerate(zip(saved, self.param_groups)):
+            h = {key: v for key, v in g.items() if key != "params"}
+            h.update({key: copy.deepcopy(v) for key, v in sg.items() if key in h})
+            groups.append({"params": g["params"],
+                           **self._check_hyper(f"{fn} (param group {k})", h)})
+        self.param_groups, self.state = groups, new_state
 
 
 class SGD(Optimizer):
@@ -100,22 +256,26 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        fn = "SGD"
-        lr = _nonneg(fn, "lr", lr, "use e.g. lr=0.01")
-        momentum = _nonneg(fn, "momentum", momentum, "use 0 for none or e.g. 0.9")
-        dampening = _nonneg(fn, "dampening", dampening, "use dampening=0")
-        weight_decay = _nonneg(fn, "weight_decay", weight_decay, "use 0 for none or e.g. 5e-4")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"SGD: Nesterov momentum needs momentum > 0 and dampening = 0, got "
-                             f"momentum={momentum}, dampening={dampening}; set momentum=0.9.")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=bool(nesterov)))
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    @staticmethod
+    def _check_hyper(fn, g):
+        g["lr"] = _nonneg(fn, "lr", g["lr"], "use e.g. lr=0.01")
+        g["momentum"] = _nonneg(fn, "momentum", g["momentum"], "use 0 for none or e.g. 0.9")
+        g["dampening"] = _nonneg(fn, "dampening", g["dampening"], "use dampening=0")
+        g["weight_decay"] = _nonneg(fn, "weight_decay", g["weight_decay"],
+                                    "use 0 for none or e.g. 5e-4")
+        g["nesterov"] = _check_bool(fn, "nesterov", g["nesterov"])
+        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
+            raise ValueError(f"{fn}: Nesterov momentum needs momentum > 0 and dampening = 0, got "
+                             f"momentum={g['momentum']}, dampening={g['dampening']}; set "
+                             f"momentum=0.9.")
+        return g
 
     def step(self):
-        g_ = self.param_groups[0]
-        lr, mom, damp, wd, nest = (g_["lr"], g_["momentum"], g_["dampening"],
-                                   g_["weight_decay"], g_["nesterov"])
-        for p, st in _active(self.params, self.state):
+        for g_, p, st in self._active():
+            lr, mom, damp, wd = g_["lr"], g_["momentum"], g_["dampening"], g_["weight_decay"]
             g = p.grad
             if wd != 0:
                 g = g + wd * p.data
@@ -126,7 +286,7 @@ class SGD(Optimizer):
                 else:
                     buf = mom * buf + (1 - damp) * g
                 st["momentum_buffer"] = buf
-                g = g + mom * buf if nest else buf
+                g = g + mom * buf if g_["nesterov"] else buf
             p.data = (p.data - lr * g).astype(p.data.dtype, copy=False)
 
 
@@ -142,23 +302,26 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False):
-        fn = "RMSprop"
-        lr = _nonneg(fn, "lr", lr, "use e.g. lr=1e-2")
-        alpha = _nonneg(fn, "alpha", alpha, "use alpha=0.99")
-        if alpha >= 1:
-            raise ValueError(f"RMSprop: alpha is the decay of the squared-gradient average and "
-                             f"must lie in [0, 1), got alpha={alpha!r}; use alpha=0.99.")
-        eps = _nonneg(fn, "eps", eps, "use eps=1e-8")
-        weight_decay = _nonneg(fn, "weight_decay", weight_decay, "use 0 for none")
-        momentum = _nonneg(fn, "momentum", momentum, "use 0 for none or e.g. 0.9")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=bool(centered)))
+                                      momentum=momentum, centered=centered))
+
+    @staticmethod
+    def _check_hyper(fn, g):
+        g["lr"] = _nonneg(fn, "lr", g["lr"], "use e.g. lr=1e-2")
+        g["alpha"] = _nonneg(fn, "alpha", g["alpha"], "use alpha=0.99")
+        if g["alpha"] >= 1:
+            raise ValueError(f"{fn}: alpha is the decay of the squared-gradient average and "
+                             f"must lie in [0, 1), got alpha={g['alpha']!r}; use alpha=0.99.")
+        g["eps"] = _nonneg(fn, "eps", g["eps"], "use eps=1e-8")
+        g["weight_decay"] = _nonneg(fn, "weight_decay", g["weight_decay"], "use 0 for none")
+        g["momentum"] = _nonneg(fn, "momentum", g["momentum"], "use 0 for none or e.g. 0.9")
+        g["centered"] = _check_bool(fn, "centered", g["centered"])
+        return g
 
     def step(self):
-        g_ = self.param_groups[0]
-        lr, alpha, eps, wd, mom, centered = (g_["lr"], g_["alpha"], g_["eps"], g_["weight_decay"],
-                                             g_["momentum"], g_["centered"])
-        for p, st in _active(self.params, self.state):
+        for g_, p, st in self._active():
+            lr, alpha, eps, wd, mom = (g_["lr"], g_["alpha"], g_["eps"], g_["weight_decay"],
+                                       g_["momentum"])
             g = p.grad
             if wd != 0:
                 g = g + wd * p.data
@@ -167,12 +330,12 @@ class RMSprop(Optimizer):
                 st["square_avg"] = np.zeros_like(p.data)
                 if mom > 0:
                     st["momentum_buffer"] = np.zeros_like(p.data)
-                if centered:
+                if g_["centered"]:
                     st["grad_avg"] = np.zeros_like(p.data)
             st["step"] += 1
             v = alpha * st["square_avg"] + (1 - alpha) * g * g
             st["square_avg"] = v
-            if centered:
+            if g_["centered"]:
                 m = st["grad_avg"] + (1 - alpha) * (g - st["grad_avg"])     # torch's lerp form
                 st["grad_avg"] = m
                 avg = np.sqrt(v - m * m) + eps
@@ -188,9 +351,12 @@ class RMSprop(Optimizer):
 
 
 def _check_betas(fn: str, betas):
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2
-            and all(isinstance(b, (int, float, np.floating)) and not isinstance(b, bool)
-                    and 0 <= b < 1 for b in betas)):
+    if not isinstance(betas, (tuple, list)) or not all(
+            isinstance(b, (numbers.Real, np.floating)) and not isinstance(b, (bool, np.bool_))
+            for b in betas):
+        raise TypeError(f"{fn}: betas must be a pair of numbers, got betas={betas!r}; use "
+                        f"betas=(0.9, 0.999).")
+    if not (len(betas) == 2 and all(0 <= b < 1 for b in betas)):
         raise ValueError(f"{fn}: betas must be two numbers in [0, 1), got betas={betas!r}; "
                          f"use betas=(0.9, 0.999).")
     return tuple(float(b) for b in betas)
@@ -208,18 +374,20 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        fn = type(self).__name__
-        lr = _nonneg(fn, "lr", lr, "use e.g. lr=1e-3")
-        betas = _check_betas(fn, betas)
-        eps = _nonneg(fn, "eps", eps, "use eps=1e-8")
-        weight_decay = _nonneg(fn, "weight_decay", weight_decay,
-                               "use e.g. weight_decay=1e-2" if self._decoupled else "use 0 for none")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
+    def _check_hyper(self, fn, g):
+        g["lr"] = _nonneg(fn, "lr", g["lr"], "use e.g. lr=1e-3")
+        g["betas"] = _check_betas(fn, g["betas"])
+        g["eps"] = _nonneg(fn, "eps", g["eps"], "use eps=1e-8")
+        g["weight_decay"] = _nonneg(fn, "weight_decay", g["weight_decay"],
+                                    "use e.g. weight_decay=1e-2" if self._decoupled
+                                    else "use 0 for none")
+        return g
+
     def step(self):
-        g_ = self.param_groups[0]
-        lr, (b1, b2), eps, wd = g_["lr"], g_["betas"], g_["eps"], g_["weight_decay"]
-        for p, st in _active(self.params, self.state):
+        for g_, p, st in self._active():
+            lr, (b1, b2), eps, wd = g_["lr"], g_["betas"], g_["eps"], g_["weight_decay"]
             g = p.grad
             data = p.data
             if wd != 0:
@@ -255,57 +423,75 @@ class AdamW(Adam):
 
 # ------------------------------------------------------------------------------- schedules
 class LRScheduler:
-    """Sets ``optimizer.lr`` from the step count; ``step()`` advances it by one, as in
-    PyTorch (the constructor already sets the step-0 value)."""
+    """Sets every parameter group's ``lr`` from the step count; ``step()`` advances it by one,
+    as in PyTorch (the constructor already sets the step-0 value). Each group's schedule starts
+    from its own rate (``base_lrs``), so groups keep their ratios."""
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: expected a cnnbook.optim optimizer, got "
                             f"{type(optimizer).__name__}.")
         self.optimizer = optimizer
-        self.base_lr = optimizer.lr
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
         self._apply()
 
-    def get_lr(self) -> float:
+    @property
+    def base_lr(self) -> float:
+        """The first group's starting rate."""
+        return self.base_lrs[0]
+
+    def _lr(self, base_lr: float) -> float:
         raise NotImplementedError
 
+    def get_lr(self) -> list:
+        """The rate of every group at the current step."""
+        return [self._lr(b) for b in self.base_lrs]
+
     def _apply(self):
-        self.optimizer.lr = self.get_lr()
-        self._last_lr = self.optimizer.lr
+        lrs = self.get_lr()
+        for g, lr in zip(self.optimizer.param_groups, lrs):
+            g["lr"] = float(lr)
+        self._last_lr = [float(lr) for lr in lrs]
 
     def step(self):
         self.last_epoch += 1
         self._apply()
 
     def get_last_lr(self) -> list:
-        return [self._last_lr]
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        """The schedule's position and settings (everything but the optimizer), as PyTorch's."""
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "optimizer"})
+
+    def load_state_dict(self, state_dict: dict):
+        self.__dict__.update(copy.deepcopy(state_dict))
 
 
 class StepLR(LRScheduler):
     """``lr = base_lr * gamma ** (step // step_size)``."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}.")
-        self.step_size, self.gamma = step_size, float(gamma)
+        self.step_size = check_positive_int("StepLR", "step_size", step_size, "use e.g. step_size=30")
+        self.gamma = check_real("StepLR", "gamma", gamma, "use e.g. gamma=0.1")
         super().__init__(optimizer)
 
-    def get_lr(self):
-        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+    def _lr(self, base_lr):
+        return base_lr * self.gamma ** (self.last_epoch // self.step_size)
 
 
 class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * step / T_max)) / 2``."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}.")
-        self.T_max, self.eta_min = T_max, float(eta_min)
+        self.T_max = check_positive_int("CosineAnnealingLR", "T_max", T_max,
+                                        "use the number of steps of the run")
+        self.eta_min = _nonneg("CosineAnnealingLR", "eta_min", eta_min, "use eta_min=0")
         super().__init__(optimizer)
 
-    def get_lr(self):
-        return self.eta_min + (self.base_lr - self.eta_min) * (
+    def _lr(self, base_lr):
+        return self.eta_min + (base_lr - self.eta_min) * (
             1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
 
 
@@ -314,7 +500,8 @@ class OneCycleLR(LRScheduler):
     ``max_lr/div_factor`` to ``max_lr`` over the first ``pct_start`` of ``total_steps`` and
     then falls to ``max_lr/div_factor/final_div_factor``; each phase is a half cosine
     (``anneal_strategy="cos"``) or a straight line (``"linear"``). Phase boundaries are at
-    steps ``pct_start*total_steps - 1`` and ``total_steps - 1``.
+    steps ``pct_start*total_steps - 1`` and ``total_steps - 1``. ``max_lr`` is one number for
+    every parameter group or a list with one per group.
 
     With ``cycle_momentum=True`` (PyTorch's default) the momentum moves the other way, between
     ``max_momentum`` and ``base_momentum``: SGD's ``momentum`` or Adam's ``beta1`` is set.
@@ -324,27 +511,41 @@ class OneCycleLR(LRScheduler):
                  div_factor=25.0, final_div_factor=1e4, cycle_momentum=True,
                  base_momentum=0.85, max_momentum=0.95):
         fn = "OneCycleLR"
-        if not isinstance(total_steps, int) or total_steps < 1:
-            raise ValueError(f"{fn}: total_steps must be a positive integer, got {total_steps!r}; "
-                             f"use epochs * steps_per_epoch.")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{fn}: expected a cnnbook.optim optimizer, got "
+                            f"{type(optimizer).__name__}.")
+        self.total_steps = check_positive_int(fn, "total_steps", total_steps,
+                                              "use epochs * steps_per_epoch")
+        pct_start = check_real(fn, "pct_start", pct_start, "use pct_start=0.3")
         if not 0 <= pct_start <= 1:
             raise ValueError(f"{fn}: pct_start is the fraction of steps spent warming up and must "
                              f"lie in [0, 1], got {pct_start!r}; use pct_start=0.3.")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{fn}: anneal_strategy must be 'cos' or 'linear', got "
                              f"{anneal_strategy!r}.")
-        self.total_steps = total_steps
+        n = len(optimizer.param_groups)
+        if isinstance(max_lr, (list, tuple)):
+            if len(max_lr) != n:
+                raise ValueError(f"{fn}: max_lr has {len(max_lr)} values for {n} parameter "
+                                 f"groups; give one per group or a single number.")
+            max_lrs = [_nonneg(fn, "max_lr", v, "use e.g. max_lr=0.01") for v in max_lr]
+        else:
+            max_lrs = [_nonneg(fn, "max_lr", max_lr, "use e.g. max_lr=0.01")] * n
+        div_factor = check_real(fn, "div_factor", div_factor, "use div_factor=25", positive=True)
+        final_div_factor = check_real(fn, "final_div_factor", final_div_factor,
+                                      "use final_div_factor=1e4", positive=True)
         self.anneal_strategy = anneal_strategy
-        self.initial_lr = max_lr / div_factor
-        self.max_lr = float(max_lr)
-        self.min_lr = self.initial_lr / final_div_factor
+        # per group, PyTorch's arithmetic: initial = max / div_factor, min = initial / final_div
+        self._rates = [{"initial": m / div_factor, "max": m, "min": m / div_factor / final_div_factor}
+                       for m in max_lrs]
+        self.max_lr, self.initial_lr, self.min_lr = (self._rates[0][k] for k in ("max", "initial", "min"))
         self.cycle_momentum = bool(cycle_momentum)
         self.base_momentum, self.max_momentum = float(base_momentum), float(max_momentum)
-        # (end step, start lr, end lr, start momentum, end momentum)
+        # (end step, start rate, end rate, start momentum, end momentum)
         self._phases = [
-            (float(pct_start * total_steps) - 1, self.initial_lr, self.max_lr,
+            (float(pct_start * self.total_steps) - 1, "initial", "max",
              self.max_momentum, self.base_momentum),
-            (total_steps - 1, self.max_lr, self.min_lr, self.base_momentum, self.max_momentum),
+            (self.total_steps - 1, "max", "min", self.base_momentum, self.max_momentum),
         ]
         self._use_beta1 = "betas" in optimizer.defaults
         super().__init__(optimizer)
@@ -354,28 +555,30 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def _lr_momentum(self):
+    def _lr_momentum(self, rates):
         t = self.last_epoch
         if t > self.total_steps:
             raise ValueError(f"OneCycleLR: stepped {t} times, but total_steps={self.total_steps}; "
                              f"raise total_steps or stop stepping.")
         start = 0.0
-        for i, (end, lr0, lr1, m0, m1) in enumerate(self._phases):
+        for i, (end, r0, r1, m0, m1) in enumerate(self._phases):
             if t <= end or i == len(self._phases) - 1:
                 pct = (t - start) / (end - start)
-                return self._anneal(lr0, lr1, pct), self._anneal(m0, m1, pct)
+                return self._anneal(rates[r0], rates[r1], pct), self._anneal(m0, m1, pct)
             start = end
 
     def get_lr(self):
-        return self._lr_momentum()[0]
+        return [self._lr_momentum(r)[0] for r in self._rates]
 
     def _apply(self):
-        lr, mom = self._lr_momentum()
-        self.optimizer.lr = lr
-        self._last_lr = lr
-        if self.cycle_momentum:
-            g = self.optimizer.param_groups[0]
-            if self._use_beta1:
-                g["betas"] = (mom, g["betas"][1])
-            else:
-                g["momentum"] = mom
+        lrs = []
+        for g, rates in zip(self.optimizer.param_groups, self._rates):
+            lr, mom = self._lr_momentum(rates)
+            g["lr"] = lr
+            lrs.append(lr)
+            if self.cycle_momentum:
+                if self._use_beta1:
+                    g["betas"] = (mom, g["betas"][1])
+                else:
+                    g["momentum"] = mom
+        self._last_lr = lrs

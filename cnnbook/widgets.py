@@ -11,7 +11,7 @@ Live mode (a normal Jupyter kernel): moving a slider calls `render` for the new 
 the result in a single `ipywidgets.Image`; frames already drawn are cached.
 
 Static mode (`static=True`, or the environment variable ``CNNBOOK_STATIC=1`` that the book build
-sets): every frame is drawn in advance and the explorer becomes one self-contained piece of HTML:
+sets; ``""``, ``0``, ``false``, ``no`` and ``off`` mean live, see ``cnnbook._checks.is_static``): every frame is drawn in advance and the explorer becomes one self-contained piece of HTML:
 a native ``<input type="range">`` per control, every frame as an ``<img>`` (WebP, data URI), and
 a few lines of inline JavaScript that show the frame the sliders select. It needs no kernel, no
 widget manager and no network, so the page stays light and works wherever HTML does.
@@ -36,10 +36,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._checks import is_static
+
 __all__ = ["explorer", "is_static", "render_frame", "frame_count", "StaticExplorer",
            "COLUMN_PX", "PIXEL_RATIO", "MIN_TEXT_PX"]
 
-_STATIC_ENV = "CNNBOOK_STATIC"
 COLUMN_PX = 688       # width of the rendered book's text column in a 1280 px window
 PIXEL_RATIO = 2       # frames carry twice the pixels they are shown at
 MIN_TEXT_PX = 11      # smallest legible text in a frame, in CSS pixels at COLUMN_PX
@@ -55,11 +56,6 @@ class Frame(NamedTuple):
     size: tuple = (0, 0)
     min_text_px: float | None = None
     min_text_pt: float | None = None
-
-
-def is_static() -> bool:
-    """True when the environment asks for precomputed frames (``CNNBOOK_STATIC=1``)."""
-    return os.environ.get(_STATIC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def frame_count(controls) -> int:

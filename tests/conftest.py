@@ -1,20 +1,20 @@
-"""Shared test helpers: the device fixture and the single `assert_matches_torch`."""
+"""Shared test helpers: the device fixture and the single `assert_matches_torch`.
+
+Nothing here needs torch: the suite collects and runs without it. A test file that uses torch
+starts with ``torch = pytest.importorskip("torch")``; the "cuda" device skips without torch or
+without a CUDA GPU, and `assert_matches_torch` imports torch only when it is called.
+"""
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
 
-from cnnbook.torchcompare import compare_with_torch  # noqa: E402
-
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                   reason="no CUDA GPU present")),
-]
-
-
-@pytest.fixture(params=DEVICES)
+@pytest.fixture(params=["cpu", "cuda"])
 def device(request):
+    """The devices to compare on: "cpu" always, "cuda" when torch sees a CUDA GPU."""
+    if request.param == "cuda":
+        torch = pytest.importorskip("torch")
+        if not torch.cuda.is_available():
+            pytest.skip("no CUDA GPU present")
     return request.param
 
 
@@ -25,6 +25,8 @@ def assert_matches_torch(forward, backward, torch_fn, arrays, grad_of=None, name
     Float64 on the CPU; on CUDA float64 too (TF32 is disabled either way). Fails with the
     largest error of the output and of each gradient.
     """
+    pytest.importorskip("torch")
+    from cnnbook.torchcompare import compare_with_torch
     c = compare_with_torch(forward, backward, torch_fn, arrays, grad_of=grad_of, names=names,
                            device=device, dtype=dtype, seed=seed, tol=tol)
     detail = ", ".join(f"{n}={e:.2e}" for n, e in zip(c.grad_names, c.grad_errs))

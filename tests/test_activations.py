@@ -1,15 +1,16 @@
 """Activations: PyTorch comparison, finite differences, properties, errors."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from conftest import assert_matches_torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
-from cnnbook import activations as A
-from cnnbook.gradcheck import check_gradients
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+from conftest import assert_matches_torch  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+from cnnbook import activations as A  # noqa: E402
+from cnnbook.gradcheck import check_gradients  # noqa: E402
 
 OPS = {
     "relu": (A.relu_forward, A.relu_backward, TF.relu),

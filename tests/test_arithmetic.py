@@ -50,6 +50,7 @@ def test_receptive_field_closed_forms():
 
 
 def test_lenet_receptive_field_matches_gradient_probe():
+    pytest.importorskip("torch")                     # also reads the PyTorch twin
     model = nn.LeNet5("tanh", "avg", seed=0).astype(np.float64)
     features = model[:6]
     rf = A.receptive_field(features)

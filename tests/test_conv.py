@@ -1,15 +1,16 @@
 """Tests for cnnbook.conv: PyTorch on every device, finite differences, properties, bad input."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from conftest import assert_matches_torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from cnnbook import _checks
-from cnnbook import conv as C
-from cnnbook.gradcheck import check_gradients
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+from conftest import assert_matches_torch  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cnnbook import _checks  # noqa: E402
+from cnnbook import conv as C  # noqa: E402
+from cnnbook.gradcheck import check_gradients  # noqa: E402
 
 PROPS = settings(max_examples=25, deadline=None)
 

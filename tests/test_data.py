@@ -233,8 +233,37 @@ def test_train_val_split_errors():
         D.train_val_split(x, y, "10%")
     with pytest.raises(ValueError, match="x has 10 examples but y has 9 labels"):
         D.train_val_split(x, y[:9], 0.2)
-    with pytest.raises(ValueError, match="integer class labels"):
+    with pytest.raises(TypeError, match=r"integer class labels, got dtype float64; .*y.astype\(np.int64\)"):
         D.train_val_split(x, y.astype(float), 0.2)
+    with pytest.raises(TypeError, match=r"got dtype <U1; .*np.unique\(y, return_inverse=True\)"):
+        D.train_val_split(x, np.array(list("abababcbcb")), 0.2)
+    with pytest.raises(ValueError, match="y must be a 1-D array"):
+        D.train_val_split(x, y[:, None], 0.2)
+
+
+def test_train_val_split_refuses_a_class_of_one_as_scikit_learn_does():
+    """scikit-learn's stratified split raises for a class with a single member; ours did put
+    the whole class into the validation set."""
+    x = np.arange(11.0)
+    y = np.array([0] * 5 + [1] * 5 + [2])
+    with pytest.raises(ValueError, match=r"train_val_split: the least populated class has only 1 "
+                                         r"example \(1 such class\(es\), e.g. label 2\)"):
+        D.train_val_split(x, y, 0.5)
+    sklearn = pytest.importorskip("sklearn.model_selection")
+    with pytest.raises(ValueError, match="least populated class"):
+        sklearn.train_test_split(x, y, test_size=0.5, stratify=y, random_state=0)
+
+
+def test_train_val_split_needs_one_per_class_on_each_side_and_never_takes_a_whole_class():
+    x, y = np.arange(12.0), np.repeat([0, 1, 2, 3], 3)
+    with pytest.raises(ValueError, match="the validation part would hold 2 examples for 4 classes"):
+        D.train_val_split(x, y, 2)
+    with pytest.raises(ValueError, match="the training part would hold 3 examples for 4 classes"):
+        D.train_val_split(x, y, 9)
+    x, y = np.arange(16.0), np.array([0] * 2 + [1] * 2 + [2] * 12)
+    (_, yt), (_, yv) = D.train_val_split(x, y, 0.75)              # shares 1.5, 1.5, 9
+    assert len(yv) == 12 and set(yt.tolist()) == {0, 1, 2}        # every class kept in training
+    assert np.bincount(yv).tolist() == [1, 1, 10]
 
 
 # ---- augmentation ------------------------------------------------------------------------------
@@ -298,8 +327,15 @@ def test_compose_and_readonly_input():
 def test_augmentation_errors():
     with pytest.raises(ValueError, match="RandomCrop: size must be"):
         D.RandomCrop(0)
-    with pytest.raises(ValueError, match="RandomCrop: padding must be an integer >= 0"):
+    with pytest.raises(ValueError, match="RandomCrop: padding=-1 must be at least 0; use e.g. padding=2"):
         D.RandomCrop(28, padding=-1)
+    with pytest.raises(TypeError, match="RandomCrop: padding must be an integer, got padding=1.5"):
+        D.RandomCrop(28, padding=1.5)
+    with pytest.raises(TypeError, match="RandomCrop: size must be an int or a pair of ints"):
+        D.RandomCrop("28")
+    with pytest.raises(TypeError, match="RandomHorizontalFlip: p must be a real number"):
+        D.RandomHorizontalFlip(p="0.5")
+    assert D.RandomCrop(np.int64(4), padding=np.int64(1)).size == (4, 4)
     with pytest.raises(ValueError, match="larger than the padded image"):
         D.RandomCrop(10, padding=1)(_batch())
     with pytest.raises(ValueError, match="RandomHorizontalFlip: p is a probability"):

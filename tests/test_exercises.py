@@ -24,7 +24,12 @@ def test_exercises_registered():
 
 @pytest.mark.parametrize("key", KEYS)
 def test_solution_passes_and_wrong_answer_fails(key, capsys):
-    sol = cb.exercises.solution(key)
+    try:
+        sol = cb.exercises.solution(key)
+    except ModuleNotFoundError as e:                 # a few solutions call PyTorch
+        if e.name != "torch":
+            raise
+        pytest.skip(f"{key}: the solution needs torch, which is not installed")
     assert cb.exercises.check(key, sol)
     assert "Correct" in capsys.readouterr().out
     assert not cb.exercises.check(key, _perturb(sol), quiet=True)

@@ -3,10 +3,11 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-import torch
 
-import cnnbook as cb
-from cnnbook import nn
+torch = pytest.importorskip("torch")
+
+import cnnbook as cb  # noqa: E402
+from cnnbook import nn  # noqa: E402
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
 

@@ -217,9 +217,45 @@ def test_class_folder_without_images(tmp_path):
     (tmp_path / "b" / "notes.txt").write_text("x")
     (tmp_path / "b" / ".DS_Store").write_bytes(b"x")
     with pytest.raises(ValueError, match=r"load_image_folder: the class folder .*b has no images; "
-                                         r"it holds only 1 file\(s\) with other extensions "
-                                         r"\(notes\.txt\).*\.jpg .*move the folder out"):
+                                         r"it holds 1 file\(s\) with other extensions "
+                                         r"\(notes\.txt\) and 1 hidden entry \(\.DS_Store\), "
+                                         r"which are skipped.*\.jpg .*move the folder out"):
         load_image_folder(tmp_path, 28)
+    (tmp_path / "b" / "notes.txt").unlink()
+    (tmp_path / "b" / ".DS_Store").unlink()
+    (tmp_path / "b" / ".thumbs").mkdir()
+    Image.new("L", (4, 4)).save(tmp_path / "b" / ".thumbs" / "x.png")
+    with pytest.raises(ValueError, match=r"b has no images; it holds 1 hidden entry \(\.thumbs\), "
+                                         r"which are skipped\. "):
+        load_image_folder(tmp_path, 28)
+    (tmp_path / "b" / ".thumbs" / "x.png").unlink()
+    (tmp_path / "b" / ".thumbs").rmdir()
+    with pytest.raises(ValueError, match=r"b has no images; it is empty\. "):
+        load_image_folder(tmp_path, 28)
+
+
+def test_symbolic_links_to_class_folders_subfolders_and_files_are_followed(tmp_path):
+    """As torchvision's ImageFolder (os.walk(followlinks=True)): a linked class folder, a linked
+    folder inside a class and a linked file are read; a link loop is visited once."""
+    store = tmp_path / "store"
+    (store / "more_cats").mkdir(parents=True)
+    (store / "dogs").mkdir()
+    Image.new("L", (4, 4), 10).save(store / "more_cats" / "c2.png")
+    Image.new("L", (4, 4), 20).save(store / "dogs" / "d1.png")
+    Image.new("L", (4, 4), 30).save(store / "c3.png")
+    root = tmp_path / "root"
+    (root / "cat").mkdir(parents=True)
+    Image.new("L", (4, 4), 40).save(root / "cat" / "c1.png")
+    (root / "cat" / "more").symlink_to(store / "more_cats", target_is_directory=True)
+    (root / "cat" / "z.png").symlink_to(store / "c3.png")
+    (root / "cat" / "loop").symlink_to(root / "cat", target_is_directory=True)
+    (root / "dog").symlink_to(store / "dogs", target_is_directory=True)
+    x, y, classes = load_image_folder(root, 4, channels=1)
+    assert classes == ["cat", "dog"] and y.tolist() == [0, 0, 0, 1]
+    np.testing.assert_allclose(x[:, 0, 0, 0] * 255, [40, 10, 30, 20], atol=1e-4)   # c1, more/c2, z, d1
+    (root / "cat" / "gone.png").symlink_to(store / "missing.png")
+    with pytest.raises(ValueError, match=r"gone\.png is a broken symbolic link \(to .*missing\.png\)"):
+        load_image_folder(root, 4)
 
 
 def test_truncated_image_names_the_file(tmp_path):

@@ -1,16 +1,17 @@
 """Linear, flatten, softmax, log-softmax and the losses: PyTorch, finite differences, properties."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from conftest import assert_matches_torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
-from cnnbook import linear as L
-from cnnbook import losses as S
-from cnnbook.gradcheck import check_gradients
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+from conftest import assert_matches_torch  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+from cnnbook import linear as L  # noqa: E402
+from cnnbook import losses as S  # noqa: E402
+from cnnbook.gradcheck import check_gradients  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------

@@ -211,3 +211,197 @@ def test_step_does_not_modify_arrays_in_place():
         p.grad = g
         opt.step()
         assert np.all(old == 1) and np.all(g == 2) and not np.all(p.data == 1)
+
+
+# ---- parameter groups and state_dict, against torch.optim (float64) ------------------------
+GROUPED = [
+    ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("Adam", dict(lr=1e-2, weight_decay=1e-2)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1)),
+    ("RMSprop", dict(lr=1e-2, momentum=0.5, weight_decay=1e-2)),
+]
+_CLASSES = {"SGD": SGD, "RMSprop": RMSprop, "Adam": Adam, "AdamW": AdamW}
+
+
+def _two_groups(n_arrays=4):
+    rng = np.random.default_rng(1)
+    inits = [rng.standard_normal((3, 2)) for _ in range(n_arrays)]
+    targets = [rng.standard_normal(a.shape) for a in inits]
+    return inits, targets
+
+
+def _grouped(params, lib):
+    """Head (first two arrays) at 10x the body's rate and, for the head only, other extras."""
+    head = {"params": params[:2], "lr": 0.1}
+    if lib == "SGD":
+        head["momentum"] = 0.5
+    return [head, {"params": params[2:]}]
+
+
+def _step_both(ours, theirs, targets, opt_o, opt_t, steps, sch_o=None, sch_t=None):
+    for _ in range(steps):
+        for p, t, c in zip(ours, theirs, targets):
+            p.grad = _grad(p.data, c)
+            t.grad = torch.from_numpy(_grad(t.detach().numpy(), c))
+        opt_o.step()
+        opt_t.step()
+        if sch_o is not None:
+            sch_o.step()
+            sch_t.step()
+
+
+@pytest.mark.parametrize("name, kw", GROUPED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(GROUPED)])
+def test_two_param_groups_match_torch(name, kw):
+    inits, targets = _two_groups()
+    ours = [Parameter(a) for a in inits]
+    theirs = [torch.tensor(a, requires_grad=True) for a in inits]
+    opt_o = _CLASSES[name](_grouped(ours, name), **kw)
+    opt_t = getattr(torch.optim, name)(_grouped(theirs, name), **kw)
+    assert [g["lr"] for g in opt_o.param_groups] == [0.1, kw["lr"]]
+    for g_o, g_t in zip(opt_o.param_groups, opt_t.param_groups):
+        assert len(g_o["params"]) == len(g_t["params"])
+        for k in kw:
+            assert g_o[k] == pytest.approx(g_t[k]), k
+    _step_both(ours, theirs, targets, opt_o, opt_t, 30)
+    for p, t, a in zip(ours, theirs, inits):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=0, atol=1e-12)
+        assert np.abs(p.data - a).max() > 1e-3
+
+
+@pytest.mark.parametrize("name, kw", GROUPED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(GROUPED)])
+def test_resume_from_state_dict_equals_uninterrupted(name, kw):
+    """10 steps, save, 10 more; a fresh optimizer loading the saved state over the parameters as
+    they were after 10 steps takes the same 10 steps. The state has torch's keys."""
+    inits, targets = _two_groups()
+    cls = _CLASSES[name]
+    ours = [Parameter(a) for a in inits]
+    theirs = [torch.tensor(a, requires_grad=True) for a in inits]
+    opt = cls(_grouped(ours, name), **kw)
+    opt_t = getattr(torch.optim, name)(_grouped(theirs, name), **kw)
+    _step_both(ours, theirs, targets, opt, opt_t, 10)
+    saved, weights = opt.state_dict(), [p.data.copy() for p in ours]
+    sd_t = opt_t.state_dict()
+    assert sorted(saved["state"]) == sorted(sd_t["state"]) == [0, 1, 2, 3]
+    for i in saved["state"]:
+        assert set(saved["state"][i]) == set(sd_t["state"][i]), i
+    assert [g["params"] for g in saved["param_groups"]] == [g["params"] for g in sd_t["param_groups"]]
+    for _ in range(10):                                          # the uninterrupted run goes on
+        for p, c in zip(ours, targets):
+            p.grad = _grad(p.data, c)
+        opt.step()
+    resumed = [Parameter(w) for w in weights]
+    opt2 = cls(_grouped(resumed, name), lr=123.0, **{k: v for k, v in kw.items() if k != "lr"})
+    opt2.load_state_dict(saved)
+    assert [g["lr"] for g in opt2.param_groups] == [0.1, kw["lr"]]
+    for _ in range(10):
+        for p, c in zip(resumed, targets):
+            p.grad = _grad(p.data, c)
+        opt2.step()
+    for p, q in zip(ours, resumed):
+        np.testing.assert_array_equal(p.data, q.data)
+    # torch's state_dict loads too, and continues as torch does
+    from_torch = [Parameter(t.detach().numpy().copy()) for t in theirs]
+    opt3 = cls(_grouped(from_torch, name), **kw)
+    opt3.load_state_dict(sd_t)
+    _step_both(from_torch, theirs, targets, opt3, opt_t, 5)
+    for p, t in zip(from_torch, theirs):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_state_dict_is_a_copy_and_load_checks_the_layout():
+    ps = [Parameter(np.ones(3)), Parameter(np.ones(2))]
+    opt = SGD(ps, lr=0.1, momentum=0.9)
+    for p in ps:
+        p.grad = np.ones_like(p.data)
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["momentum_buffer"][:] = 7
+    sd["param_groups"][0]["lr"] = 5.0
+    assert np.all(opt.state[0]["momentum_buffer"] == 1) and opt.lr == 0.1
+    with pytest.raises(ValueError, match="the state has 1 parameter groups, this optimizer has 2"):
+        SGD([{"params": ps[:1]}, {"params": ps[1:]}], lr=0.1).load_state_dict(opt.state_dict())
+    with pytest.raises(ValueError, match=r"the saved momentum_buffer of parameter 0 has shape \(3,\)"):
+        SGD([Parameter(np.ones(4)), Parameter(np.ones(2))], lr=0.1).load_state_dict(opt.state_dict())
+    with pytest.raises(TypeError, match="expected the dict that optimizer.state_dict"):
+        opt.load_state_dict([1, 2])
+
+
+def test_param_group_errors():
+    a, b = Parameter(np.ones(2)), Parameter(np.ones(2))
+    with pytest.raises(ValueError, match=r"SGD \(param group 1\): some parameters appear more than once"):
+        SGD([{"params": [a]}, {"params": [a, b]}], lr=0.1)
+    with pytest.raises(ValueError, match=r"SGD \(param group 0\): the group has no 'params' key"):
+        SGD([{"lr": 0.1}], lr=0.1)
+    with pytest.raises(TypeError, match="mixes parameter groups"):
+        SGD([{"params": [a]}, b], lr=0.1)
+    with pytest.raises(ValueError, match=r"Adam \(param group 1\): lr must be a finite number >= 0"):
+        Adam([{"params": [a]}, {"params": [b], "lr": -1}])
+    with pytest.raises(TypeError, match=r"Adam \(param group 0\): lr must be a number, got lr='0.1'"):
+        Adam([{"params": [a], "lr": "0.1"}])
+    opt = SGD([{"params": [a], "lr": 0.5, "name": "head"}, {"params": [b]}], lr=0.1)
+    assert opt.param_groups[0]["name"] == "head" and opt.params == [a, b]
+    opt.add_param_group({"params": Parameter(np.ones(1)), "lr": 0.2})
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 0.1, 0.2] and len(opt.state) == 3
+
+
+@pytest.mark.parametrize("make, make_t", [
+    (lambda o: StepLR(o, step_size=np.int64(3), gamma=0.5),
+     lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5)),
+    (lambda o: CosineAnnealingLR(o, T_max=np.int32(8)),
+     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=8)),
+    (lambda o: OneCycleLR(o, max_lr=[0.1, 0.02], total_steps=12),
+     lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=[0.1, 0.02], total_steps=12)),
+    (lambda o: OneCycleLR(o, max_lr=0.05, total_steps=12),
+     lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=12)),
+], ids=["step", "cosine", "onecycle-per-group", "onecycle-shared"])
+def test_schedules_follow_torch_with_two_groups(make, make_t):
+    inits, targets = _two_groups()
+    ours = [Parameter(a) for a in inits]
+    theirs = [torch.tensor(a, requires_grad=True) for a in inits]
+    opt_o = SGD(_grouped(ours, "SGD"), lr=0.01, momentum=0.9)
+    opt_t = torch.optim.SGD(_grouped(theirs, "SGD"), lr=0.01, momentum=0.9)
+    sch_o, sch_t = make(opt_o), make_t(opt_t)
+    for _ in range(11):
+        assert sch_o.get_last_lr() == pytest.approx(sch_t.get_last_lr(), rel=1e-12, abs=1e-15)
+        for g_o, g_t in zip(opt_o.param_groups, opt_t.param_groups):
+            assert g_o["momentum"] == pytest.approx(g_t["momentum"], abs=1e-15)
+        _step_both(ours, theirs, targets, opt_o, opt_t, 1, sch_o, sch_t)
+    for p, t, a in zip(ours, theirs, inits):
+        assert np.all(np.isfinite(p.data)) and np.abs(p.data - a).max() > 1e-3
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_scheduler_state_dict_resumes():
+    opt = SGD([Parameter(np.ones(2))], lr=0.1)
+    sch = OneCycleLR(opt, max_lr=1.0, total_steps=20)
+    for _ in range(7):
+        sch.step()
+    saved = sch.state_dict()
+    opt2 = SGD([Parameter(np.ones(2))], lr=0.1)
+    sch2 = OneCycleLR(opt2, max_lr=1.0, total_steps=20)
+    sch2.load_state_dict(saved)
+    sch.step()
+    sch2.step()
+    assert sch2.get_last_lr() == sch.get_last_lr() and opt2.lr == opt.lr
+
+
+def test_wrong_types_raise_type_error_and_numpy_integers_pass():
+    p = [Parameter(np.zeros(2))]
+    with pytest.raises(TypeError, match="SGD: lr must be a number, got lr='0.1'"):
+        SGD(p, lr="0.1")
+    with pytest.raises(TypeError, match="SGD: nesterov must be True or False"):
+        SGD(p, lr=0.1, momentum=0.9, nesterov="yes")
+    with pytest.raises(TypeError, match="Adam: betas must be a pair of numbers"):
+        Adam(p, betas="0.9")
+    with pytest.raises(TypeError, match=r"StepLR: step_size must be a positive integer, got "
+                                        r"step_size=2.5 of type float; use e.g. step_size=30"):
+        StepLR(SGD(p, lr=0.1), step_size=2.5)
+    with pytest.raises(ValueError, match="StepLR: step_size must be a positive integer, got step_size=0"):
+        StepLR(SGD(p, lr=0.1), step_size=0)
+    with pytest.raises(TypeError, match="OneCycleLR: total_steps must be a positive integer"):
+        OneCycleLR(SGD(p, lr=0.1), max_lr=0.1, total_steps=10.0)
+    assert StepLR(SGD(p, lr=np.float32(0.5)), step_size=np.int64(3)).step_size == 3
+    assert OneCycleLR(SGD(p, lr=0.1), max_lr=np.float64(0.1), total_steps=np.int64(10)).total_steps == 10
+    with pytest.raises(TypeError, match="cnnbook.optim updates cnnbook.nn.Parameter objects"):
+        SGD([torch.zeros(2, requires_grad=True)], lr=0.1)

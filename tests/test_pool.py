@@ -1,14 +1,15 @@
 """Pooling: PyTorch comparisons, loop versions, finite differences, known answers, bad input."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
-from conftest import assert_matches_torch
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
 
-import cnnbook.pool as P
-from cnnbook import fast
-from cnnbook.gradcheck import check_gradients
+from conftest import assert_matches_torch  # noqa: E402
+
+import cnnbook.pool as P  # noqa: E402
+from cnnbook import fast  # noqa: E402
+from cnnbook.gradcheck import check_gradients  # noqa: E402
 
 
 def _id(k, s, p, d=1, ceil=False):

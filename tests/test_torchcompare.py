@@ -1,11 +1,12 @@
 """cnnbook.torchcompare: the comparison leaves PyTorch's global precision switches as it found them."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
-from cnnbook import conv as C
-from cnnbook import torchcompare
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+
+from cnnbook import conv as C  # noqa: E402
+from cnnbook import torchcompare  # noqa: E402
 
 
 @pytest.mark.parametrize("before", [True, False])
