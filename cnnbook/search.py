@@ -124,8 +124,14 @@ def train_and_validate(params, data=None, epochs=MAX_EPOCHS, seed=0, trial=None,
 def _epoch(model, opt, train, val, batch_size, rng) -> float:
     """One epoch of training, then the validation accuracy."""
     from .training import evaluate, fit
-    with np.errstate(all="ignore"):          # a far too large rate may overflow: accuracy ~ 0.1
-        fit(model, opt, *train, epochs=1, batch_size=batch_size, seed=rng, progress=False)
+    with np.errstate(all="ignore"):
+        try:
+            fit(model, opt, *train, epochs=1, batch_size=batch_size, seed=rng,
+                progress=False)
+        except FloatingPointError:
+            # fit stops at a non-finite loss (a far too large rate): the trial scores 0,
+            # the worst any network can do, so the search moves away from that region
+            return 0.0
         return float(evaluate(model, *val)[1])
 
 
