@@ -78,7 +78,9 @@ def clean_page_scripts(app, pagename, templatename, context, doctree):
     scripts = context.get("script_files")
     if not scripts:
         return
-    has_math = app.env.get_domain("math").has_equations(pagename)
+    # the page's own equations: the math domain's has_equations(pagename) also counts every page
+    # below it in the table of contents, so the root page (the intro) would load MathJax
+    has_math = bool(app.env.get_domain("math").data.get("has_equations", {}).get(pagename))
     kept, seen = [], set()
     for script in scripts:
         key = _script_key(script)
@@ -324,9 +326,9 @@ def _register_labelled_citation_style():
     """`author_year_labelled`: sphinxcontrib-bibtex's author_year with the year taken from the
     reference list's label, so that "Li et al. 2020a" and "Li et al. 2020b" differ in the
     text too."""
-    from pybtex.plugin import register_plugin
     from pybtex.richtext import Text
     from pybtex.style.template import node
+    from sphinxcontrib.bibtex.plugin import register_plugin
     from sphinxcontrib.bibtex.style.referencing import author_year, basic_author_year
     from sphinxcontrib.bibtex.style.template import year as plain_year
 
@@ -363,10 +365,8 @@ def _register_labelled_citation_style():
                     self.styles[i] = swap[type(style)](**{
                         k: getattr(style, k) for k in style.__dataclass_fields__})
 
-    try:
-        register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_labelled", Labelled)
-    except Exception:  # already registered (Sphinx reloads extensions in one process)
-        pass
+    register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_labelled", Labelled,
+                    force=True)
 
 
 def setup(app):
