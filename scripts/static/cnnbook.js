@@ -70,8 +70,12 @@
   function fit() {
     document.querySelectorAll('mjx-container[display="true"]').forEach(function (m) {
       m.style.fontSize = "";
-      var box = m.parentElement, need = m.scrollWidth, have = box ? box.clientWidth : need;
-      if (need > have + 1) m.style.fontSize = Math.max(60, Math.floor(100 * have / need)) + "%";
+      for (var i = 0; i < 4 && m.scrollWidth > m.clientWidth + 1; i++) {
+        var now = parseFloat(m.style.fontSize) || 100;
+        var next = Math.max(60, Math.floor(now * m.clientWidth / m.scrollWidth));
+        if (next >= now) break;
+        m.style.fontSize = next + "%";
+      }
     });
   }
   function whenTypeset() {
