@@ -30,7 +30,8 @@ and readable.
   every width (the theme binds its handlers to a hidden copy of each button only).
 - Hidden check cells: the source of each chapter's `remove-cell` cells (the asserts that keep
   the prose's numbers true) is shown at the end of its page in a collapsed "What this page
-  checks" block, so the reader can see what "a hidden check" verifies.
+  checks" block, so the reader can see what "a hidden check" verifies; each mention of a
+  hidden check in the prose links to it.
 - Search: the scripts of the inline search load with `defer` (searchindex.js no longer blocks
   the page), result snippets leave out the page's navigation (`Search.htmlToText`), the scorer
   (`static/search_scorer.js`) ranks a chapter whose title holds the query first, and from disk,
@@ -312,6 +313,30 @@ def add_hidden_checks(app, pagename, templatename, context, doctree):
         context["body"] += block
 
 
+HIDDEN_CHECK = re.compile(r"(hidden (?:check|assert)s?(?: cells?)?)")
+
+
+def link_hidden_checks(app, doctree, docname):
+    """On a chapter with hidden cells, each mention of "hidden check(s)" in the prose links to
+    the block at the end of the page that shows them."""
+    if app.builder.format != "html":
+        return
+    path = Path(app.env.doc2path(docname))
+    if path.suffix != ".ipynb" or not _hidden_cells(path):
+        return
+    skip = (nodes.reference, nodes.literal, nodes.literal_block, nodes.title, nodes.raw)
+    for text in list(doctree.findall(nodes.Text)):
+        parent = text.parent
+        if parent is None or "hidden " not in text or isinstance(parent, skip):
+            continue
+        parts = HIDDEN_CHECK.split(str(text))
+        if len(parts) == 1:
+            continue
+        new = [nodes.reference("", part, refuri="#cnnbook-checks", internal=True)
+               if HIDDEN_CHECK.fullmatch(part) else nodes.Text(part) for part in parts if part]
+        parent.replace(text, new)
+
+
 SEARCH_SCRIPT = re.compile(r'<script src="([^"]*(?:_static/searchtools\.js|_static/language_data\.js|'
                            r'searchindex\.js)[^"]*)"></script>')
 
@@ -364,6 +389,10 @@ def _register_labelled_citation_style():
                 if type(style) in swap:
                     self.styles[i] = swap[type(style)](**{
                         k: getattr(style, k) for k in style.__dataclass_fields__})
+            # the role -> style table was filled from the original styles
+            self.role_style.clear()
+            self.role_style.update((role, style) for style in self.styles
+                                   for role in style.role_names())
 
     register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_labelled", Labelled,
                     force=True)
@@ -376,6 +405,7 @@ def setup(app):
     app.add_css_file("cnnbook.css")
     app.add_js_file("cnnbook.js", loading_method="defer")
     app.connect("html-page-context", add_hidden_checks)
+    app.connect("doctree-resolved", link_hidden_checks)
     app.connect("html-page-context", clean_page_scripts, priority=900)
     app.connect("doctree-resolved", add_alt_text)
     app.connect("doctree-resolved", externalize_explorer_frames)

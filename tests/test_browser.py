@@ -518,9 +518,10 @@ def test_search_ranks_the_chapter_first_and_shows_real_snippets(browser, site):
     context, page, log = _open(browser, site + "search.html?q=receptive+field")
     try:
         results = _search(page, site, "receptive field")
-        box = page.locator("form.bd-search input").first.bounding_box()
-        icon = page.locator("form.bd-search .fa-magnifying-glass, form.bd-search i").first.bounding_box()
-        padding = page.locator("form.bd-search input").first.evaluate(
+        form = page.locator(".bd-search-container form.bd-search").first
+        box = form.locator("input").first.bounding_box()
+        icon = form.locator("i, svg").first.bounding_box()
+        padding = form.locator("input").first.evaluate(
             "e => parseFloat(getComputedStyle(e).paddingLeft)")
     finally:
         context.close()
@@ -529,7 +530,8 @@ def test_search_ranks_the_chapter_first_and_shows_real_snippets(browser, site):
     assert with_snippet, "no result shows a snippet"
     assert not any(r["snippet"].startswith("…Contents") or r["snippet"].startswith("Contents")
                    for r in with_snippet), [r["snippet"][:60] for r in with_snippet]
-    assert icon is None or icon["x"] + icon["width"] <= box["x"] + padding + 1, (icon, box, padding)
+    # the magnifier sits left of where the typed text starts
+    assert box and icon and icon["x"] + icon["width"] <= box["x"] + padding + 1, (icon, box, padding)
     assert not log.problems(), log.problems()
 
 
@@ -586,6 +588,22 @@ def test_hidden_checks_open_on_a_click(browser, site):
         assert block.evaluate("d => d.open")
         code = block.locator("pre").first
         assert code.is_visible() and "assert" in block.text_content()
+    finally:
+        context.close()
+    assert not log.problems(), log.problems()
+
+
+def test_mentions_of_a_hidden_check_link_to_the_block(browser, site):
+    pages = [p for p in PAGES if p.startswith("book/04_")]
+    if not pages:
+        pytest.skip("no chapter 4")
+    context, page, log = _open(browser, site + pages[0])
+    try:
+        links = page.locator("article a[href='#cnnbook-checks']")
+        assert links.count() >= 1
+        assert "hidden check" in links.first.text_content()
+        links.first.click()
+        page.wait_for_function("() => document.getElementById('cnnbook-checks').open", timeout=5_000)
     finally:
         context.close()
     assert not log.problems(), log.problems()

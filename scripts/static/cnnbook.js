@@ -87,3 +87,16 @@
   if (document.readyState === "complete") whenTypeset();
   else window.addEventListener("load", whenTypeset);
 })();
+
+/* "What this page checks": a link to it (each mention of a hidden check) opens the block. */
+(function () {
+  "use strict";
+  function open() {
+    if (location.hash !== "#cnnbook-checks") return;
+    var block = document.getElementById("cnnbook-checks");
+    if (block) block.open = true;
+  }
+  window.addEventListener("hashchange", open);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", open);
+  else open();
+})();
