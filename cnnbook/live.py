@@ -14,8 +14,11 @@ in a trusted notebook, where JupyterLab runs the scripts of an HTML output. The 
 does not repeat them in every page: when the book is built, `externalize` (called by the book's
 Sphinx extension, scripts/cnnbook_sphinx.py) swaps the inline engine for a few lines that load
 ``_static/cnnbook_live.js`` once the explorer nears the screen, and moves the large arrays (a
-network's weights) into one binary file that the page fetches then, so a page with an explorer
-far down weighs on a cold load little more than its text. Nothing comes from another site.
+network's weights) into one small data script (`data_script`) that the page adds then, so a page
+with an explorer far down weighs on a cold load little more than its text. Both load by
+``<script src>``, which browsers allow from a page opened from disk (``file://``), where a
+``fetch`` of a file is refused: the explorers work from a copy of the book on disk, too.
+Nothing comes from another site.
 The first copy of the engine on a page defines ``window.cnnbookLive``;
 its functions (``conv2d``, ``maxPool2d``, ``linear``, ``forward``, ``run`` ...) are the test hook
 that tests/test_live.py compares with `cnnbook.functional` in Chromium.
@@ -37,7 +40,7 @@ import numpy as np
 
 __all__ = ["config_of", "encode_array", "encode_state_dict", "model_spec", "engine_js", "live_html",
            "externalize", "convolution_explorer", "drawing_explorer", "receptive_field_explorer",
-           "KERNEL_PRESETS", "LOADER_JS", "BINARY_MIN_BYTES"]
+           "data_script", "KERNEL_PRESETS", "LOADER_JS", "BINARY_MIN_BYTES"]
 
 ENGINE = Path(__file__).resolve().parent / "static" / "cnnbook_live.js"
 
@@ -203,13 +206,28 @@ _ENGINE_TAG = re.compile(r'<script class="cnnbook-live-engine">.*?</script>', re
 _CONFIG_TAG = re.compile(r'(<script type="application/json">)(.*?)(</script>)', re.S)
 
 
+def data_script(data: bytes, name: str) -> str:
+    """The text of the data script that carries an explorer's large arrays in the rendered book:
+    `data` as base64 in ``window.cnnbookLiveData[name]``, where `name` is the script's file name
+    without ``.js`` (the engine reads the entry named after the file it added)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"data_script: data must be bytes, got {type(data).__name__}.")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+        raise ValueError(f"data_script: name must be letters, digits, '_' or '-' (the file name "
+                         f"without .js), got {name!r}.")
+    return ("(window.cnnbookLiveData = window.cnnbookLiveData || {})"
+            f'["{name}"] = "{base64.b64encode(bytes(data)).decode("ascii")}";\n')
+
+
 def externalize(markup: str, engine_src: str, save, min_bytes: int = BINARY_MIN_BYTES) -> str:
     """The HTML of a live explorer (`live_html`) as the rendered book ships it: the inline engine
     replaced by `LOADER_JS`, which loads `engine_src` (a URL relative to the page) when the
     explorer nears the screen, and every encoded array of at least `min_bytes` bytes moved into
-    one binary file. ``save(data: bytes) -> str`` stores that file and returns its URL relative
-    to the page; the config keeps each array's shape and dtype with ``"bin": [offset, length]``
-    and names the file as ``"binary"``. Markup without a live explorer is returned unchanged."""
+    one data file. ``save(data: bytes) -> str`` stores those bytes and returns the file's URL
+    relative to the page: a ``NAME.js`` written by `data_script` (the book's form, which a page
+    opened from disk can load), or any other file, which the engine fetches as raw bytes. The
+    config keeps each array's shape and dtype with ``"bin": [offset, length]`` and names the file
+    as ``"binary"``. Markup without a live explorer is returned unchanged."""
     if 'class="cnnbook-live"' not in markup or not _ENGINE_TAG.search(markup):
         return markup
     if not isinstance(engine_src, str) or not engine_src or '"' in engine_src:
@@ -305,18 +323,27 @@ def convolution_explorer(image=None, size: int = 64, *, title: str = "Convolutio
 
 
 def drawing_explorer(model, classes, presets=None, preset_names=None, *,
-                     title: str = "Draw an item of clothing: LeNet-5 classifies it as you draw"):
+                     title: str = "Draw an item of clothing: LeNet-5 classifies it as you draw",
+                     fit: int = 28, centre: str = "box"):
     """A 28×28 drawing pad (drawn at 280×280, mouse, pen or touch) classified live in the page by
     `model` (a `cnnbook.nn.Sequential` such as a trained `LeNet5`, shipped as its
     ``state_dict()`` in float32), with the class probabilities and every layer's feature maps.
-    The pad's 10×10 blocks are averaged into the 28×28 input in [0, 1], white on black, the
-    form `cb.data.load_fashion_mnist` gives. `presets`, ``(K, 28, 28)`` or ``(K, 1, 28, 28)``
-    images in [0, 1] (e.g. test images), are offered as starting points, named by
-    `preset_names`."""
+    A drawing becomes the 28×28 input in [0, 1], white on black, the way the dataset's images
+    were made: cropped to the bounding box of its ink, scaled (area-averaged) so that its longer
+    side spans `fit` pixels keeping its aspect ratio, and centred by that box (``centre="box"``)
+    or by its centre of mass (``"mass"``). The defaults follow Fashion-MNIST (items fill the
+    28×28 frame, centred); ``fit=20, centre="mass"`` is MNIST's recipe. `presets`,
+    ``(K, 28, 28)`` or ``(K, 1, 28, 28)`` images in [0, 1] (e.g. test images), are offered as
+    starting points, named by `preset_names`, and reach the network unchanged until drawn on."""
+    if not isinstance(fit, (int, np.integer)) or not 1 <= fit <= 28:
+        raise ValueError(f"drawing_explorer: fit must be an integer from 1 to 28 (pixels), got {fit!r}.")
+    if centre not in ("box", "mass"):
+        raise ValueError(f"drawing_explorer: centre must be 'box' or 'mass', got {centre!r}.")
     spec = model_spec(model)
     classes = [str(c) for c in classes]
     state = model.state_dict()
-    config = {"spec": spec, "state": encode_state_dict(state), "classes": classes}
+    config = {"spec": spec, "state": encode_state_dict(state), "classes": classes,
+              "fit": int(fit), "centre": centre}
     if presets is not None:
         p = np.asarray(presets, dtype=np.float64)
         p = p.reshape(len(p), 28, 28) if p.ndim == 4 and p.shape[1] == 1 else p

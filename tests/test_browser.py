@@ -308,11 +308,17 @@ def test_page_is_self_contained_and_works(browser, site, path):
 
 @pytest.mark.parametrize("path", PAGES or [None], ids=lambda p: p or "no-book")
 def test_page_reads_on_a_phone(browser, site, path):
-    """At 390 px nothing in the article scrolls sideways except tables, and every explorer's
-    slider read-out is on screen (live explorers once scrolled to, when they have started)."""
+    """At 390 px the page never pans sideways, nothing in the article scrolls sideways except
+    tables (and display equations too wide even at 60 % size, which are reported), and every
+    explorer's slider read-out is on screen (live explorers once scrolled to, when started)."""
     context, page, log = _open(browser, site + path, width=PHONE_WIDTH)
     try:
         _start_live(page)
+        _check_math(page, log)
+        page.wait_for_timeout(300)                    # cnnbook.js fits display equations
+        pan = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        scrolling_math = page.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+            .filter(m => m.scrollWidth > m.clientWidth + 1).map(m => m.scrollWidth - m.clientWidth)""")
         wide = page.evaluate("""() => [...document.querySelectorAll('article pre')]
             .filter(p => p.scrollWidth > p.clientWidth + 1)
             .map(p => p.textContent.trim().split('\\n')[0].slice(0, 60))""")
@@ -321,6 +327,10 @@ def test_page_reads_on_a_phone(browser, site, path):
             .map(o => o.textContent)""")
     finally:
         context.close()
+    assert pan <= 0, f"{path}: the page pans {pan} px sideways at {PHONE_WIDTH} px"
+    if scrolling_math:
+        print(f"{path}: {len(scrolling_math)} display equations still scroll at {PHONE_WIDTH} px "
+              f"(by {scrolling_math} px, at 60 % size)")
     assert not wide, f"{path}: {len(wide)} code/output blocks scroll sideways at {PHONE_WIDTH} px: {wide[:5]}"
     assert not off, f"{path}: explorer read-outs off screen at {PHONE_WIDTH} px: {off[:5]}"
 
@@ -382,3 +392,274 @@ def test_live_explorer_pages_fetch_engine_and_data_from_files():
         for binary in re.findall(r'"binary":"([^"]+)"', text):
             f = (page.parent / binary).resolve()
             assert f.is_file() and f.parent == HTML / "_images" / "live", (path, binary)
+
+
+# ------------------------------------------------------------------ navigation, disk, search
+
+NAV_PAGE = "book/05_receptive_field.html"
+
+
+def _nav_page() -> str:
+    if NAV_PAGE not in PAGES:
+        pytest.skip(f"{NAV_PAGE} is not in the built book")
+    return NAV_PAGE
+
+
+@pytest.mark.parametrize("width", [PHONE_WIDTH, 900])
+def test_menu_and_page_contents_open_on_narrow_screens(browser, site, width):
+    """Below 992 px the sidebars are behind two buttons: the menu button opens the table of
+    contents, whose links lead to other chapters, and the page-contents button opens the list
+    of the page's sections; Escape closes it."""
+    path = _nav_page()
+    context, page, log = _open(browser, site + path, width=width)
+    try:
+        toggle = page.locator(".primary-toggle:visible")
+        assert toggle.count() == 1, f"{toggle.count()} visible menu buttons at {width} px"
+        toggle.click()
+        dialog = page.locator("#pst-primary-sidebar-modal")
+        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar-modal').open",
+                               timeout=5_000)
+        links = dialog.locator("a.reference.internal:visible")
+        assert links.count() >= 10, f"the open menu shows {links.count()} links"
+        target = dialog.locator("a.reference.internal:visible[href*='03_kernels']").first
+        href = target.get_attribute("href")
+        target.click()
+        page.wait_for_url(re.compile(r"03_kernels\.html"), timeout=10_000)
+        assert "03_kernels" in href
+        contents = page.locator(".secondary-toggle:visible")
+        assert contents.count() == 1, f"{contents.count()} visible page-contents buttons at {width} px"
+        contents.click()
+        page.wait_for_function("() => document.querySelector('#pst-secondary-sidebar-modal').open",
+                               timeout=5_000)
+        sections = page.locator("#pst-secondary-sidebar-modal a:visible")
+        assert sections.count() >= 3, f"the page contents show {sections.count()} links"
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => !document.querySelector('#pst-secondary-sidebar-modal').open",
+                               timeout=5_000)
+    finally:
+        context.close()
+    assert not log.problems(), log.problems()
+
+
+def test_menu_button_hides_and_shows_the_sidebar_on_a_wide_screen(browser, site):
+    path = _nav_page()
+    context, page, log = _open(browser, site + path, width=1280)
+    try:
+        sidebar = page.locator("#pst-primary-sidebar")
+        assert sidebar.is_visible()
+        toggle = page.locator(".primary-toggle:visible")
+        assert toggle.count() == 1
+        toggle.click()
+        page.wait_for_timeout(300)
+        hidden = not sidebar.is_visible()
+        toggle.click()
+        page.wait_for_timeout(300)
+        shown_again = sidebar.is_visible()
+    finally:
+        context.close()
+    assert hidden and shown_again, (hidden, shown_again)
+    assert not log.problems(), log.problems()
+
+
+def _open_file(browser, path: str, width: int = 1280):
+    """A page opened from disk (file://), as a reader who double-clicks index.html does."""
+    log = PageLog()
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.on("pageerror", lambda exc: log.errors.append(f"page error: {exc}"))
+    page.on("console", lambda msg: log.errors.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" else None)
+    page.on("request", lambda req: None if urlsplit(req.url).scheme in INLINE_SCHEMES | {"file"}
+            else log.external.append(req.url))
+    page.goto((HTML / path).as_uri() if "?" not in path
+              else (HTML / path.split("?")[0]).as_uri() + "?" + path.split("?", 1)[1],
+              wait_until="load")
+    return context, page, log
+
+
+def test_live_explorers_work_from_disk(browser):
+    """From file://, where fetch() is refused, every live explorer starts and computes: the
+    engine and its data load by <script src>."""
+    skip_unless_browser(_skip_reason(), "the browser test")
+    pages = _pages_containing('class="cnnbook-live"')
+    assert pages, "no page of the book holds a live explorer"
+    started = 0
+    for path in pages:
+        context, page, log = _open_file(browser, path)
+        try:
+            _start_live(page)
+            roots = page.locator(".cnnbook-live")
+            for i in range(roots.count()):
+                root = roots.nth(i)
+                if root.locator(".cl-body").count() == 1 and root.evaluate("e => !!e.cnnbookLive"):
+                    started += 1
+                else:
+                    log.errors.append(f"live explorer {i} did not start from disk: "
+                                      f"{root.text_content()[:160]!r}")
+        finally:
+            context.close()
+        assert not log.problems(), f"{path} from disk:\n  " + "\n  ".join(log.problems())
+    print(f"live explorers started from file://: {started}")
+    assert started >= 3
+
+
+def _search(page, site_or_none, query: str):
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0 || "
+                           "/did not match/.test(document.body.textContent)", timeout=WIDGET_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    return page.evaluate("""() => [...document.querySelectorAll('#search-results li')].map(li => ({
+        href: li.querySelector('a').getAttribute('href'),
+        snippet: (li.querySelector('p.context') || {textContent: ''}).textContent.trim()}))""")
+
+
+def test_search_ranks_the_chapter_first_and_shows_real_snippets(browser, site):
+    if "search.html" not in PAGES:
+        pytest.skip("no search page")
+    context, page, log = _open(browser, site + "search.html?q=receptive+field")
+    try:
+        results = _search(page, site, "receptive field")
+        form = page.locator(".bd-search-container form.bd-search").first
+        box = form.locator("input").first.bounding_box()
+        icon = form.locator("i, svg").first.bounding_box()
+        padding = form.locator("input").first.evaluate(
+            "e => parseFloat(getComputedStyle(e).paddingLeft)")
+    finally:
+        context.close()
+    assert results and "05_receptive_field" in results[0]["href"], [r["href"] for r in results[:5]]
+    with_snippet = [r for r in results[:8] if r["snippet"]]
+    assert with_snippet, "no result shows a snippet"
+    assert not any(r["snippet"].startswith("…Contents") or r["snippet"].startswith("Contents")
+                   for r in with_snippet), [r["snippet"][:60] for r in with_snippet]
+    # the magnifier sits left of where the typed text starts
+    assert box and icon and icon["x"] + icon["width"] <= box["x"] + padding + 1, (icon, box, padding)
+    assert not log.problems(), log.problems()
+
+
+def test_search_works_from_disk(browser):
+    skip_unless_browser(_skip_reason(), "the browser test")
+    if "search.html" not in PAGES:
+        pytest.skip("no search page")
+    context, page, log = _open_file(browser, "search.html?q=receptive+field")
+    try:
+        results = _search(page, None, "receptive field")
+    finally:
+        context.close()
+    assert results and "05_receptive_field" in results[0]["href"], results[:3]
+    assert not log.problems(), log.problems()
+
+
+# ------------------------------------------------------------------ hidden checks, citations
+
+def _hidden_cell_count(path: str) -> int:
+    import json
+    nb_path = ROOT / "book" / (Path(path).stem + ".ipynb")
+    if not nb_path.is_file():
+        return 0
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    return sum(1 for c in nb["cells"] if c["cell_type"] == "code"
+               and "".join(c["source"]).strip()
+               and "remove-cell" in c.get("metadata", {}).get("tags", []))
+
+
+def test_every_hidden_cell_is_listed_on_its_page():
+    """Each chapter lists the source of all its hidden (remove-cell) cells at its end."""
+    if not PAGES:
+        pytest.skip(f"no built book at {HTML} (run `make book` first)")
+    listed = 0
+    for path in PAGES:
+        expected = _hidden_cell_count(path) if path.startswith("book/") else 0
+        text = (HTML / path).read_text(encoding="utf-8", errors="replace")
+        shown = text.count('class="cnnbook-check"')
+        assert shown == expected, f"{path}: {shown} hidden cells listed, the notebook has {expected}"
+        assert text.count('class="cnnbook-checks"') == (1 if expected else 0), path
+        listed += shown
+    print(f"hidden cells listed: {listed}")
+    assert listed > 50
+
+
+def test_hidden_checks_open_on_a_click(browser, site):
+    path = _nav_page()
+    context, page, log = _open(browser, site + path)
+    try:
+        block = page.locator("details.cnnbook-checks")
+        assert block.count() == 1 and not block.evaluate("d => d.open")
+        assert not block.locator("pre").first.is_visible()
+        block.locator("summary").click()
+        assert block.evaluate("d => d.open")
+        code = block.locator("pre").first
+        assert code.is_visible() and "assert" in block.text_content()
+    finally:
+        context.close()
+    assert not log.problems(), log.problems()
+
+
+def test_mentions_of_a_hidden_check_link_to_the_block(browser, site):
+    pages = [p for p in PAGES if p.startswith("book/04_")]
+    if not pages:
+        pytest.skip("no chapter 4")
+    context, page, log = _open(browser, site + pages[0])
+    try:
+        links = page.locator("article a[href='#cnnbook-checks']")
+        assert links.count() >= 1
+        assert "hidden check" in links.first.text_content()
+        links.first.click()
+        page.wait_for_function("() => document.getElementById('cnnbook-checks').open", timeout=5_000)
+    finally:
+        context.close()
+    assert not log.problems(), log.problems()
+
+
+def test_citations_with_the_same_author_and_year_read_differently():
+    """Where the reference list tells two works apart by a letter ("Li et al. 2020a", "2020b"),
+    the citations in the text carry the same letter."""
+    if "book/bibliography.html" not in PAGES:
+        pytest.skip("no bibliography page")
+    bib = (HTML / "book" / "bibliography.html").read_text(encoding="utf-8")
+    lettered = sorted(set(re.findall(r"\b((?:19|20)\d\d[a-z])\]?<", bib)))
+    assert lettered, "the reference list has no label with a letter"
+    cited = set()
+    for path in PAGES:
+        if path == "book/bibliography.html":
+            continue
+        text = (HTML / path).read_text(encoding="utf-8", errors="replace")
+        for link in re.findall(r'<a class="reference internal" href="bibliography\.html#[^"]+"[^>]*>(.*?)</a>', text):
+            plain = re.sub(r"<[^>]+>", "", link)
+            cited.update(y for y in lettered if plain.endswith(y))
+    assert cited == set(lettered), (lettered, cited)
+
+
+# ------------------------------------------------------------------ weight, scripts, layout
+
+def test_math_free_pages_do_not_load_mathjax_and_search_scripts_are_deferred():
+    if not PAGES:
+        pytest.skip(f"no built book at {HTML} (run `make book` first)")
+    assert "index.html" in PAGES or "book/intro.html" in PAGES
+    for path in PAGES:
+        text = (HTML / path).read_text(encoding="utf-8", errors="replace")
+        if 'class="math' not in text and "tex-mml-chtml" in text:
+            pytest.fail(f"{path} has no math but loads MathJax")
+        for tag in re.findall(r"<script[^>]*(?:searchindex|searchtools|language_data)\.js[^>]*>", text):
+            assert " defer" in tag or " async" in tag, f"{path}: {tag} blocks the page"
+    intro = HTML / "book" / "intro.html"
+    if intro.is_file():
+        assert "tex-mml-chtml" not in intro.read_text(encoding="utf-8")
+
+
+def test_wide_tables_fit_the_column_at_1280(browser, site):
+    pages = [p for p in PAGES if "appendix" in p]
+    if not pages:
+        pytest.skip("no appendix page")
+    context, page, log = _open(browser, site + pages[0], width=1280)
+    try:
+        tables = page.evaluate("""() => [...document.querySelectorAll('article table')].map(t => ({
+            width: t.getBoundingClientRect().width,
+            column: (a => a.clientWidth - parseFloat(getComputedStyle(a).paddingLeft)
+                     - parseFloat(getComputedStyle(a).paddingRight))(t.closest('article')),
+            head: (t.querySelector('th') || {textContent: ''}).textContent.trim().slice(0, 30)}))""")
+    finally:
+        context.close()
+    assert tables, "the appendix shows no table"
+    wide = [t for t in tables if t["width"] > t["column"] + 1]
+    print("appendix tables at 1280 px: " + ", ".join(f"{t['width']:.0f} px" for t in tables)
+          + f" in a {tables[0]['column']:.0f} px column")
+    assert not wide, wide

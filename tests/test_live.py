@@ -137,17 +137,21 @@ def trained_like_lenet():
     return model, xt[:6], yt[:6]
 
 
-def _book_form(markup, root):
+def _book_form(markup, root, binary=False):
     """`markup` as the book's Sphinx extension ships it, with the files under `root`: the
-    engine at _static/cnnbook_live.js and the binary data under _images/live/."""
+    engine at _static/cnnbook_live.js and the data as a script under _images/live/ (with
+    `binary`, as a raw file that the engine fetches instead)."""
     (root / "_static").mkdir(exist_ok=True)
     shutil.copy(live.ENGINE, root / "_static" / "cnnbook_live.js")
 
     def save(data):
-        name = hashlib.sha1(data).hexdigest()[:20] + ".bin"
+        name = hashlib.sha1(data).hexdigest()[:20]
         (root / "_images" / "live").mkdir(parents=True, exist_ok=True)
-        (root / "_images" / "live" / name).write_bytes(data)
-        return f"_images/live/{name}"
+        if binary:
+            (root / "_images" / "live" / f"{name}.bin").write_bytes(data)
+            return f"_images/live/{name}.bin"
+        (root / "_images" / "live" / f"{name}.js").write_text(live.data_script(data, name))
+        return f"_images/live/{name}.js"
 
     return live.externalize(markup, "_static/cnnbook_live.js?v=test", save)
 
@@ -172,16 +176,22 @@ def pages(tmp_path_factory, trained_like_lenet):
         (root / f"inline_{name}.html").write_text(head + outs[name].data + "</body></html>",
                                                   encoding="utf-8")
     (root / "all.html").write_text(head + "".join(book.values()) + "</body></html>", encoding="utf-8")
+    (root / "draw_bin.html").write_text(head + _book_form(outs["draw"].data, root, binary=True) +
+                                        "</body></html>", encoding="utf-8")
     (root / "far.html").write_text(head + '<div style="height:2600px">text</div>' + book["draw"] +
                                    "</body></html>", encoding="utf-8")
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    _ROOTS[f"http://127.0.0.1:{server.server_address[1]}/"] = root
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()
+
+
+_ROOTS: dict = {}     # served URL -> the folder it serves (for the file:// tests)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -193,7 +203,7 @@ def _open(chromium, url, width=1280, start=True):
     """A fresh page; with `start`, every explorer on it is scrolled to and has started."""
     ctx = chromium.new_context(viewport={"width": width, "height": 900})
     errors, external = [], []
-    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:", "file:"))
               else (external.append(r.request.url), r.abort()))
     page = ctx.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -525,11 +535,11 @@ def test_externalize_moves_engine_and_large_arrays_out():
     out = live.drawing_explorer(model, range(10), np.random.default_rng(0).random((3, 28, 28)))
     saved = []
     ext = live.externalize(out.data, "../_static/cnnbook_live.js?v=1",
-                           lambda b: (saved.append(b), "../_images/live/w.bin")[1])
+                           lambda b: (saved.append(b), "../_images/live/w.js")[1])
     assert len(saved) == 1 and "window.cnnbookLive" not in ext and 'data-engine="../_static/' in ext
     assert len(ext) < len(out.data) / 20
     cfg, ref = live.config_of(ext), live.config_of(out)
-    assert cfg["binary"] == "../_images/live/w.bin" and cfg["spec"] == ref["spec"]
+    assert cfg["binary"] == "../_images/live/w.js" and cfg["spec"] == ref["spec"]
     blob = saved[0]
     moved = 0
     for key, arr in ref["state"].items():
@@ -561,7 +571,7 @@ def test_book_form_loads_engine_and_data_only_near_the_screen(chromium, pages):
         page.goto(pages + "far.html", wait_until="load")
         page.wait_for_load_state("networkidle")
         cold = [u for u, _ in fetched]
-        assert not any("cnnbook_live.js" in u or u.endswith(".bin") for u in cold), cold
+        assert not any("cnnbook_live.js" in u or "/_images/live/" in u for u in cold), cold
         assert page.locator(".cnnbook-live .cl-fallback").count() == 1
         page.locator(".cnnbook-live").scroll_into_view_if_needed()
         page.locator(".cnnbook-live .cl-body").wait_for(state="attached", timeout=30_000)
@@ -569,11 +579,12 @@ def test_book_form_loads_engine_and_data_only_near_the_screen(chromium, pages):
         for _ in range(100):          # the response events may arrive after the page has drawn
             later = dict(fetched)
             engine = [n for u, n in later.items() if "cnnbook_live.js" in u]
-            binary = [n for u, n in later.items() if u.endswith(".bin")]
+            binary = [n for u, n in later.items() if "/_images/live/" in u and u.endswith(".js")]
             if engine and binary:
                 break
             page.wait_for_timeout(100)
-        assert engine == [live.ENGINE.stat().st_size] and len(binary) == 1 and binary[0] > 4 * 61_000
+        # the data script: 4 * 61,706 bytes of float32 weights (and the presets) in base64
+        assert engine == [live.ENGINE.stat().st_size] and len(binary) == 1 and binary[0] > 4 / 3 * 4 * 61_000
         book = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.last")
     finally:
         ctx.close()
@@ -628,6 +639,178 @@ def test_keyboard_drawing_changes_the_prediction(chromium, pages):
         print(f"\nkeyboard drawing: {cb.data.FASHION_MNIST_CLASSES[cleared['best']]} "
               f"({max(cleared['probs']):.2f}) on the blank pad -> "
               f"{cb.data.FASHION_MNIST_CLASSES[drawn['best']]} ({max(drawn['probs']):.2f})")
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def test_data_script_carries_the_bytes_and_checks_its_arguments():
+    data = bytes(range(256)) * 5
+    text = live.data_script(data, "abc_12")
+    m = re.fullmatch(r'\(window\.cnnbookLiveData = window\.cnnbookLiveData \|\| \{\}\)\["abc_12"\] = "([A-Za-z0-9+/=]+)";\n', text)
+    assert m and base64.b64decode(m.group(1)) == data
+    with pytest.raises(ValueError, match="data_script: name"):
+        live.data_script(data, "a.js")
+    with pytest.raises(TypeError, match="data_script: data must be bytes"):
+        live.data_script("text", "a")
+
+
+@pytest.mark.parametrize("name", ["draw", "conv", "rf", "all"])
+def test_book_form_works_from_disk(chromium, pages, name):
+    """Opened as a file (file://), where fetch() is refused, each explorer still starts: its
+    engine and data load by <script src>. The same page served computes the same numbers."""
+    url = (_ROOTS[pages] / f"{name}.html").as_uri()
+    ctx, page, errors, external = _open(chromium, url)
+    try:
+        started = page.evaluate("() => [...document.querySelectorAll('.cnnbook-live')].map(r => !!r.cnnbookLive)")
+        assert started and all(started), started
+        assert page.locator(".cnnbook-live .cl-fallback").count() == 0
+        if name == "draw":
+            from_disk = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.last")
+    finally:
+        ctx.close()
+    assert not errors and not external, (errors, external)
+    if name == "draw":
+        ctx, page, errors, _ = _open(chromium, pages + "draw_bin.html")     # fetched raw bytes
+        try:
+            served = page.evaluate("() => document.querySelector('.cnnbook-live').cnnbookLive.last")
+        finally:
+            ctx.close()
+        assert not errors, errors
+        assert served["probs"] == from_disk["probs"] and served["input"] == from_disk["input"]
+
+
+def test_a_small_drawing_in_a_corner_is_read_like_a_dataset_image(chromium, pages, trained_like_lenet):
+    """A test image drawn at a third of its size in the pad's corner reaches the network cropped,
+    scaled back to fill the frame and centred, as the dataset's images were made: close to the
+    original, and classified as the original is; the raw pad (block means) would not be."""
+    _, xt, _ = trained_like_lenet
+    ctx, page, errors, _ = _open(chromium, pages + "draw.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        results = []
+        for k in range(1, len(xt) + 1):
+            page.get_by_label("Start from", exact=True).select_option(str(k))
+            loaded = page.evaluate(f"() => {inst}.last")
+            assert np.abs(np.array(loaded["input"]) - xt[k - 1].ravel()).max() <= 0.5 / 255 + 1e-7
+            small = page.evaluate(f"""() => {{
+                const pad = document.querySelector('canvas.cl-pad'), c = pad.getContext('2d');
+                const src = document.createElement('canvas'); src.width = src.height = 28;
+                const im = src.getContext('2d').createImageData(28, 28);
+                {inst}.last.input.forEach((v, i) => {{ const g = Math.round(255 * v);
+                    im.data.set([g, g, g, 255], 4 * i); }});
+                src.getContext('2d').putImageData(im, 0, 0);
+                c.fillStyle = '#000'; c.fillRect(0, 0, 280, 280);
+                c.imageSmoothingEnabled = true; c.drawImage(src, 8, 8, 93, 93);
+                return {inst}.update(); }}""")
+            got = np.array(small["input"]).reshape(28, 28)
+            ref = xt[k - 1].reshape(28, 28)
+            corr = np.corrcoef(got.ravel(), ref.ravel())[0, 1]
+            # what the raw pad holds: the image at a third of its size in the corner
+            raw = np.zeros((28, 28))
+            raw[1:10, 1:10] = 1
+            corr_raw = np.corrcoef(raw.ravel(), ref.ravel())[0, 1]
+            results.append((corr, corr_raw, small["best"], loaded["best"]))
+            assert corr > 0.85 and corr_raw < 0.5, (k, corr, corr_raw)
+        same = sum(b == a for _, _, b, a in results)
+        print(f"\nsmall drawings in a corner: correlation with the original "
+              f"{min(r[0] for r in results):.2f}..{max(r[0] for r in results):.2f}; "
+              f"{same} of {len(results)} classified as the original")
+        # the fixture's network is trained for 150 steps only, so near ties can flip
+        assert same >= len(results) - 2
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def test_convolution_explorer_names_typed_kernels_and_reports_problems(chromium, pages, tmp_path):
+    ctx, page, errors, _ = _open(chromium, pages + "conv.html")
+    try:
+        inst = "document.querySelector('.cnnbook-live').cnnbookLive"
+        kernel = page.get_by_label("Kernel", exact=True)
+        page.get_by_label("weight, row 1, column 1").fill("0.25")
+        assert kernel.evaluate("s => s.options[s.selectedIndex].text").startswith("custom")
+        # a cleared box counts as 0, and shows 0 once left
+        box = page.get_by_label("weight, row 2, column 2")
+        box.fill("")
+        assert page.evaluate(f"() => {inst}.state().kernel[4]") == 0
+        box.press("Tab")
+        assert box.input_value() == "0"
+        assert "× 0.00 =" in page.locator(".cl-readout").text_content()
+        # typing a preset's weights back names it again
+        kernel.select_option(label="sharpen")
+        assert kernel.evaluate("s => s.options[s.selectedIndex].text") == "sharpen"
+        page.get_by_label("weight, row 1, column 1").fill("1")
+        page.get_by_label("weight, row 1, column 1").fill("0")
+        assert kernel.evaluate("s => s.options[s.selectedIndex].text") == "sharpen"
+        # a broken image: a visible message, the photo kept
+        before = page.evaluate(f"() => {inst}.state().input")
+        (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+        page.set_input_files("input[type=file]", str(tmp_path / "broken.png"))
+        status = page.locator(".cl-status")
+        status.wait_for(state="visible", timeout=10_000)
+        assert "broken.png" in status.text_content() and "could not be read" in status.text_content()
+        assert page.evaluate(f"() => {inst}.state().input") == before
+        # the screen reader hears the change only, not the nine products
+        canvas = page.locator(".cl-panels canvas[tabindex='0']")
+        canvas.focus()
+        page.keyboard.press("ArrowRight")
+        spoken = page.locator(".cnnbook-live [aria-live]")
+        assert spoken.count() == 1
+        words = spoken.text_content().split()
+        assert 3 <= len(words) <= 8 and spoken.text_content().startswith("output["), words
+        # stride 2, dilation 2: the pixels no window reads are tinted, the photo still legible
+        for name in ("stride", "dilation"):
+            page.get_by_label(name, exact=True).focus()
+            page.keyboard.press("ArrowRight")
+        st = page.evaluate(f"() => {inst}.state()")
+        assert (st["stride"], st["dilation"]) == (2, 2) and st["unread"] > 0
+        shown = page.evaluate("""() => {
+            const c = document.querySelector('.cl-panels canvas'), d = c.getContext('2d')
+              .getImageData(0, 0, c.width, c.height).data;
+            return Array.from({length: c.width * c.height}, (_, i) => d[4 * i + 1]); }""")
+    finally:
+        ctx.close()
+    assert not errors, errors
+    # the green channel of the input canvas (the tint adds none): over the pixels no window
+    # reads, the share of the photo's brightness that still shows (1 - the tint's opacity)
+    side = int(round(np.sqrt(len(shown))))
+    pmax, cell = 3, 4
+    canvas_g = np.array(shown, dtype=float).reshape(side, side)
+    photo = np.array(st["input"]).reshape(64, 64)
+    centres = canvas_g[(pmax * cell + 1)::cell, (pmax * cell + 1)::cell][:64, :64]
+    x, ones = photo[None, None], np.ones((1, 1, 3, 3))
+    out, cache = cb.F.conv2d_forward(x, ones, stride=2, padding=st["padding"], dilation=2)
+    unread = cb.F.conv2d_backward(np.ones(out.shape), cache)[0][0, 0] == 0
+    bright = unread & (photo > 0.3)
+    kept = float(np.median(centres[bright] / (255 * photo[bright])))
+    print(f"\nstride 2, dilation 2: {st['unread']} unread pixels; they keep {kept:.0%} of the "
+          f"photo's brightness")
+    assert int(unread.sum()) == st["unread"] and bright.sum() > 20
+    assert kept >= 0.6
+
+
+def test_receptive_field_explorer_keeps_keyboard_focus(chromium, pages):
+    ctx, page, errors, _ = _open(chromium, pages + "rf.html")
+    try:
+        sel = page.get_by_label("layer 2 kernel")
+        sel.focus()
+        sel.select_option("5")
+        assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "layer 2 kernel"
+        add = page.get_by_role("button", name="Add a layer")
+        add.focus()
+        for _ in range(10):                  # past the maximum: focus moves to the other button
+            if add.is_disabled():
+                break
+            page.keyboard.press("Enter")
+            focused = page.evaluate("() => document.activeElement.textContent")
+            assert focused in ("Add a layer", "Remove the last layer"), focused
+        assert add.is_disabled()
+        assert page.evaluate("() => document.activeElement.textContent") == "Remove the last layer"
+        spoken = page.locator(".cnnbook-live [aria-live]").text_content()
+        assert "layers" in spoken and len(spoken.split()) <= 12, spoken
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => document.activeElement.textContent") == "Remove the last layer"
     finally:
         ctx.close()
     assert not errors, errors

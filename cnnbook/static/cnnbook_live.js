@@ -5,8 +5,10 @@
    In a notebook, an explorer's HTML output carries this file and its arrays (base64) inline,
    so a trusted notebook runs it alone. In the rendered book (cnnbook.live.externalize) the
    output carries a small loader instead: when the explorer nears the screen it adds this file
-   by <script src> from the book's _static/ folder, and the explorer fetches its large arrays
-   from one binary file next to the page (its config names the file and each array's offset).
+   by <script src> from the book's _static/ folder, and the explorer adds its large arrays the
+   same way, from one data script (base64) next to the page (its config names the file and each
+   array's offset): <script src> works from a copy of the book opened from disk (file://), where
+   browsers refuse fetch().
    The first copy to run defines window.cnnbookLive and later copies only mount their explorer.
    Sums accumulate in double precision and are stored as float32. */
 (function () {
@@ -49,10 +51,13 @@
     ".cnnbook-live .cl-padwrap:focus-within .cl-cursor{display:block}",
     ".cnnbook-live .cl-keyhelp{font-size:13px;color:#444;margin:0.2rem 0}",
     ".cnnbook-live .cl-probs{display:grid;gap:0.15rem;font-size:13px}",
-    ".cnnbook-live .cl-bar{display:grid;grid-template-columns:minmax(0,6.5rem) minmax(0,1fr) 3.6rem;gap:0.4rem;align-items:center}",
+    ".cnnbook-live .cl-bar{display:grid;grid-template-columns:minmax(0,6.5rem) minmax(0,1fr) auto;gap:0.4rem;align-items:center}",
     ".cnnbook-live .cl-bar-track{display:block;height:0.8rem;background:#eee}",
     ".cnnbook-live .cl-bar-fill{display:block;height:100%;background:#4a90d9}",
-    ".cnnbook-live .cl-bar-val{text-align:right;font-variant-numeric:tabular-nums}",
+    ".cnnbook-live .cl-bar-val{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;min-width:3.8rem}",
+    ".cnnbook-live .cl-status{font-size:13px;margin:0.2rem 0;color:#a00000}",
+    ".cnnbook-live .cl-status:empty{display:none}",
+    ".cnnbook-live .cl-sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}",
     ".cnnbook-live .cl-best{font-weight:700}",
     ".cnnbook-live .cl-best .cl-bar-fill{background:#e8710a}",
     ".cnnbook-live .cl-maps{display:grid;gap:0.4rem;margin-top:0.6rem}",
@@ -315,6 +320,12 @@
     });
   }
   function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
+  // A visually hidden live region: a screen reader hears the short message given, not the
+  // whole read-out that a change redraws.
+  function announcer(parent) {
+    var box = el("div", { "class": "cl-sr", "aria-live": "polite", "aria-atomic": "true" }, parent);
+    return function (text) { if (box.textContent !== text) box.textContent = text; };
+  }
 
   // Reads an image file locally (never uploaded) into an (S, S) gray map in [0, 1], centre-cropped.
   function readImageFile(file, S, done) {
@@ -340,35 +351,62 @@
     var PMAX = cfg.max_padding, DMAX = cfg.max_dilation, CELL = 4, side = (S + 2 * PMAX) * CELL;
     var controls = el("div", { "class": "cl-controls" }, root);
     var left = el("div", { "class": "cl-col" }, controls), right = el("div", { "class": "cl-col" }, controls);
-    var presetSel = select(left, "Kernel", presets.map(function (p) { return p.name; }), function (i) {
+    var presetSel = select(left, "Kernel", presets.map(function (p) { return p.name; }).concat(["custom (typed weights)"]), function (i) {
+      if (i >= presets.length) return;
       st.kernel = presets[i].kernel.slice();
       inputs.forEach(function (inp, j) { inp.value = st.kernel[j]; });
       update();
+      say("kernel " + presets[i].name);
     });
+    var customOption = presetSel.options[presets.length];
+    customOption.disabled = true;
+    // the kernel's name: a preset whose weights the kernel equals, else "custom"
+    function nameKernel() {
+      var k = presets.findIndex(function (p) {
+        return p.kernel.every(function (v, j) { return Math.abs(v - st.kernel[j]) < 1e-9; });
+      });
+      presetSel.value = String(k >= 0 ? k : presets.length);
+    }
     var fs = el("fieldset", { "class": "cl-kernel" }, left);
     el("legend", {}, fs, "3×3 weights (editable)");
     var grid3 = el("div", { "class": "cl-grid3" }, fs);
     var inputs = st.kernel.map(function (v, j) {
       var inp = el("input", { type: "number", step: "0.1", value: v,
                               "aria-label": "weight, row " + (Math.floor(j / 3) + 1) + ", column " + (j % 3 + 1) }, grid3);
+      // an empty (or unreadable) box counts as 0, and shows 0 once the reader leaves it
       inp.addEventListener("input", function () {
         var x = parseFloat(inp.value);
-        if (isFinite(x)) { st.kernel[j] = x; update(); }
+        st.kernel[j] = isFinite(x) ? x : 0;
+        nameKernel();
+        update();
+      });
+      inp.addEventListener("change", function () {
+        if (!isFinite(parseFloat(inp.value))) inp.value = "0";
+        say("weight row " + (Math.floor(j / 3) + 1) + ", column " + (j % 3 + 1) + " = " + fmt(st.kernel[j], 2) +
+            "; output[" + st.sel[0] + ", " + st.sel[1] + "] = " + (st.out ? fmt(st.out.data[st.sel[0] * st.Wo + st.sel[1]], 3) : "none"));
       });
       return inp;
     });
-    slider(right, "stride", 1, cfg.max_stride, st.stride, function (v) { st.stride = v; update(); });
-    slider(right, "padding", 0, PMAX, st.padding, function (v) { st.padding = v; update(); });
-    slider(right, "dilation", 1, DMAX, st.dilation, function (v) { st.dilation = v; update(); });
+    function sayShape() { say(st.out ? "output " + st.Ho + " by " + st.Wo : "no output: the window is wider than the padded input"); }
+    slider(right, "stride", 1, cfg.max_stride, st.stride, function (v) { st.stride = v; update(); sayShape(); });
+    slider(right, "padding", 0, PMAX, st.padding, function (v) { st.padding = v; update(); sayShape(); });
+    slider(right, "dilation", 1, DMAX, st.dilation, function (v) { st.dilation = v; update(); sayShape(); });
     var fileRow = el("div", { "class": "cl-control cl-file" }, right), fid = nextId("f");
     el("label", { "for": fid }, fileRow, "Your own image (stays on this device)");
     var file = el("input", { type: "file", id: fid, accept: "image/*" }, fileRow);
+    var fileStatus = el("div", { "class": "cl-status", role: "status" }, right);
     var reset = el("button", { type: "button" }, right, "Back to the sample photo");
     file.addEventListener("change", function () {
       if (!file.files || !file.files[0]) return;
-      readImageFile(file.files[0], S, function (g) { if (g) { img = g; update(); } });
+      var f = file.files[0];
+      fileStatus.textContent = "";
+      readImageFile(f, S, function (g) {
+        if (g) { img = g; update(); say("your image " + f.name + " loaded"); return; }
+        fileStatus.textContent = "“" + f.name + "” could not be read as an image (a broken file, or a format " +
+          "this browser does not show); the explorer keeps the previous image.";
+      });
     });
-    reset.addEventListener("click", function () { img = decodeArray(cfg.image).data; file.value = ""; update(); });
+    reset.addEventListener("click", function () { img = decodeArray(cfg.image).data; file.value = ""; fileStatus.textContent = ""; update(); });
 
     var panels = el("div", { "class": "cl-panels" }, root);
     var p1 = el("figure", {}, panels), p2 = el("figure", {}, panels);
@@ -377,7 +415,8 @@
     var cap1 = el("figcaption", {}, p1);
     var cout = el("canvas", { tabindex: "0", role: "img" }, p2);
     var cap2 = el("figcaption", {}, p2);
-    var readout = el("div", { "class": "cl-readout", "aria-live": "polite" }, root);
+    var readout = el("div", { "class": "cl-readout" }, root);
+    var say = announcer(root);
 
     function compute() {
       var x = tensor([1, 1, S, S], img), w = tensor([1, 1, 3, 3], Float32Array.from(st.kernel));
@@ -397,7 +436,8 @@
       }
       if (!st.out) return;
       // input pixels that no window reads (a stride wider than the window, a last step that
-      // does not fit, dilated taps that skip columns), tinted magenta
+      // does not fit, dilated taps that skip columns), tinted magenta lightly enough that the
+      // photo stays legible under it
       var read = new Uint8Array(S * S), d = st.dilation;
       for (var oy = 0; oy < st.Ho; oy++)
         for (var ky0 = 0; ky0 < 3; ky0++) {
@@ -410,7 +450,7 @@
             }
         }
       st.unread = 0;
-      ctx.fillStyle = "rgba(200,0,200,0.6)";
+      ctx.fillStyle = "rgba(220,0,220,0.3)";
       for (var q = 0; q < S * S; q++)
         if (!read[q]) { st.unread++; ctx.fillRect((PMAX + q % S) * CELL, (PMAX + Math.floor(q / S)) * CELL, CELL, CELL); }
       var y0 = st.sel[0] * st.stride - st.padding, x0 = st.sel[1] * st.stride - st.padding;
@@ -471,6 +511,7 @@
       if (!st.out) return;
       st.sel = [clamp(c[0], 0, st.Ho - 1), clamp(c[1], 0, st.Wo - 1)];
       drawOutput(); drawInput(); drawReadout();
+      say("output[" + st.sel[0] + ", " + st.sel[1] + "] = " + fmt(st.out.data[st.sel[0] * st.Wo + st.sel[1]], 3));
     }
     cout.addEventListener("pointermove", function (ev) { if (st.out) choose(cellAt(cout, ev, st.Ho, st.Wo)); });
     cout.addEventListener("pointerdown", function (ev) { if (st.out) choose(cellAt(cout, ev, st.Ho, st.Wo)); });
@@ -485,7 +526,9 @@
       },
       setImage: function (g) { img = Float32Array.from(g); update(); },
       select: choose,
-      presetSelect: presetSel
+      presetSelect: presetSel,
+      weightInputs: inputs,
+      status: fileStatus
     };
   }
 
@@ -524,21 +567,86 @@
     var verdict = el("div", { "class": "cl-readout", "aria-live": "polite" }, right);
     var mapsBox = el("div", { "class": "cl-maps" }, root);
     var ctx = pad.getContext("2d");
-    function blank() { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, BIG, BIG); }
+    function blank() { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, BIG, BIG); asLoaded = false; }
     function load(a) {
+      asLoaded = true;
       for (var y = 0; y < S; y++)
         for (var x = 0; x < S; x++) {
           var c = Math.round(a[y * S + x] * 255);
           ctx.fillStyle = "rgb(" + c + "," + c + "," + c + ")"; ctx.fillRect(x * Z, y * Z, Z, Z);
         }
     }
-    // The 28x28 image the network sees: the mean of each 10x10 block, in [0, 1] as in training.
+    // The 28x28 image the network sees, in [0, 1] as in training. A test image loaded with
+    // "Start from" and not drawn on is passed as it is (the mean of each 10x10 block of the pad).
+    // A drawing is made the way the dataset's images were (cfg.fit, cfg.centre): cropped to the
+    // bounding box of its ink, scaled (area-averaged) so that its longer side spans `fit`
+    // pixels, keeping its aspect ratio, and centred in 28x28 by the box's centre ("box") or by
+    // its centre of mass ("mass"). So a small item drawn in a corner reaches the network as
+    // large and as centred as the training items.
+    var FIT = cfg.fit || S, CENTRE = cfg.centre || "box", asLoaded = false;
     function image28() {
-      var d = ctx.getImageData(0, 0, BIG, BIG).data, g = new Float32Array(S * S);
-      for (var y = 0; y < BIG; y++)
-        for (var x = 0; x < BIG; x++) g[Math.floor(y / Z) * S + Math.floor(x / Z)] += d[4 * (y * BIG + x)];
-      for (var i = 0; i < g.length; i++) g[i] = g[i] / (Z * Z * 255);
+      var d = ctx.getImageData(0, 0, BIG, BIG).data, g = new Float32Array(S * S), y, x, i;
+      if (asLoaded) {
+        for (y = 0; y < BIG; y++)
+          for (x = 0; x < BIG; x++) g[Math.floor(y / Z) * S + Math.floor(x / Z)] += d[4 * (y * BIG + x)];
+        for (i = 0; i < g.length; i++) g[i] = g[i] / (Z * Z * 255);
+        return g;
+      }
+      var pad = new Float32Array(BIG * BIG), y0 = BIG, y1 = -1, x0 = BIG, x1 = -1;
+      for (i = 0; i < BIG * BIG; i++) {
+        pad[i] = d[4 * i] / 255;
+        if (pad[i] > 0.05) {
+          y = Math.floor(i / BIG); x = i % BIG;
+          if (y < y0) y0 = y; if (y > y1) y1 = y; if (x < x0) x0 = x; if (x > x1) x1 = x;
+        }
+      }
+      if (y1 < 0) return g;                                   // nothing drawn
+      var bh = y1 - y0 + 1, bw = x1 - x0 + 1, k = FIT / Math.max(bh, bw);
+      var oh = clamp(Math.round(bh * k), 1, S), ow = clamp(Math.round(bw * k), 1, S);
+      var fitted = resample(pad, BIG, y0, x0, bh, bw, oh, ow);
+      var dy = (S - oh) / 2, dx = (S - ow) / 2;
+      if (CENTRE === "mass") {
+        var m = 0, my = 0, mx = 0;
+        for (y = 0; y < oh; y++) for (x = 0; x < ow; x++) { var v = fitted[y * ow + x]; m += v; my += v * (y + 0.5); mx += v * (x + 0.5); }
+        if (m > 0) { dy = S / 2 - my / m; dx = S / 2 - mx / m; }
+      }
+      dy = Math.round(dy); dx = Math.round(dx);
+      for (y = 0; y < oh; y++)
+        for (x = 0; x < ow; x++) {
+          var ty = y + dy, tx = x + dx;
+          if (ty >= 0 && ty < S && tx >= 0 && tx < S) g[ty * S + tx] = Math.min(1, fitted[y * ow + x]);
+        }
       return g;
+    }
+    // The (bh, bw) box at (y0, x0) of a (W-wide) map, area-averaged to (oh, ow): every output
+    // pixel is the mean of the part of the box it covers (fractional pixels weighted).
+    function resample(src, W, y0, x0, bh, bw, oh, ow) {
+      function weights(n, o) {       // for each output index: [[source index, weight], ...]
+        var r = n / o, out = [];
+        for (var t = 0; t < o; t++) {
+          var a = t * r, b = (t + 1) * r, list = [];
+          for (var u = Math.floor(a); u < Math.min(n, Math.ceil(b)); u++) {
+            var w = Math.min(b, u + 1) - Math.max(a, u);
+            if (w > 0) list.push([u, w / r]);
+          }
+          out.push(list);
+        }
+        return out;
+      }
+      var wy = weights(bh, oh), wx = weights(bw, ow), rows = new Float64Array(bh * ow), out = new Float32Array(oh * ow);
+      for (var y = 0; y < bh; y++)
+        for (var x = 0; x < ow; x++) {
+          var acc = 0;
+          wx[x].forEach(function (p) { acc += p[1] * src[(y0 + y) * W + x0 + p[0]]; });
+          rows[y * ow + x] = acc;
+        }
+      for (var yy = 0; yy < oh; yy++)
+        for (var xx = 0; xx < ow; xx++) {
+          var acc2 = 0;
+          wy[yy].forEach(function (p) { acc2 += p[1] * rows[p[0] * ow + xx]; });
+          out[yy * ow + xx] = acc2;
+        }
+      return out;
     }
     function run(g) {
       var r = forward(spec, state, tensor([1, 1, S, S], Float32Array.from(g)));
@@ -601,6 +709,7 @@
       strokeTo((ev.clientX - r.left) / r.width * BIG, (ev.clientY - r.top) / r.height * BIG);
     }
     function strokeTo(x, y) {
+      asLoaded = false;
       ctx.strokeStyle = "#fff"; ctx.fillStyle = "#fff"; ctx.lineCap = "round"; ctx.lineWidth = brush * Z * 2;
       ctx.beginPath();
       if (last) { ctx.moveTo(last[0], last[1]); ctx.lineTo(x, y); ctx.stroke(); }
@@ -645,7 +754,9 @@
     pad.addEventListener("focus", showCursor);
     var api = { predict: function (g) { var r = run(g); return { logits: Array.from(r.logits.data), probs: Array.from(r.probs.data),
                                                                   acts: r.acts.map(function (a) { return { shape: a.shape, data: Array.from(a.data) }; }) }; },
-                last: null, brushSelect: brushSel, cursor: function () { return cursor.slice(); } };
+                last: null, brushSelect: brushSel, cursor: function () { return cursor.slice(); },
+                // test hook: classify what the pad now shows as a drawing
+                update: function () { asLoaded = false; predict(); return api.last; } };
     blank();
     if (presets) { presetSel.value = 1; load(presets.data.subarray(0, S * S)); }
     predict();
@@ -704,7 +815,8 @@
     var cap1 = el("figcaption", {}, p1);
     var cout = el("canvas", { tabindex: "0", role: "img" }, p2);
     var cap2 = el("figcaption", {}, p2);
-    var readout = el("div", { "class": "cl-readout", "aria-live": "polite" }, root);
+    var readout = el("div", { "class": "cl-readout" }, root);
+    var say = announcer(root);
     var OPTIONS = { kernel: [1, 2, 3, 5, 7], stride: [1, 2, 3], padding: [0, 1, 2, 3, 4, 6, 8], dilation: [1, 2, 3, 4, 8] };
     function sizes() {
       var s = [N];
@@ -723,15 +835,32 @@
           var td = el("td", {}, tr), s = el("select", { "aria-label": "layer " + (i + 1) + " " + name }, td);
           OPTIONS[name].forEach(function (v) { el("option", { value: v }, s, String(v)); });
           s.value = String(l[j]);
-          s.addEventListener("change", function () { layers[i][j] = +s.value; refresh(); });
+          s.addEventListener("change", function () {
+            layers[i][j] = +s.value; refresh();
+            var again = body.querySelector("select[aria-label='layer " + (i + 1) + " " + name + "']");
+            if (again) again.focus();
+            say("layer " + (i + 1) + " " + name + " " + s.value + "; " + summary());
+          });
         });
         el("td", {}, tr, sz[i + 1] >= 1 ? sz[i + 1] + "×" + sz[i + 1] : "none");
       });
       add.disabled = layers.length >= MAXL; del.disabled = layers.length <= 1;
     }
     function refresh() { buildTable(); sel = null; draw(); }
-    add.addEventListener("click", function () { layers.push([3, 1, 1, 1]); refresh(); add.focus(); });
-    del.addEventListener("click", function () { layers.pop(); refresh(); del.focus(); });
+    // focus stays on the button pressed, or moves to the other one when this one is now disabled
+    add.addEventListener("click", function () {
+      if (layers.length >= MAXL) return;
+      layers.push([3, 1, 1, 1]); refresh(); (add.disabled ? del : add).focus();
+      say(layers.length + " layers" + (add.disabled ? " (the most this explorer takes)" : "") + "; " + summary());
+    });
+    del.addEventListener("click", function () {
+      if (layers.length <= 1) return;
+      layers.pop(); refresh(); (del.disabled ? add : del).focus();
+      say(layers.length + " layer" + (layers.length > 1 ? "s" : "") + "; " + summary());
+    });
+    function summary() {
+      return api.last && erf ? "receptive field " + api.last.r + " by " + api.last.r : "no output";
+    }
     var erf = null;
     function draw() {
       var sz = sizes(), Ho = sz[layers.length], ctx = cin.getContext("2d");
@@ -789,7 +918,10 @@
       api.last = { sizes: sz, unit: sel.slice(), r: geo.r, S: geo.S, P: geo.P, erf: Array.from(erf) };
     }
     cout.addEventListener("pointerdown", function (ev) { var s = sizes(), H = s[layers.length]; if (H >= 1) { sel = cellAt(cout, ev, H, H); draw(); } });
-    arrowKeys(cout, function () { return sel || [0, 0]; }, function (c) { sel = c; draw(); });
+    arrowKeys(cout, function () { return sel || [0, 0]; }, function (c) {
+      sel = c; draw();
+      if (api.last) say("unit " + api.last.unit[0] + ", " + api.last.unit[1]);
+    });
     var api = { last: null, setLayers: function (ls) { layers = ls.map(function (l) { return l.slice(); }); refresh(); },
                 select: function (c) { sel = c; draw(); } };
     refresh();
@@ -803,6 +935,35 @@
     var fallback = r.querySelector(".cl-fallback");
     if (fallback) fallback.textContent = "This explorer could not start: " + message;
   }
+  function base64Buffer(text) {
+    var bin = atob(text), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return bytes.buffer;
+  }
+  // The bytes of an explorer's data file. A NAME.js file (cnnbook.live.data_script) is added by
+  // <script src>, which works from file:// too, and leaves its base64 in cnnbookLiveData[NAME];
+  // any other file is fetched.
+  function loadBinary(url) {
+    var m = /([A-Za-z0-9_-]+)\.js(\?.*)?$/.exec(url);
+    if (!m) return fetch(url).then(function (resp) {
+      if (!resp.ok) throw new Error("HTTP " + resp.status + " for " + url);
+      return resp.arrayBuffer();
+    });
+    return new Promise(function (resolve, reject) {
+      function take() {
+        var text = (window.cnnbookLiveData || {})[m[1]];
+        if (typeof text !== "string") return false;
+        resolve(base64Buffer(text));
+        return true;
+      }
+      if (take()) return;
+      var s = document.createElement("script");
+      s.src = url;
+      s.onload = function () { if (!take()) reject(new Error(url + " holds no data named " + m[1])); };
+      s.onerror = function () { reject(new Error(url + " did not load")); };
+      document.head.appendChild(s);
+    });
+  }
   function mount(root) {
     var roots = root ? [root] : Array.prototype.slice.call(document.querySelectorAll(".cnnbook-live"));
     roots.forEach(function (r) {
@@ -810,17 +971,12 @@
       r.cnnbookLiveStarting = true;
       var cfg = JSON.parse(r.querySelector("script[type='application/json']").textContent);
       if (!cfg.binary) { start(r, cfg); return; }
-      // the rendered book: the large arrays are in a binary file next to the page
-      fetch(cfg.binary).then(function (resp) {
-        if (!resp.ok) throw new Error("HTTP " + resp.status + " for " + cfg.binary);
-        return resp.arrayBuffer();
-      }).then(function (buf) {
+      // the rendered book: the large arrays are in a data file next to the page
+      loadBinary(cfg.binary).then(function (buf) {
         attachBinary(cfg, buf);
         start(r, cfg);
       }).catch(function (e) {
-        failed(r, "its data file " + cfg.binary + " did not load (" + e.message + ")" +
-               (location.protocol === "file:" ? "; browsers do not fetch files from file:// pages, " +
-                "so serve the book's folder (python -m http.server) and open it from there" : ""));
+        failed(r, "its data file " + cfg.binary + " did not load (" + e.message + ")");
         if (window.console) console.error(e);
       });
     });
