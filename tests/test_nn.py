@@ -164,7 +164,12 @@ def test_backward_accumulates_and_zero_grad():
     layer(x)
     layer.backward(dout)
     g1 = layer.weight.grad.copy()
-    layer.backward(dout)
+    with pytest.raises(RuntimeError, match="Linear.backward: trying to backward through the "
+                                           "same forward pass a second time"):
+        layer.backward(dout)
+    np.testing.assert_array_equal(layer.weight.grad, g1)      # nothing was added twice
+    layer(x)
+    layer.backward(dout)                                      # a second pass accumulates
     assert np.allclose(layer.weight.grad, 2 * g1) and np.abs(g1).max() > 0
     layer.zero_grad()
     assert all(np.all(p.grad == 0) for p in layer.parameters())
