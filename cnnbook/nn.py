@@ -644,11 +644,13 @@ class Conv2d(_Weighted):
             pad = 0
         out, cache = F.conv2d_forward(x, self.weight.data, b, self.stride, pad, self.dilation,
                                       self.groups)
-        self._cache = (cache, None if mode is None else (x.shape, pads))
+        self._cache = cache if mode is None else (cache, (x.shape, pads))
         return out
 
     def backward(self, dout, input_grad=True):
-        cache, padded = self._saved()
+        cache, padded = self._saved(), None
+        if self.padding_mode != "zeros":
+            cache, padded = cache
         dx = self._grads(lambda c, **kw: F.conv2d_backward(dout, c, **kw), cache, input_grad,
                          need_dx=bool(input_grad))
         if dx is None or padded is None:
