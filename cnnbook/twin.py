@@ -128,9 +128,10 @@ def to_torch(model, device: str = "cpu"):
     if not isinstance(model, Module):
         raise TypeError(f"to_torch: expected a cnnbook.nn Module, got {type(model).__name__}.")
     twin = _twin(model)
-    params = model.parameters()
-    if params:
-        twin = twin.to(torch.float64 if params[0].data.dtype == np.float64 else torch.float32)
+    floats = [p.data for p in model.parameters()] + [b for b in model.buffers()
+                                                     if b.dtype.kind == "f"]
+    if floats:
+        twin = twin.to(torch.float64 if floats[0].dtype == np.float64 else torch.float32)
     ours = model.state_dict()
     if list(ours) != list(twin.state_dict()):
         raise ValueError(f"to_torch: the twin's state_dict keys {list(twin.state_dict())} differ "
