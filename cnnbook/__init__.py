@@ -29,6 +29,7 @@ _SUBMODULES = {
     "functional", "nn", "optim", "init", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
     "models", "search", "distributed", "live", "window", "examples",
+    "module", "twin",
 }
 
 

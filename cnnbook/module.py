@@ -92,7 +92,28 @@ _USED = object()        # the cache of a forward pass that one backward has gone
 
 class Module:
     """Base class: parts registered by assignment; ``__call__`` runs ``forward`` and keeps the
-    cache that ``backward`` uses once."""
+    cache that ``backward`` uses once.
+
+    >>> class Scale(Module):
+    ...     def __init__(self, n):
+    ...         super().__init__()
+    ...         self.gain = Parameter(np.ones(n))
+    ...         self.register_buffer("calls", np.array(0))
+    ...     def forward(self, x):
+    ...         self.calls = self.calls + 1
+    ...         self._cache = x
+    ...         return x * self.gain.data
+    ...     def backward(self, dout, input_grad=True):
+    ...         x = self._saved()
+    ...         self.gain.grad += (dout * x).sum(axis=0)
+    ...         return dout * self.gain.data
+    >>> m = Scale(2)
+    >>> list(m.state_dict())
+    ['gain', 'calls']
+    >>> _ = m.backward(m(np.ones((3, 2))))
+    >>> m.gain.grad
+    array([3., 3.])
+    """
 
     def __init__(self):
         for record in ("_parameters", "_buffers", "_modules"):
