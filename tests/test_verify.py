@@ -10,7 +10,8 @@ LAYERS = {"conv2d", "conv1d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "l
           "adaptive_avg_pool2d", "global_avg_pool2d", "roi_pool", "relu", "leaky_relu", "sigmoid",
           "tanh", "softplus", "linear", "flatten", "softmax", "log_softmax", "cross_entropy",
           "binary_cross_entropy_with_logits", "mse_loss", "batch_norm2d", "dropout", "LeNet5",
-          "local_response_norm", "resnet18", "vgg11", "alexnet", "googlenet", "densenet121"}
+          "local_response_norm", "resnet18", "vgg11", "alexnet", "googlenet", "densenet121",
+          "Conv2d", "BatchNorm2d"}
 
 
 def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
