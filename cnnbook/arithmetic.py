@@ -95,6 +95,7 @@ class _Spec(NamedTuple):
     in_channels: int = 0
     out_channels: int = 0
     groups: int = 1
+    same: bool = False   # padding="same": the output keeps the input's size (stride 1)
 
 
 _IDENTITY = {"ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softplus", "Dropout", "BatchNorm2d",
@@ -125,10 +126,13 @@ def _spec(layer, fn: str) -> _Spec:
         return _spec(dict(zip(names, layer)), fn)
     name = type(layer).__name__
     if name in ("Conv2d",):
-        return _Spec("conv", _tuple_attr(layer.kernel_size), _tuple_attr(layer.stride),
-                     _tuple_attr(layer.padding), _tuple_attr(layer.dilation),
+        k, d, pad = _tuple_attr(layer.kernel_size), _tuple_attr(layer.dilation), layer.padding
+        same = pad == "same"            # "same" pads d*(k-1) in all, the odd one bottom/right
+        pad = tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d)) if same else \
+            (0, 0) if pad == "valid" else _tuple_attr(pad)
+        return _Spec("conv", k, _tuple_attr(layer.stride), pad, d,
                      in_channels=int(layer.in_channels), out_channels=int(layer.out_channels),
-                     groups=int(layer.groups))
+                     groups=int(layer.groups), same=same)
     if name in ("MaxPool2d", "AvgPool2d"):
         k = _tuple_attr(layer.kernel_size)
         s = k if layer.stride is None else _tuple_attr(layer.stride)
@@ -462,9 +466,10 @@ def _leaf_row(name, layer, shape, rows, fn):
             raise ValueError(f"{fn}: layer {name} ({typ}) needs an (N, C, H, W) input, but the "
                              f"shape reaching it is {shape}.")
         n, c, h, w = shape
-        h_out, w_out = (out_size(f"{fn} ({name} {typ})", ax, size, k, s, p, d, sp.ceil_mode)
-                        for ax, size, k, s, p, d in zip(("H", "W"), (h, w), sp.kernel,
-                                                          sp.stride, sp.padding, sp.dilation))
+        h_out, w_out = (h, w) if sp.same else (
+            out_size(f"{fn} ({name} {typ})", ax, size, k, s, p, d, sp.ceil_mode)
+            for ax, size, k, s, p, d in zip(("H", "W"), (h, w), sp.kernel, sp.stride,
+                                            sp.padding, sp.dilation))
         if sp.kind == "conv":
             if c != sp.in_channels:
                 raise ValueError(f"{fn}: layer {name} expects C_in={sp.in_channels} channels, "

@@ -172,3 +172,12 @@ def test_summary_of_branching_models_and_of_their_twins(name, kw):
     assert ours.rows[-1].output_shape == theirs.rows[-1].output_shape == (1, 10)
     assert ours.total_params == theirs.total_params == cb.arithmetic.count_parameters(model)
     assert ours.total_macs == theirs.total_macs > 0
+
+
+def test_summary_of_padding_same_and_padding_modes():
+    model = nn.Sequential(nn.Conv2d(1, 2, 4, padding="same", padding_mode="reflect"),
+                          nn.Conv2d(2, 3, 3, padding="valid"), nn.Flatten())
+    rows = cb.arithmetic.summary(model, (1, 1, 9, 8)).rows
+    out = model(np.zeros((1, 1, 9, 8), np.float32))
+    assert [r.output_shape for r in rows] == [(1, 2, 9, 8), (1, 3, 7, 6), out.shape]
+    assert rows[0].macs == 9 * 8 * 2 * 16
