@@ -87,7 +87,15 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list
 
 
-_USED = object()        # the cache of a forward pass that one backward has gone through
+class _Used:
+    """The cache of a forward pass that one backward has gone through (one object, which
+    copies and pickles as itself)."""
+
+    def __reduce__(self):
+        return "_USED"
+
+
+_USED = _Used()
 
 
 class Module:

@@ -118,6 +118,9 @@ def test_second_backward_and_backward_before_forward_raise():
         model.backward(np.ones_like(out))
     for g, p in zip(grads, model.parameters()):
         np.testing.assert_array_equal(g, p.grad)              # nothing added twice
+    import copy
+    with pytest.raises(RuntimeError, match="a second time"):      # a copy keeps the state
+        copy.deepcopy(model).backward(np.ones_like(out))
     block = _small_resnet18().layer1[0]
     x = np.random.default_rng(0).standard_normal((1, 8, 4, 4))
     block.backward(np.ones_like(block(x)))
