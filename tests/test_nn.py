@@ -486,3 +486,26 @@ def test_numpy_integers_are_accepted_wherever_ints_are():
     assert nn.MaxPool2d(i(2)).kernel_size == (2, 2)
     assert nn.BatchNorm2d(i(3)).num_features == 3 and nn.Flatten(i(1)).start_dim == 1
     assert nn.ConvTranspose2d(i(2), i(3), (i(2), 2)).weight.shape == (2, 3, 2, 2)
+
+
+def test_reset_parameters_draws_the_same_numbers_as_a_plain_uniform():
+    """Default init goes through cnnbook.init.default_ and keeps the numbers a seed gave
+    before: the weight, then the bias, from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) exactly."""
+    g = np.random.default_rng(5)
+    bound = 1.0 / np.sqrt(3 * 3 * 2)
+    w = g.uniform(-bound, bound, (4, 3, 3, 2)).astype(np.float32)
+    b = g.uniform(-bound, bound, 4).astype(np.float32)
+    conv = nn.Conv2d(3, 4, (3, 2), rng=5)
+    np.testing.assert_array_equal(conv.weight.data, w)
+    np.testing.assert_array_equal(conv.bias.data, b)
+    lin = nn.Linear(7, 2, rng=np.random.default_rng(1), dtype=np.float64)
+    g = np.random.default_rng(1)
+    bound = 1.0 / np.sqrt(7)                   # not 7 ** -0.5, which rounds differently
+    np.testing.assert_array_equal(lin.weight.data, g.uniform(-bound, bound, (2, 7)))
+    lin.reset_parameters(rng=1)                                # PyTorch's method, re-drawn
+    np.testing.assert_array_equal(lin.weight.data,
+                                  np.random.default_rng(1).uniform(-bound, bound, (2, 7)))
+    # a transposed convolution's fan_in is C_out * KH * KW, as PyTorch computes it
+    ct = nn.ConvTranspose2d(3, 5, 2, rng=0, dtype=np.float64)
+    assert np.abs(ct.weight.data).max() <= 1 / np.sqrt(5 * 4)
+    assert np.abs(ct.weight.data).max() > 1 / np.sqrt(3 * 4) * 0.9 * np.sqrt(3 / 5)
