@@ -344,7 +344,8 @@ def _walk(model, input_shape, fn, peaks=None):
         names = {id(m): n for n, m in model.named_modules()}
         _walk_module(model, shape, names, "", rows, fn, 0, peaks if peaks is not None else [])
         return rows
-    if type(model).__module__.startswith("torch") and hasattr(model, "register_forward_hook"):
+    if type(model).__module__.startswith("torch") and hasattr(model, "register_forward_hook") \
+            and not _plain_torch_sequential(model):
         try:
             calls = _torch_calls(model, shape)
         except RuntimeError:            # torch's own shape error: the walk below says more
@@ -356,6 +357,14 @@ def _walk(model, input_shape, fn, peaks=None):
     for name, layer in _layers(model, fn):
         shape = _leaf_row(name, layer, shape, rows, fn)
     return rows
+
+
+def _plain_torch_sequential(model) -> bool:
+    """Whether every torch module with children is a ``torch.nn.Sequential`` (the layers then
+    run in the order they are listed, and no forward pass is needed to follow them)."""
+    import torch
+    return all(isinstance(m, torch.nn.Sequential) or not list(m.children())
+               for m in model.modules())
 
 
 def _torch_calls(model, shape):
