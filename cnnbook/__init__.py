@@ -30,6 +30,7 @@ _SUBMODULES = {
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
     "models", "search", "distributed", "live", "window", "examples",
     "fast",
+    "module", "twin",
 }
 
 

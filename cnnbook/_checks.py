@@ -332,3 +332,33 @@ def make_rng(fn: str, rng, name: str = "rng") -> np.random.Generator:
         return np.random.default_rng(int(rng))
     raise TypeError(f"{fn}: {name} must be a numpy.random.Generator or an int seed, got "
                     f"{type(rng).__name__}; use {name}=0.")
+
+
+def check_choice(fn: str, name: str, v, choices) -> str:
+    """`v` as one of the strings `choices`: TypeError for a non-string, ValueError for another
+    string."""
+    if not isinstance(v, str):
+        raise TypeError(f"{fn}: {name} must be a string, one of {list(choices)}, got {name}={v!r} "
+                        f"({type(v).__name__}).")
+    if v not in choices:
+        raise ValueError(f"{fn}: {name} must be one of {list(choices)}, got {name}={v!r}.")
+    return v
+
+
+def check_any_int(fn: str, name: str, v, fix: str) -> int:
+    """`v` as an int of any sign (a dimension index such as ``start_dim=-1``): TypeError for
+    anything else, bools and floats included."""
+    if not _is_int(v):
+        raise TypeError(f"{fn}: {name} must be an integer, got {name}={v!r} "
+                        f"({type(v).__name__}); {fix}.")
+    return int(v)
+
+
+def check_unit_interval(fn: str, name: str, v, fix: str, upper_open: bool = False) -> float:
+    """`v` as a float in [0, 1] (or [0, 1) with `upper_open`): TypeError for a non-number,
+    ValueError outside the interval."""
+    v = check_real(fn, name, v, fix)
+    if not 0 <= v <= 1 or (upper_open and v == 1):
+        raise ValueError(f"{fn}: {name} must lie in [0, 1{')' if upper_open else ']'}, got "
+                         f"{name}={v}; {fix}.")
+    return v

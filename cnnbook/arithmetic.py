@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import out_size, pair, pair_nonneg
+from ._checks import check_bool, out_size, pair, pair_nonneg
 from .window import span
 
 __all__ = [
@@ -95,6 +95,7 @@ class _Spec(NamedTuple):
     in_channels: int = 0
     out_channels: int = 0
     groups: int = 1
+    same: bool = False   # padding="same": the output keeps the input's size (stride 1)
 
 
 _IDENTITY = {"ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softplus", "Dropout", "BatchNorm2d",
@@ -125,10 +126,13 @@ def _spec(layer, fn: str) -> _Spec:
         return _spec(dict(zip(names, layer)), fn)
     name = type(layer).__name__
     if name in ("Conv2d",):
-        return _Spec("conv", _tuple_attr(layer.kernel_size), _tuple_attr(layer.stride),
-                     _tuple_attr(layer.padding), _tuple_attr(layer.dilation),
+        k, d, pad = _tuple_attr(layer.kernel_size), _tuple_attr(layer.dilation), layer.padding
+        same = pad == "same"            # "same" pads d*(k-1) in all, the odd one bottom/right
+        pad = tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d)) if same else \
+            (0, 0) if pad == "valid" else _tuple_attr(pad)
+        return _Spec("conv", k, _tuple_attr(layer.stride), pad, d,
                      in_channels=int(layer.in_channels), out_channels=int(layer.out_channels),
-                     groups=int(layer.groups))
+                     groups=int(layer.groups), same=same)
     if name in ("MaxPool2d", "AvgPool2d"):
         k = _tuple_attr(layer.kernel_size)
         s = k if layer.stride is None else _tuple_attr(layer.stride)
@@ -274,18 +278,24 @@ class _RFRow(NamedTuple):
 
 
 # --------------------------------------------------------------------------- counts
-def count_parameters(model) -> int:
-    """Number of trainable numbers: the sum of parameter sizes of a cnnbook or torch model."""
+def count_parameters(model, trainable_only: bool = False) -> int:
+    """Number of parameters (every weight and bias, frozen ones included) of a cnnbook or torch
+    model; ``trainable_only=True`` counts only those with ``requires_grad=True``.
+
+    >>> import cnnbook as cb
+    >>> m = cb.nn.Sequential(cb.nn.Linear(4, 3), cb.nn.Linear(3, 2))
+    >>> m[0].requires_grad_(False)
+    ... # doctest: +ELLIPSIS
+    Linear(...)
+    >>> count_parameters(m), count_parameters(m, trainable_only=True)
+    (23, 8)
+    """
     if not hasattr(model, "parameters"):
         raise TypeError(f"count_parameters: expected a model with .parameters(), got "
                         f"{type(model).__name__}.")
-    total = 0
-    for p in model.parameters():
-        if hasattr(p, "numel"):
-            total += int(p.numel())
-        else:
-            total += int(np.size(p.data))
-    return total
+    trainable_only = check_bool("count_parameters", "trainable_only", trainable_only)
+    return sum(int(p.numel()) if hasattr(p, "numel") else int(np.size(p.data))
+               for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 class FlopCount(NamedTuple):
@@ -334,32 +344,104 @@ def _walk(model, input_shape, fn, peaks=None):
         names = {id(m): n for n, m in model.named_modules()}
         _walk_module(model, shape, names, "", rows, fn, 0, peaks if peaks is not None else [])
         return rows
+    if type(model).__module__.startswith("torch") and hasattr(model, "register_forward_hook") \
+            and not _plain_torch_sequential(model):
+        try:
+            calls = _torch_calls(model, shape)
+        except RuntimeError:            # torch's own shape error: the walk below says more
+            calls = None
+        if calls is not None:
+            for name, layer, in_shape in calls:
+                _leaf_row(name, layer, in_shape, rows, fn)
+            return rows
     for name, layer in _layers(model, fn):
         shape = _leaf_row(name, layer, shape, rows, fn)
     return rows
 
 
+def _plain_torch_sequential(model) -> bool:
+    """Whether every torch module with children is a ``torch.nn.Sequential`` (the layers then
+    run in the order they are listed, and no forward pass is needed to follow them)."""
+    import torch
+    return all(isinstance(m, torch.nn.Sequential) or not list(m.children())
+               for m in model.modules())
+
+
+def _torch_calls(model, shape):
+    """(name, layer, input shape) of every leaf module call in a forward pass of a torch model
+    on zeros (eval mode, no gradient; the modes are put back), so residual and branching twins
+    are followed as their forward runs."""
+    import torch
+    calls, hooks = [], []
+    for name, m in model.named_modules():
+        if not list(m.children()):
+            hooks.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: calls.append((name, mod, tuple(inp[0].shape)))))
+    modes = [(m, m.training) for m in model.modules()]
+    p = next(iter(model.parameters()), None)
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(shape, dtype=torch.float32 if p is None else p.dtype,
+                              device="cpu" if p is None else p.device))
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+    return calls
+
+
+def _block(m):
+    """A block of ``cnnbook.models`` with its own forward, as the residual or concatenation it
+    computes: ``("add", body layers, shortcut, activation)`` or ``("cat", branches)``."""
+    from .models import BasicBlock, Bottleneck, DenseLayer
+    from .nn import Identity, Sequential
+    if isinstance(m, (BasicBlock, Bottleneck)):
+        body = [m.conv1, m.bn1, m.relu, m.conv2, m.bn2]
+        if isinstance(m, Bottleneck):
+            body += [m.relu, m.conv3, m.bn3]
+        return "add", _Layers(body), m.downsample, m.relu
+    if isinstance(m, DenseLayer):
+        return "cat", [Identity(), _Layers([m.norm1, m.relu1, m.conv1, m.norm2, m.relu2, m.conv2])]
+    if isinstance(m, Sequential):
+        return "seq", m.layers
+    return None
+
+
+class _Layers(list):
+    """Layers applied in order (the body of a block written as a forward function)."""
+
+
 def _walk_module(m, shape, names, parent, rows, fn, held, peaks):
     """Shape arithmetic through a cnnbook module: Sequential in order, Residual as body and
-    shortcut added, Concat as branches concatenated on channels, anything else as one layer."""
-    from .nn import Concat, Residual, Sequential
+    shortcut added, Concat as branches concatenated on channels (and the blocks of
+    ``cnnbook.models`` as the one they compute), anything else as one layer."""
+    from .nn import Concat, Residual
+    if isinstance(m, _Layers):
+        for layer in m:
+            shape = _walk_module(layer, shape, names, parent, rows, fn, held, peaks)
+        return shape
     name = names.get(id(m), (parent + "." if parent else "") + type(m).__name__.lower())
     size = lambda sh: int(np.prod(sh))
-    if isinstance(m, Residual):
-        out = _walk_module(m.body, shape, names, name, rows, fn, held + size(shape), peaks)
-        short = shape if m.shortcut is None else _walk_module(
-            m.shortcut, shape, names, name, rows, fn, held + size(out), peaks)
+    kind = ("add", m.body, m.shortcut, m.activation) if isinstance(m, Residual) else \
+        ("cat", m.branches) if isinstance(m, Concat) else _block(m)
+    if kind is not None and kind[0] == "add":
+        _, body, shortcut, activation = kind
+        out = _walk_module(body, shape, names, name, rows, fn, held + size(shape), peaks)
+        short = shape if shortcut is None else _walk_module(
+            shortcut, shape, names, name, rows, fn, held + size(out), peaks)
         if short != out:
             raise ValueError(f"{fn}: in {name or 'the model'} the body gives {out} but the "
                              f"shortcut gives {short}; they cannot be added.")
         rows.append(_SummaryRow(name + " (add)" if name else "add", "add", out, 0, 0))
         peaks.append(held + 3 * size(out))
-        if m.activation is not None:
-            out = _walk_module(m.activation, out, names, name, rows, fn, held, peaks)
+        if activation is not None:
+            out = _walk_module(activation, out, names, name, rows, fn, held, peaks)
         return out
-    if isinstance(m, Concat):
+    if kind is not None and kind[0] == "cat":
         outs = []
-        for b in m.branches:
+        for b in kind[1]:
             outs.append(_walk_module(b, shape, names, name, rows, fn,
                                      held + size(shape) + sum(size(o) for o in outs), peaks))
         if any(len(o) != 4 or o[0] != outs[0][0] or o[2:] != outs[0][2:] for o in outs):
@@ -369,8 +451,8 @@ def _walk_module(m, shape, names, parent, rows, fn, held, peaks):
         rows.append(_SummaryRow(name + " (cat)" if name else "cat", "cat", out, 0, 0))
         peaks.append(held + 2 * size(out))
         return out
-    if isinstance(m, Sequential):
-        for layer in m.layers:
+    if kind is not None:
+        for layer in kind[1]:
             shape = _walk_module(layer, shape, names, name, rows, fn, held, peaks)
         return shape
     out = _leaf_row(name, m, shape, rows, fn)
@@ -393,9 +475,10 @@ def _leaf_row(name, layer, shape, rows, fn):
             raise ValueError(f"{fn}: layer {name} ({typ}) needs an (N, C, H, W) input, but the "
                              f"shape reaching it is {shape}.")
         n, c, h, w = shape
-        h_out, w_out = (out_size(f"{fn} ({name} {typ})", ax, size, k, s, p, d, sp.ceil_mode)
-                        for ax, size, k, s, p, d in zip(("H", "W"), (h, w), sp.kernel,
-                                                          sp.stride, sp.padding, sp.dilation))
+        h_out, w_out = (h, w) if sp.same else (
+            out_size(f"{fn} ({name} {typ})", ax, size, k, s, p, d, sp.ceil_mode)
+            for ax, size, k, s, p, d in zip(("H", "W"), (h, w), sp.kernel, sp.stride,
+                                            sp.padding, sp.dilation))
         if sp.kind == "conv":
             if c != sp.in_channels:
                 raise ValueError(f"{fn}: layer {name} expects C_in={sp.in_channels} channels, "

@@ -29,7 +29,7 @@ import numpy as np
 from ._checks import make_rng
 
 __all__ = ["calculate_gain", "fan_in_and_fan_out", "xavier_uniform_", "xavier_normal_",
-           "kaiming_uniform_", "kaiming_normal_", "default_bound"]
+           "kaiming_uniform_", "kaiming_normal_", "default_bound", "default_"]
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "sigmoid")
@@ -138,3 +138,23 @@ def default_bound(w) -> float:
     ``kaiming_uniform_(w, a=sqrt(5))``: ``sqrt(3) * sqrt(2 / 6) / sqrt(fan_in) = 1/sqrt(fan_in)``."""
     fan_in, _ = fan_in_and_fan_out(w)
     return math.sqrt(3.0) * calculate_gain("leaky_relu", math.sqrt(5)) / math.sqrt(fan_in)
+
+
+def default_(w, b=None, rng=None):
+    """PyTorch's default initialisation of ``Linear`` and the convolutions (their
+    ``reset_parameters``): ``kaiming_uniform_(w, a=sqrt(5))``, which is U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)), then the bias `b` (if given) from the same interval; returns `w`.
+
+    The gain works out to ``sqrt(3) * sqrt(2 / (1 + 5)) = 1``; the bound is computed as
+    ``1 / sqrt(fan_in)`` directly (the product of the two roots rounds one unit below 1), so a
+    seed gives the same weights whichever way the layer is built. ``fan_in`` is
+    ``shape[1] * receptive`` for every weight layout, as in PyTorch (``C_out * KH * KW`` for a
+    transposed convolution's ``(C_in, C_out, KH, KW)`` weight)."""
+    fn = "default_"
+    w = _check_weight(fn, w)
+    g = make_rng(fn, rng)
+    bound = 1.0 / math.sqrt(fan_in_and_fan_out(w)[0])
+    w[...] = g.uniform(-bound, bound, w.shape)
+    if b is not None:
+        b[...] = g.uniform(-bound, bound, b.shape)
+    return w

@@ -37,6 +37,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import functional as F
 from . import nn
 from ._checks import check_positive_int, make_rng
 from .nn import _check_dtype
@@ -382,38 +383,67 @@ def googlenet(num_classes=1000, rng=None, dtype=np.float32, **options):
 
 
 # --------------------------------------------------------------------------- ResNet
-class BasicBlock(nn.Residual):
-    """ResNet-18/34 block: 3x3 conv -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut, ReLU.
-    Keys ``conv1, bn1, conv2, bn2, downsample.0, downsample.1`` as in torchvision."""
+class BasicBlock(nn.Module):
+    """ResNet-18/34 block, as torchvision writes it: ``relu(bn2(conv2(relu(bn1(conv1(x))))) +
+    downsample(x))`` (the identity where ``downsample`` is None). Keys ``conv1, bn1, conv2, bn2,
+    downsample.0, downsample.1``. The input feeds both paths, so backward adds their gradients."""
     expansion = 1
 
     def __init__(self, inplanes, planes, stride, downsample, g, dt):
-        body = nn.Sequential(OrderedDict(
-            conv1=_conv(inplanes, planes, 3, g, dt, stride=stride, padding=1, bias=False),
-            bn1=_bn(planes, dt), relu=nn.ReLU(),
-            conv2=_conv(planes, planes, 3, g, dt, padding=1, bias=False), bn2=_bn(planes, dt)))
-        super().__init__(body, downsample, nn.ReLU())
+        super().__init__()
+        self.conv1 = _conv(inplanes, planes, 3, g, dt, stride=stride, padding=1, bias=False)
+        self.bn1, self.relu = _bn(planes, dt), nn.ReLU()
+        self.conv2 = _conv(planes, planes, 3, g, dt, padding=1, bias=False)
+        self.bn2 = _bn(planes, dt)
+        self.downsample = downsample
 
-    def children(self):
-        kids = self.body.children()
-        return kids + ([("downsample", self.shortcut)] if self.shortcut is not None else [])
+    def forward(self, x):
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        identity = x if self.downsample is None else self.downsample(x)
+        out, self._cache = F.relu_forward(out + identity)    # the block's last ReLU
+        return out
+
+    def backward(self, dout, input_grad=True):
+        d = F.relu_backward(dout, self._saved())
+        dx = self.conv1.backward(self.bn1.backward(self.relu.backward(
+            self.conv2.backward(self.bn2.backward(d)))))
+        return dx + (d if self.downsample is None else self.downsample.backward(d))
 
 
-class Bottleneck(BasicBlock):
+class Bottleneck(nn.Module):
     """ResNet-50 block (torchvision's "v1.5": the stride sits in the 3x3 convolution;
-    ``stride_in_1x1=True`` puts it in the first 1x1 as the 2016 paper did):
-    1x1 reduce -> BN -> ReLU -> 3x3 -> BN -> ReLU -> 1x1 expand (x4) -> BN, plus the shortcut."""
+    ``stride_in_1x1=True`` puts it in the first 1x1 as the 2016 paper did): 1x1 reduce -> BN ->
+    ReLU -> 3x3 -> BN -> ReLU -> 1x1 expand (x4) -> BN, plus ``downsample(x)``, ReLU. Keys
+    ``conv1, bn1, conv2, bn2, conv3, bn3, downsample`` as in torchvision."""
     expansion = 4
 
     def __init__(self, inplanes, planes, stride, downsample, g, dt, stride_in_1x1=False):
+        super().__init__()
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        body = nn.Sequential(OrderedDict(
-            conv1=_conv(inplanes, planes, 1, g, dt, stride=s1, bias=False), bn1=_bn(planes, dt),
-            relu=nn.ReLU(),
-            conv2=_conv(planes, planes, 3, g, dt, stride=s3, padding=1, bias=False),
-            bn2=_bn(planes, dt), relu2=nn.ReLU(),
-            conv3=_conv(planes, planes * 4, 1, g, dt, bias=False), bn3=_bn(planes * 4, dt)))
-        nn.Residual.__init__(self, body, downsample, nn.ReLU())
+        self.conv1 = _conv(inplanes, planes, 1, g, dt, stride=s1, bias=False)
+        self.bn1 = _bn(planes, dt)
+        self.conv2 = _conv(planes, planes, 3, g, dt, stride=s3, padding=1, bias=False)
+        self.bn2 = _bn(planes, dt)
+        self.conv3 = _conv(planes, planes * 4, 1, g, dt, bias=False)
+        self.bn3, self.relu = _bn(planes * 4, dt), nn.ReLU()
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        out, c2 = F.relu_forward(out)                          # torchvision reuses self.relu
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        out, c3 = F.relu_forward(out + identity)
+        self._cache = (c2, c3)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        c2, c3 = self._saved()
+        d = F.relu_backward(dout, c3)
+        h = F.relu_backward(self.conv3.backward(self.bn3.backward(d)), c2)
+        dx = self.conv1.backward(self.bn1.backward(self.relu.backward(
+            self.conv2.backward(self.bn2.backward(h)))))
+        return dx + (d if self.downsample is None else self.downsample.backward(d))
 
 
 def _resnet(fn, block, counts, num_classes, rng, dtype, options):
@@ -451,9 +481,8 @@ def _resnet(fn, block, counts, num_classes, rng, dtype, options):
     model = nn.Sequential(layers)
     if opt["zero_init_residual"]:          # each block starts as the identity (Goyal et al. 2017)
         for _, m in model.named_modules():
-            if isinstance(m, BasicBlock):
-                last_bn = dict(m.body.children())["bn3" if isinstance(m, Bottleneck) else "bn2"]
-                last_bn.weight.data[:] = 0
+            if isinstance(m, (BasicBlock, Bottleneck)):
+                (m.bn3 if isinstance(m, Bottleneck) else m.bn2).weight.data[:] = 0
     return model
 
 
@@ -477,21 +506,29 @@ def resnet50(num_classes=1000, rng=None, dtype=np.float32, **options):
 
 
 # --------------------------------------------------------------------------- DenseNet
-class DenseLayer(nn.Concat):
-    """One DenseNet layer: ``cat([x, conv3x3(relu(bn(conv1x1(relu(bn(x))))))])``, adding
+class DenseLayer(nn.Module):
+    """One DenseNet layer: ``cat([x, conv2(relu2(norm2(conv1(relu1(norm1(x))))))])``, adding
     ``growth_rate`` channels. Keys ``norm1, conv1, norm2, conv2`` as in torchvision."""
 
     def __init__(self, cin, growth_rate, bn_size, g, dt):
-        body = nn.Sequential(OrderedDict(
-            norm1=_bn(cin, dt), relu1=nn.ReLU(),
-            conv1=_conv(cin, bn_size * growth_rate, 1, g, dt, bias=False, init="kaiming_in"),
-            norm2=_bn(bn_size * growth_rate, dt), relu2=nn.ReLU(),
-            conv2=_conv(bn_size * growth_rate, growth_rate, 3, g, dt, padding=1, bias=False,
-                        init="kaiming_in")))
-        super().__init__(nn.Identity(), body)
+        super().__init__()
+        self.norm1, self.relu1 = _bn(cin, dt), nn.ReLU()
+        self.conv1 = _conv(cin, bn_size * growth_rate, 1, g, dt, bias=False, init="kaiming_in")
+        self.norm2, self.relu2 = _bn(bn_size * growth_rate, dt), nn.ReLU()
+        self.conv2 = _conv(bn_size * growth_rate, growth_rate, 3, g, dt, padding=1, bias=False,
+                           init="kaiming_in")
 
-    def children(self):
-        return self.branches[1].children()
+    def forward(self, x):
+        h = self.conv1(self.relu1(self.norm1(x)))
+        new = self.conv2(self.relu2(self.norm2(h)))
+        self._cache = np.shape(x)[1]
+        return np.concatenate([x, new], axis=1)
+
+    def backward(self, dout, input_grad=True):
+        c = self._saved()
+        d = self.conv2.backward(np.ascontiguousarray(dout[:, c:]))
+        d = self.conv1.backward(self.norm2.backward(self.relu2.backward(d)))
+        return dout[:, :c] + self.norm1.backward(self.relu1.backward(d))   # x fed both
 
 
 def densenet121(num_classes=1000, rng=None, dtype=np.float32, **options):

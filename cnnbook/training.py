@@ -537,7 +537,9 @@ def forward_only(model):
     >>> m.training
     True
     """
-    saved = [(m, m.training, getattr(m, "_cache", None)) for _, m in model.named_modules()]
+    # every module in the model's record, blocks with their own forward included: a block
+    # (models.BasicBlock) keeps the cache of its last ReLU itself
+    saved = [(m, m.training, m.__dict__.get("_cache")) for m in model.modules()]
     model.eval()
     try:
         yield model

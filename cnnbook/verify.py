@@ -163,6 +163,30 @@ def model_cases(device: str = "cpu", dtype=np.float64) -> list:
     return [_model_case(n, w, b, s, device, dtype) for n, w, b, s in specs]
 
 
+def module_cases(device: str = "cpu", dtype=np.float64) -> list:
+    """Options that live in a ``cnnbook.nn`` layer rather than in a function: Conv2d's padding
+    modes (the padded border's gradient folded back) and BatchNorm2d without affine parameters
+    or running statistics, against the ``torch.nn`` twin."""
+    from . import nn
+    conv = lambda mode, pad, k=3: nn.Conv2d(3, 4, k, padding=pad, padding_mode=mode, rng=0)  # noqa: E731
+    specs = [
+        ("Conv2d", "padding='same', kernel 3", conv("zeros", "same")),
+        ("Conv2d", "padding_mode='reflect', padding 2", conv("reflect", 2)),
+        ("Conv2d", "padding_mode='replicate', padding 1", conv("replicate", 1)),
+        ("Conv2d", "padding_mode='circular', padding='same'", conv("circular", "same")),
+        ("BatchNorm2d", "affine=False, training", nn.BatchNorm2d(3, affine=False)),
+        ("BatchNorm2d", "track_running_stats=False, eval",
+         nn.BatchNorm2d(3, track_running_stats=False).eval()),
+    ]
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 7)).astype(dtype)
+    out = []
+    for layer, case, m in specs:
+        forward, backward, torch_fn, params, names = _whole_model(m.astype(dtype), device)
+        out.append(Case(layer, case, forward, backward, torch_fn, (x,) + params, None, names,
+                        "torch.nn twin"))
+    return out
+
+
 def cases(device: str = "cpu", dtype=np.float64) -> list:
     """The table of cases: one or more per layer of the public API.
 
@@ -182,6 +206,7 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     _normalisation_and_dropout_cases(add, r, rng, dtype)
     _functional_extra_cases(add, np.random.default_rng(1))
     out.append(_lenet_case(device, dtype))
+    out += module_cases(device, dtype)
     if np.dtype(dtype) == np.float64:
         # Whole networks in float64 only: in float32 the rounding of ~60 layers, amplified by
         # BatchNorm over a handful of values per channel, reaches the 2e-4 tolerance without

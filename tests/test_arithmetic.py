@@ -57,8 +57,8 @@ def test_lenet_receptive_field_matches_gradient_probe():
     assert rf == (16, 4, 2)
     assert A.receptive_field(features.to_torch()) == rf
     x = np.random.default_rng(0).random((1, 1, 28, 28))
-    out = features(x)                                     # (1, 16, 5, 5)
     for i, j in [(0, 0), (2, 3), (4, 4)]:
+        out = features(x)                                 # (1, 16, 5, 5); one backward each
         dout = np.zeros_like(out)
         dout[0, 5, i, j] = 1.0
         dx = features.backward(dout)[0, 0]

@@ -109,6 +109,6 @@ def test_numpy_integers_pass_and_wrong_types_raise_type_error():
         _checks.check_channels("conv2d", 4, 2, "2", 4)
     with pytest.raises(ValueError, match="conv2d: groups must be a positive integer, got groups=0"):
         _checks.check_channels("conv2d", 4, 2, 0, 4)
-    with pytest.raises(TypeError, match=r"Conv2d: in_channels must be a positive integer"):
+    with pytest.raises(TypeError, match=r"Conv2d: in_channels must be an integer, got in_channels=3.0"):
         Conv2d(3.0, 4, 3)
     assert Conv2d(np.int64(3), np.int64(4), np.int64(3)).weight.data.shape == (4, 3, 3, 3)

@@ -221,7 +221,8 @@ def test_replace_head_by_index_and_by_name():
     twin = model.to_torch()
     x = batch(np.float64)[0]
     np.testing.assert_allclose(model(x), twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-12)
-    with pytest.raises(TypeError, match=r"Sequential.__setitem__: expected a cnnbook.nn Module"):
+    with pytest.raises(TypeError, match=r"Sequential.__setitem__: the new layer is a Linear, "
+                                        r"not a cnnbook.nn Module"):
         model[-1] = torch.nn.Linear(10, 3)
     with pytest.raises(IndexError, match="index 9 is out of range for 9 layers"):
         model[9] = nn.ReLU()
@@ -265,7 +266,8 @@ def test_save_load_round_trip(tmp_path, dtype):
     assert loaded["1.num_batches_tracked"] == 1
     fresh = nn.Sequential(nn.Conv2d(1, 3, 3, rng=9, dtype=dtype), nn.BatchNorm2d(3, dtype=dtype),
                           nn.ReLU(), nn.Flatten(), nn.Linear(3 * 10 * 10, 4, rng=9, dtype=dtype))
-    fresh.load_state_dict(loaded).eval()
+    assert fresh.load_state_dict(loaded) == ([], [])        # (missing_keys, unexpected_keys)
+    fresh.eval()
     assert np.array_equal(fresh(x), model(x))
     nn.save(model.to_torch().state_dict(), tmp_path / "twin.npz")     # torch tensors convert
     assert all(np.array_equal(a, b) for a, b in
@@ -287,8 +289,11 @@ def test_load_errors_through_npz(tmp_path):
     with pytest.raises(ValueError, match=r"keys do not match: missing \['0.bias'\], unexpected "
                                          r"\['extra.weight'\].*strict=False"):
         lenet.load_state_dict(nn.load(tmp_path / "bad.npz"))
+    keys = lenet.load_state_dict(nn.load(tmp_path / "bad.npz"), strict=False)   # PyTorch's tuple
+    assert keys.missing_keys == ["0.bias"] and keys.unexpected_keys == ["extra.weight"]
     # the recipe the error suggests: load into the saved architecture, then replace the head
-    lenet2 = cb.models.lenet5(num_classes=10, rng=1).load_state_dict(nn.load(path))
+    lenet2 = cb.models.lenet5(num_classes=10, rng=1)
+    lenet2.load_state_dict(nn.load(path))
     lenet2[-1] = nn.Linear(84, 5)
     assert lenet2(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 5)
 

@@ -287,8 +287,8 @@ def test_state_dict_keys_shapes_order_and_count_are_torchvisions(name):
     ours = ours_fn(init="zeros")                 # shapes only: the OS never touches the arrays
     with torch.device("meta"):
         twin = twin_fn()
-    mine = [(k, tuple(v.shape if kind == "param" else np.shape(getattr(ours._owner(k), v))))
-            for k, v, kind in ours._named_state()]           # state_dict() without the copies
+    mine = [(k, np.shape(getattr(m, a).data if is_param else getattr(m, a)))
+            for k, m, a, is_param in ours._state_entries()]   # state_dict() without the copies
     theirs = [(k, tuple(v.shape)) for k, v in twin.state_dict().items()]
     assert mine == theirs
     assert count_parameters(ours) == count == sum(p.numel() for p in twin.parameters())

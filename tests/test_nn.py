@@ -57,6 +57,23 @@ LAYERS = {
                                 nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(4, 3, 3, padding=1,
                                                                                rng=11, dtype=np.float64)),
                                 nn.Identity()),
+    # padding="same" (an even kernel width pads one more on the right) and the padding modes
+    "conv-same-k3x4-d2": lambda: nn.Conv2d(4, 3, (3, 4), padding="same", dilation=2, rng=12,
+                                           dtype=np.float64),
+    "conv-reflect-s2-p2x1": lambda: nn.Conv2d(4, 3, 3, stride=2, padding=(2, 1),
+                                              padding_mode="reflect", rng=13, dtype=np.float64),
+    "conv-replicate-p2-g2": lambda: nn.Conv2d(4, 2, 3, padding=2, groups=2,
+                                              padding_mode="replicate", rng=14, dtype=np.float64),
+    "conv-circular-same-k4": lambda: nn.Conv2d(4, 3, 4, padding="same", padding_mode="circular",
+                                               rng=15, dtype=np.float64),
+    "convT-k3-s2-p1-op1": lambda: nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1,
+                                                     output_padding=1, rng=16, dtype=np.float64),
+    "bn-affine-false": lambda: nn.BatchNorm2d(4, affine=False, dtype=np.float64),
+    "bn-no-running-stats-eval": lambda: nn.BatchNorm2d(4, track_running_stats=False,
+                                                       dtype=np.float64).eval(),
+    "leaky-relu-0.2": lambda: nn.LeakyReLU(0.2),
+    "softmax-dim1": lambda: nn.Softmax(1),
+    "flatten-1-2": lambda: nn.Flatten(1, 2),
     "seq": lambda: nn.Sequential(nn.Conv2d(4, 5, 3, rng=4, dtype=np.float64), nn.ReLU(),
                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5 * 2 * 3, 7, rng=5, dtype=np.float64)),
 }
@@ -164,7 +181,12 @@ def test_backward_accumulates_and_zero_grad():
     layer(x)
     layer.backward(dout)
     g1 = layer.weight.grad.copy()
-    layer.backward(dout)
+    with pytest.raises(RuntimeError, match="Linear.backward: trying to backward through the "
+                                           "same forward pass a second time"):
+        layer.backward(dout)
+    np.testing.assert_array_equal(layer.weight.grad, g1)      # nothing was added twice
+    layer(x)
+    layer.backward(dout)                                      # a second pass accumulates
     assert np.allclose(layer.weight.grad, 2 * g1) and np.abs(g1).max() > 0
     layer.zero_grad()
     assert all(np.all(p.grad == 0) for p in layer.parameters())
@@ -359,3 +381,131 @@ def test_named_sequential_reads_layers_by_name():
         nn.Sequential(conv).features
     import copy
     assert copy.deepcopy(seq).features.weight.shape == (2, 1, 3, 3)
+
+
+def test_conv1d_matches_torch(device):
+    layer = nn.Conv1d(4, 3, 3, stride=2, padding=1, dilation=2, rng=0, dtype=np.float64)
+    errs, _ = compare_model(layer, np.random.default_rng(0).standard_normal((2, 4, 11)), device)
+    assert max(errs.values()) < 1e-12, errs
+
+
+def test_maxpool_return_indices_are_torchs():
+    pool = nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 8))
+    x[0, 0, :3, :3] = 5.0                                     # a tie: the first maximum wins
+    out, idx = pool(x)
+    out_t, idx_t = pool.to_torch()(torch.from_numpy(x))
+    np.testing.assert_array_equal(out, out_t.numpy())
+    np.testing.assert_array_equal(idx, idx_t.numpy())
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    torch.nn.functional.max_pool2d(xt, 3, 2, 1).backward(torch.from_numpy(dout))
+    np.testing.assert_allclose(pool.backward(dout), xt.grad.numpy(), rtol=0, atol=1e-12)
+
+
+def test_batchnorm_cumulative_average_and_options_match_torch():
+    bn = nn.BatchNorm2d(3, momentum=None, dtype=np.float64)
+    twin = bn.to_torch()
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        x = rng.standard_normal((4, 3, 5, 5)) * 3 + 2
+        bn(x)
+        twin(torch.from_numpy(x))
+    for k, v in twin.state_dict().items():
+        np.testing.assert_allclose(bn.state_dict()[k], v.numpy(), rtol=0, atol=1e-12)
+    assert list(nn.BatchNorm2d(2, affine=False).state_dict()) == [
+        "running_mean", "running_var", "num_batches_tracked"]
+    assert list(nn.BatchNorm2d(2, track_running_stats=False).state_dict()) == ["weight", "bias"]
+    assert nn.BatchNorm2d(2, affine=False).parameters() == []
+
+
+def test_loss_modules_match_torch():
+    rng = np.random.default_rng(0)
+    logits, y = rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
+    target = rng.random((5, 4))
+    for crit, tgt in ((nn.CrossEntropyLoss(), y), (nn.MSELoss(), target),
+                      (nn.BCEWithLogitsLoss(), target)):
+        loss = crit(logits, tgt)
+        dlogits = crit.backward()
+        lt = torch.from_numpy(logits).requires_grad_(True)
+        loss_t = crit.to_torch()(lt, torch.from_numpy(tgt))
+        loss_t.backward()
+        assert abs(float(loss) - loss_t.item()) < 1e-12, type(crit).__name__
+        np.testing.assert_allclose(dlogits, lt.grad.numpy(), rtol=0, atol=1e-12)
+        with pytest.raises(RuntimeError, match="second time"):
+            crit.backward()
+
+
+def test_loss_modules_pass_only_the_arguments_that_differ_from_the_defaults(monkeypatch):
+    seen = []
+
+    def fake(logits, target, **kw):
+        seen.append(kw)
+        return 0.0, None
+    monkeypatch.setattr(F, "cross_entropy_forward", fake)
+    nn.CrossEntropyLoss()(np.zeros((2, 3)), np.array([0, 1]))
+    nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0], ignore_index=0, reduction="sum",
+                        label_smoothing=0.1)(np.zeros((2, 3)), np.array([0, 1]))
+    assert seen[0] == {}
+    assert set(seen[1]) == {"weight", "ignore_index", "reduction", "label_smoothing"}
+    assert seen[1]["reduction"] == "sum" and seen[1]["label_smoothing"] == 0.1
+    monkeypatch.setattr(F, "mse_loss_forward", lambda a, b, **kw: seen.append(kw) or (0.0, None))
+    nn.MSELoss(reduction="none")(np.zeros(2), np.zeros(2))
+    assert seen[-1] == {"reduction": "none"}
+
+
+@pytest.mark.parametrize("build,err,match", [
+    (lambda: nn.MaxPool2d(2, ceil_mode="no"), TypeError, "MaxPool2d: ceil_mode must be True"),
+    (lambda: nn.AvgPool2d(2, count_include_pad=1), TypeError, "count_include_pad"),
+    (lambda: nn.Flatten(1.7), TypeError, "Flatten: start_dim must be an integer"),
+    (lambda: nn.BatchNorm2d(3, eps=-1), ValueError, "BatchNorm2d: eps must be a finite number > 0"),
+    (lambda: nn.BatchNorm2d(3, momentum=1.5), ValueError, r"momentum must lie in \[0, 1\]"),
+    (lambda: nn.BatchNorm2d(3, momentum="x"), TypeError, "momentum must be a real number"),
+    (lambda: nn.Conv2d(3, 4, 3, padding="full"), ValueError, "padding must be one of"),
+    (lambda: nn.Conv2d(3, 4, 3, padding_mode="mirror"), ValueError, "padding_mode must be one"),
+    (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), ValueError, "needs stride=1"),
+    (lambda: nn.Conv2d(3.0, 4, 3), TypeError, "Conv2d: in_channels must be an integer"),
+    (lambda: nn.Conv2d(0, 4, 3), ValueError, "in_channels=0 must be at least 1"),
+    (lambda: nn.Linear(4, 2, bias="yes"), TypeError, "Linear: bias must be True or False"),
+    (lambda: nn.Dropout("0.5"), TypeError, "Dropout: p must be a real number"),
+    (lambda: nn.Softmax(dim=None), TypeError, "Softmax: dim must be an integer"),
+    (lambda: nn.CrossEntropyLoss(reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: nn.CrossEntropyLoss(label_smoothing=2), ValueError, "label_smoothing must lie"),
+    (lambda: nn.LeakyReLU("0.1"), TypeError, "negative_slope must be a real number"),
+])
+def test_constructors_check_their_arguments(build, err, match):
+    with pytest.raises(err, match=match):
+        build()
+
+
+def test_numpy_integers_are_accepted_wherever_ints_are():
+    i = np.int64
+    conv = nn.Conv2d(i(3), i(4), i(3), stride=i(2), padding=i(1), groups=i(1))
+    assert conv.weight.shape == (4, 3, 3, 3) and conv.stride == (2, 2)
+    assert nn.Linear(np.int32(4), np.int16(2)).weight.shape == (2, 4)
+    assert nn.MaxPool2d(i(2)).kernel_size == (2, 2)
+    assert nn.BatchNorm2d(i(3)).num_features == 3 and nn.Flatten(i(1)).start_dim == 1
+    assert nn.ConvTranspose2d(i(2), i(3), (i(2), 2)).weight.shape == (2, 3, 2, 2)
+
+
+def test_reset_parameters_draws_the_same_numbers_as_a_plain_uniform():
+    """Default init goes through cnnbook.init.default_ and keeps the numbers a seed gave
+    before: the weight, then the bias, from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) exactly."""
+    g = np.random.default_rng(5)
+    bound = 1.0 / np.sqrt(3 * 3 * 2)
+    w = g.uniform(-bound, bound, (4, 3, 3, 2)).astype(np.float32)
+    b = g.uniform(-bound, bound, 4).astype(np.float32)
+    conv = nn.Conv2d(3, 4, (3, 2), rng=5)
+    np.testing.assert_array_equal(conv.weight.data, w)
+    np.testing.assert_array_equal(conv.bias.data, b)
+    lin = nn.Linear(7, 2, rng=np.random.default_rng(1), dtype=np.float64)
+    g = np.random.default_rng(1)
+    bound = 1.0 / np.sqrt(7)                   # not 7 ** -0.5, which rounds differently
+    np.testing.assert_array_equal(lin.weight.data, g.uniform(-bound, bound, (2, 7)))
+    lin.reset_parameters(rng=1)                                # PyTorch's method, re-drawn
+    np.testing.assert_array_equal(lin.weight.data,
+                                  np.random.default_rng(1).uniform(-bound, bound, (2, 7)))
+    # a transposed convolution's fan_in is C_out * KH * KW, as PyTorch computes it
+    ct = nn.ConvTranspose2d(3, 5, 2, rng=0, dtype=np.float64)
+    assert np.abs(ct.weight.data).max() <= 1 / np.sqrt(5 * 4)
+    assert np.abs(ct.weight.data).max() > 1 / np.sqrt(3 * 4) * 0.9 * np.sqrt(3 / 5)
