@@ -237,6 +237,8 @@ def setup(app):
     _register_authoryear_style()
     app.connect("config-inited", _add_static_paths)
     app.add_css_file("cnnbook.css")
+    app.add_css_file("figures.css")      # static figures: tap to open at full size
+    app.add_js_file("figures.js", defer="defer")
     app.connect("html-page-context", clean_page_scripts, priority=900)
     app.connect("doctree-resolved", add_alt_text)
     app.connect("doctree-resolved", externalize_explorer_frames)

@@ -157,3 +157,44 @@ def test_import_cnnbook_in_a_kernel_records_every_figure(first):
     assert c.images == 2 and all(f.recorded for f in c.figures)
     assert c.figures[0].min_text_px == pytest.approx(6 * 100 / 72, abs=0.01)
     assert all(f.pixel_ratio == pytest.approx(2, abs=0.02) for f in c.figures)
+
+
+def test_a_shrunk_figure_opens_at_natural_size_on_a_tap(tmp_path):
+    """At 390 px a column-wide figure shrinks to about half its size (11-px text shows at ~6 px);
+    a tap opens it at its natural 688 CSS px, where that text is 11 px again. At 1280 px the
+    figure is already at natural size and a click does nothing."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is not installed")
+    from PIL import Image
+    static = ROOT / "scripts" / "static"
+    Image.new("RGB", (1376, 400), "white").save(tmp_path / "fig.png")
+    (tmp_path / "page.html").write_text(
+        f'<html><head><meta name="viewport" content="width=device-width">'
+        f'<link rel="stylesheet" href="{(static / "cnnbook.css").as_uri()}">'
+        f'<link rel="stylesheet" href="{(static / "figures.css").as_uri()}">'
+        f'<script defer src="{(static / "figures.js").as_uri()}"></script></head>'
+        f'<body><main style="max-width: 688px; margin: 0 auto; padding: 0 16px">'
+        f'<div class="cell_output"><img src="fig.png" width="688" height="200"></div>'
+        f'</main></body></html>')
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            sizes = {}
+            for width in (390, 1280):
+                page = browser.new_page(viewport={"width": width, "height": 800})
+                page.goto((tmp_path / "page.html").as_uri(), wait_until="load")
+                img = page.locator("div.cell_output img")
+                shown = img.evaluate("e => e.clientWidth")
+                img.click()
+                boxes = page.locator(".cnnbook-lightbox img")
+                big = boxes.evaluate("e => e.clientWidth") if boxes.count() else None
+                sizes[width] = (shown, big)
+                if boxes.count():
+                    page.keyboard.press("Escape")
+                    assert page.locator(".cnnbook-lightbox").count() == 0
+                page.close()
+        finally:
+            browser.close()
+    assert sizes[390][0] <= 360 and sizes[390][1] == 688     # 11 px text: ~5.7 px, then 11 px
+    assert sizes[1280] == (688, None)
