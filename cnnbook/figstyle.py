@@ -117,6 +117,7 @@ def install(shell=None) -> bool:
     if "inline" in str(matplotlib.get_backend()):
         import matplotlib_inline.backend_inline  # noqa: F401
     from matplotlib.figure import Figure
+    matplotlib.rcParams.update(RC)
     formatters = shell.display_formatter.formatters
     formatters["image/png"].for_type(Figure, _format)
     for mime in ("image/svg+xml", "image/jpeg", "application/pdf"):

@@ -226,14 +226,16 @@ def main(argv=None) -> int:
     failed = False
     small = 0
     print(f"{'chapter':32s} {'drawing cells':>13s} {'images':>7s} {'explorers':>9s} "
-          f"{'frames':>7s} {'figures':>7s} {'text@1280':>9s} {'text@390':>8s} {'px/css':>6s}")
+          f"{'frames':>7s} {'figures':>7s} {'<11px':>5s} {'text@1280':>9s} {'text@390':>8s} "
+          f"{'px/css':>6s}")
     for name, nb in notebooks.items():
         c = count(nb)
         texts = [f.min_text_px for f in c.figures if f.min_text_px is not None]
         phone = [f.phone_text_px for f in c.figures if f.phone_text_px is not None]
         ratios = [f.pixel_ratio for f in c.figures]
         print(f"{name:32s} {c.drawing_cells:13d} {c.images:7d} {c.explorers:9d} {c.frames:7d} "
-              f"{len(c.figures):7d} {_fmt(min(texts) if texts else None):>9s} "
+              f"{len(c.figures):7d} {sum(t < MIN_TEXT_PX for t in texts):5d} "
+              f"{_fmt(min(texts) if texts else None):>9s} "
               f"{_fmt(min(phone) if phone else None):>8s} "
               f"{_fmt(min(ratios) if ratios else None):>6s}")
         for i, line in c.missing:
