@@ -198,3 +198,18 @@ def test_a_shrunk_figure_opens_at_natural_size_on_a_tap(tmp_path):
             browser.close()
     assert sizes[390][0] <= 360 and sizes[390][1] == 688     # 11 px text: ~5.7 px, then 11 px
     assert sizes[1280] == (688, None)
+
+
+def test_plot_helpers_draw_for_the_column():
+    """cb.plot's default sizes never exceed the column (a wider figure would be shown shrunk,
+    its text with it): ten images in a row, a 20-column matrix."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from cnnbook import figstyle, plot
+    for fig in (plot.show_images([np.zeros((8, 8))] * 10, ncols=10),
+                plot.show_matrix(np.arange(40).reshape(2, 20)),
+                plot.show_feature_maps(np.zeros((16, 5, 5)))):
+        assert fig.get_figwidth() <= figstyle.COLUMN_IN + 1e-9
+        plt.close(fig)
