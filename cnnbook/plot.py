@@ -420,7 +420,7 @@ def architecture(model, input_shape, two_streams=False, ax=None, title=None, fig
                         ax.annotate("", (x, y0 + hh / 2), (px + pw, py + ph / 2),
                                     arrowprops=dict(arrowstyle="->", lw=0.8, color="0.3"))
         prev = (x, w, halves)
-        x += w + (0.55 if conv_like else 0.75)
+        x += w + (0.8 if name == "input" else 0.55 if conv_like else 0.75)
     if two_streams:
         ax.text(-0.1, 0.9, "GPU 1", ha="right", fontsize=10)
         ax.text(-0.1, -0.9, "GPU 2", ha="right", fontsize=10)
