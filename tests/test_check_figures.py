@@ -175,7 +175,8 @@ def test_a_shrunk_figure_opens_at_natural_size_on_a_tap(tmp_path):
         f'<link rel="stylesheet" href="{(static / "figures.css").as_uri()}">'
         f'<script defer src="{(static / "figures.js").as_uri()}"></script></head>'
         f'<body><main style="max-width: 688px; margin: 0 auto; padding: 0 16px">'
-        f'<div class="cell_output"><img src="fig.png" width="688" height="200"></div>'
+        f'<div class="cell_output"><img src="fig.png" style="width: 688px; height: 200px;">'
+        f'</div>'
         f'</main></body></html>')
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
@@ -186,6 +187,8 @@ def test_a_shrunk_figure_opens_at_natural_size_on_a_tap(tmp_path):
                 page.goto((tmp_path / "page.html").as_uri(), wait_until="load")
                 img = page.locator("div.cell_output img")
                 shown = img.evaluate("e => e.clientWidth")
+                high = img.evaluate("e => e.clientHeight")
+                assert abs(high - shown * 200 / 688) <= 1           # the shape is kept
                 img.click()
                 boxes = page.locator(".cnnbook-lightbox img")
                 big = boxes.evaluate("e => e.clientWidth") if boxes.count() else None

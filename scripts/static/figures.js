@@ -5,8 +5,10 @@
   function figures() {
     return document.querySelectorAll("div.cell_output img:not(.cnnbook-frame)");
   }
+  // the width the figure is drawn for, in CSS px: Sphinx writes it as an inline style
   function naturalWidth(img) {
-    return parseFloat(img.getAttribute("width")) || img.naturalWidth || 0;
+    return parseFloat(img.style.width) || parseFloat(img.getAttribute("width")) ||
+      img.naturalWidth || 0;
   }
   function shrunk(img) {
     return img.clientWidth > 0 && img.clientWidth < naturalWidth(img) - 1;
@@ -51,6 +53,9 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") close();
   });
+  document.addEventListener("load", function (event) {   // lazy images, as they arrive
+    if (event.target instanceof HTMLImageElement) mark();
+  }, true);
   window.addEventListener("resize", mark);
   window.addEventListener("load", mark);
   document.addEventListener("DOMContentLoaded", mark);
