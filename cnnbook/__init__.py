@@ -96,3 +96,14 @@ def show_source(*objs, start=None, stop=None):
         blocks.append(textwrap.dedent("\n".join(lines)))
     return Markdown("```python\n" + "\n\n".join(blocks) + "\n```")
 
+
+
+def _install_figure_style():
+    """In a Jupyter kernel, every figure is shown the book's way (``cnnbook.figstyle``)."""
+    import sys
+    if "ipykernel" in sys.modules:
+        from .figstyle import install
+        install()
+
+
+_install_figure_style()

@@ -21,6 +21,14 @@ __all__ = ["show_matrix", "show_images", "show_feature_maps", "draw_windows", "c
 _WINDOW_COLORS = plt.get_cmap("tab10").colors
 
 
+def _fit(figsize):
+    """`figsize` scaled down, keeping its shape, to the width of the book's text column:
+    a figure drawn wider would be shown shrunk, and its text with it."""
+    from .figstyle import COLUMN_IN
+    w, h = figsize
+    return (w, h) if w <= COLUMN_IN else (COLUMN_IN, h * COLUMN_IN / w)
+
+
 def _new_ax(ax, figsize):
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
@@ -50,6 +58,9 @@ def show_matrix(a, ax=None, annotate=True, cmap="Greys", fmt="{:g}", highlight=N
     a = _as_2d("show_matrix", a)
     H, W = a.shape
 
+    if ax is None:            # at most the column's width: cells shrink for a wide array
+        from .figstyle import COLUMN_IN
+        cell = min(cell, (COLUMN_IN - 0.4) / W)
     fig, ax = _new_ax(ax, (max(1.2, cell * W + 0.4), max(1.0, cell * H + 0.4)))
     vals = a.astype(float)
     finite = vals[np.isfinite(vals)]
@@ -59,7 +70,7 @@ def show_matrix(a, ax=None, annotate=True, cmap="Greys", fmt="{:g}", highlight=N
         hi = lo + 1.0
     im = ax.imshow(vals, cmap=cmap, vmin=lo, vmax=hi)
     if annotate:
-        fs = fontsize or (10 if max(H, W) <= 8 else 7)
+        fs = fontsize or (10 if max(H, W) <= 8 else 8)
         for r in range(H):
             for c in range(W):
                 if np.isnan(vals[r, c]):  # NaN cells stay blank
@@ -100,7 +111,7 @@ def show_images(images, titles=None, ncols=None, cmap="gray", figsize=None, dive
                              f"(H, W, 3); move channels last with im.transpose(1, 2, 0).")
     ncols = min(n, ncols or 6)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (2.0 * ncols, 2.0 * nrows + 0.2),
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or _fit((2.0 * ncols, 2.0 * nrows + 0.2)),
                              squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k >= n:
@@ -136,7 +147,7 @@ def show_feature_maps(maps, ncols=8, titles=None, diverging=True, figsize=None):
     if titles is None:
         titles = [f"map {c}" for c in range(C)]
     ncols = min(C, ncols)
-    size = figsize or (1.5 * ncols, 1.5 * (-(-C // ncols)) + 0.2)
+    size = figsize or _fit((1.5 * ncols, 1.5 * (-(-C // ncols)) + 0.2))
     return show_images(list(maps), titles=titles, ncols=ncols, diverging=diverging, figsize=size)
 
 
@@ -221,7 +232,7 @@ def _draw_window_outlines(ax, g: _Windows, positions):
                                        alpha=0.9 if not g.two_d else 1, edgecolor=color,
                                        linewidth=2.0))
         if not g.two_d:
-            ax.text(-0.4, base + 0.5, f"out[{j}]", ha="right", va="center", fontsize=7)
+            ax.text(-0.4, base + 0.5, f"out[{j}]", ha="right", va="center", fontsize=9)
 
 
 def draw_windows(n_in, kernel_size, stride=1, padding=0, dilation=1, ax=None, positions=None,
@@ -250,7 +261,7 @@ def draw_windows(n_in, kernel_size, stride=1, padding=0, dilation=1, ax=None, po
     ax.axis("off")
     if title and g.two_d:
         ax.set_title(f"{g.H}x{g.W} input, k={g.KH}x{g.KW}, s={g.SH},{g.SW}, p={g.PH},{g.PW}, "
-                     f"d={g.DH},{g.DW} -> {g.H_out}x{g.W_out}", fontsize=8)
+                     f"d={g.DH},{g.DW} -> {g.H_out}x{g.W_out}", fontsize=9)
     elif title:
         ax.set_title(f"n={g.W}, k={g.KW}, s={g.SW}, p={g.PW}, d={g.DW} -> {g.W_out} outputs",
                      fontsize=9)
@@ -312,7 +323,7 @@ def plot_curves(curves, xlabel="epoch", ylabel=None, title=None, ax=None, logy=F
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -329,11 +340,11 @@ def bar_probs(probs, class_names=None, ax=None, true_class=None, title=None):
     y = np.arange(len(probs))[::-1]
     ax.barh(y, probs, color=colors)
     ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=8)
+    ax.set_yticklabels(names, fontsize=9)
     if true_class is not None:
         ax.get_yticklabels()[int(true_class)].set_fontweight("bold")
     for yy, p in zip(y, probs):
-        ax.text(p + 0.01, yy, f"{p:.2f}", va="center", fontsize=7)
+        ax.text(p + 0.01, yy, f"{p:.2f}", va="center", fontsize=8)
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("probability")
     if title:
@@ -341,7 +352,7 @@ def bar_probs(probs, class_names=None, ax=None, true_class=None, title=None):
     return fig
 
 
-def architecture(model, input_shape, two_streams=False, ax=None, title=None, figsize=(9, 4)):
+def architecture(model, input_shape, two_streams=False, ax=None, title=None, figsize=(6.8, 4.4)):
     """Draw a network as a row of volumes: one box per convolution (height ~ its map side,
     width ~ its channel count) and one bar per fully connected layer, labelled with the output
     shape, the kernel and the stride, all read from the model (``cb.arithmetic.summary``).
@@ -389,10 +400,10 @@ def architecture(model, input_shape, two_streams=False, ax=None, title=None, fig
         label = (f"{c // 2}\n+{c // 2}" if two_streams and name != "input" and not conv_like
                  else f"{c // 2}+{c // 2}" if two_streams and name != "input" else f"{c}")
         label += f"\n@{shape[1]}x{shape[2]}" if conv_like else ""
-        ax.text(x + w / 2, -2.0, label, ha="center", va="top", fontsize=9)
-        ax.text(x + w / 2, 1.75, name, ha="center", va="bottom", fontsize=10, weight="bold")
+        ax.text(x + w / 2, -2.0, label, ha="center", va="top", fontsize=8)
+        ax.text(x + w / 2, 1.75, name, ha="center", va="bottom", fontsize=8, weight="bold")
         if note:
-            ax.text(x + w / 2, -2.75, note, ha="center", va="top", fontsize=9, color="0.3")
+            ax.text(x + w / 2, -2.75, note, ha="center", va="top", fontsize=8, color="0.3")
         if prev is not None:
             px, pw, phalves = prev
             cross = not (isinstance(layer, type(None)) or getattr(layer, "groups", 1) == 2)
@@ -409,7 +420,7 @@ def architecture(model, input_shape, two_streams=False, ax=None, title=None, fig
                         ax.annotate("", (x, y0 + hh / 2), (px + pw, py + ph / 2),
                                     arrowprops=dict(arrowstyle="->", lw=0.8, color="0.3"))
         prev = (x, w, halves)
-        x += w + (0.55 if conv_like else 0.75)
+        x += w + (0.8 if name == "input" else 0.55 if conv_like else 0.75)
     if two_streams:
         ax.text(-0.1, 0.9, "GPU 1", ha="right", fontsize=10)
         ax.text(-0.1, -0.9, "GPU 2", ha="right", fontsize=10)

@@ -406,6 +406,8 @@ def setup(app):
     app.add_js_file("cnnbook.js", loading_method="defer")
     app.connect("html-page-context", add_hidden_checks)
     app.connect("doctree-resolved", link_hidden_checks)
+    app.add_css_file("figures.css")      # static figures: tap to open at full size
+    app.add_js_file("figures.js", defer="defer")
     app.connect("html-page-context", clean_page_scripts, priority=900)
     app.connect("doctree-resolved", add_alt_text)
     app.connect("doctree-resolved", externalize_explorer_frames)
