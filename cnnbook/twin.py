@@ -84,6 +84,13 @@ def _builders():
         (nn.Dropout, lambda m: t.Dropout(m.p)),
         (nn.BatchNorm2d, lambda m: t.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine,
                                                  m.track_running_stats)),
+        (nn.BatchNorm1d, lambda m: t.BatchNorm1d(m.num_features, m.eps, m.momentum, m.affine,
+                                                 m.track_running_stats)),
+        (nn.LayerNorm, lambda m: t.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine,
+                                             m.bias is not None or not m.elementwise_affine)),
+        (nn.GroupNorm, lambda m: t.GroupNorm(m.num_groups, m.num_channels, m.eps, m.affine)),
+        (nn.GELU, lambda m: t.GELU(m.approximate)), (nn.SiLU, lambda m: t.SiLU()),
+        (nn.Upsample, lambda m: t.Upsample(m.size, m.scale_factor, m.mode, m.align_corners)),
         (nn.AdaptiveAvgPool2d, lambda m: t.AdaptiveAvgPool2d(m.output_size)),
         (nn.LocalResponseNorm, lambda m: t.LocalResponseNorm(m.size, m.alpha, m.beta, m.k)),
         (nn.CrossEntropyLoss, lambda m: t.CrossEntropyLoss(

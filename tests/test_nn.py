@@ -74,6 +74,17 @@ LAYERS = {
     "leaky-relu-0.2": lambda: nn.LeakyReLU(0.2),
     "softmax-dim1": lambda: nn.Softmax(1),
     "flatten-1-2": lambda: nn.Flatten(1, 2),
+    "gelu": nn.GELU, "gelu-tanh": lambda: nn.GELU("tanh"), "silu": nn.SiLU,
+    "layernorm-7x8": lambda: nn.LayerNorm((7, 8), dtype=np.float64),
+    "layernorm-8-nobias": lambda: nn.LayerNorm(8, bias=False, dtype=np.float64),
+    "layernorm-noaffine": lambda: nn.LayerNorm(8, elementwise_affine=False, dtype=np.float64),
+    "groupnorm-2": lambda: nn.GroupNorm(2, 4, dtype=np.float64),
+    "groupnorm-4-noaffine": lambda: nn.GroupNorm(4, 4, affine=False, dtype=np.float64),
+    "upsample-nearest-x2": lambda: nn.Upsample(scale_factor=2),
+    "upsample-nearest-size5x11": lambda: nn.Upsample(size=(5, 11)),
+    "upsample-bilinear-x1.5x0.7": lambda: nn.Upsample(scale_factor=(1.5, 0.7), mode="bilinear"),
+    "upsample-bilinear-align-size9": lambda: nn.Upsample(size=9, mode="bilinear",
+                                                         align_corners=True),
     "seq": lambda: nn.Sequential(nn.Conv2d(4, 5, 3, rng=4, dtype=np.float64), nn.ReLU(),
                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5 * 2 * 3, 7, rng=5, dtype=np.float64)),
 }
@@ -419,6 +430,79 @@ def test_batchnorm_cumulative_average_and_options_match_torch():
     assert nn.BatchNorm2d(2, affine=False).parameters() == []
 
 
+NEW_MODULES = {
+    "gelu": (nn.GELU, (2, 4, 7, 8)), "gelu-tanh": (lambda: nn.GELU("tanh"), (2, 4, 7, 8)),
+    "silu": (nn.SiLU, (2, 4, 7, 8)),
+    "layernorm": (lambda: nn.LayerNorm((7, 8), dtype=np.float64), (2, 4, 7, 8)),
+    "layernorm-nobias": (lambda: nn.LayerNorm(8, bias=False, dtype=np.float64), (3, 5, 8)),
+    "groupnorm": (lambda: nn.GroupNorm(2, 6, dtype=np.float64), (3, 6, 5, 4)),
+    "groupnorm-1d": (lambda: nn.GroupNorm(3, 6, affine=False, dtype=np.float64), (3, 6, 5)),
+    "batchnorm1d-NC": (lambda: nn.BatchNorm1d(5, dtype=np.float64), (6, 5)),
+    "batchnorm1d-NCL": (lambda: nn.BatchNorm1d(5, dtype=np.float64), (3, 5, 7)),
+    "batchnorm1d-cumulative": (lambda: nn.BatchNorm1d(5, momentum=None, dtype=np.float64),
+                               (3, 5, 7)),
+    "batchnorm1d-noaffine-norunning": (lambda: nn.BatchNorm1d(
+        5, affine=False, track_running_stats=False, dtype=np.float64), (3, 5, 7)),
+    "upsample-nearest": (lambda: nn.Upsample(scale_factor=2), (2, 3, 5, 4)),
+    "upsample-bilinear": (lambda: nn.Upsample(size=(7, 9), mode="bilinear"), (2, 3, 5, 4)),
+    "upsample-bilinear-align": (lambda: nn.Upsample(scale_factor=1.7, mode="bilinear",
+                                                    align_corners=True), (2, 3, 5, 4)),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_MODULES))
+def test_new_modules_match_torch_in_train_and_eval(name, device):
+    """Float64, three training steps then two eval steps (so the running statistics are used),
+    output, dx and every parameter gradient with a random upstream gradient each step; the
+    buffers and state_dict keys agree with torch's at the end."""
+    build, shape = NEW_MODULES[name]
+    layer = build()
+    rng = np.random.default_rng(3)
+    for _, p in layer.named_parameters():              # not the trivial ones and zeros
+        p.data[...] = rng.standard_normal(p.shape)
+    twin = layer.to_torch(device)
+    assert list(layer.state_dict()) == list(twin.state_dict())
+    worst = 0.0
+    for step in range(5):
+        if step == 3:
+            layer.eval()
+            twin.eval()
+        x = rng.standard_normal(shape) * 2 + 1
+        out = layer(x)
+        dout = rng.standard_normal(out.shape)
+        layer.zero_grad()
+        dx = layer.backward(dout)
+        xt = torch.from_numpy(x).to(device).requires_grad_(True)
+        twin.zero_grad()
+        out_t = twin(xt)
+        out_t.backward(torch.from_numpy(dout).to(device))
+        errs = [np.max(np.abs(out - out_t.detach().cpu().numpy())),
+                np.max(np.abs(dx - xt.grad.cpu().numpy()))]
+        theirs = dict(twin.named_parameters())
+        assert set(theirs) == {n for n, _ in layer.named_parameters()}
+        errs += [np.max(np.abs(p.grad - theirs[n].grad.cpu().numpy()))
+                 for n, p in layer.named_parameters()]
+        worst = max(worst, *errs)
+    for k, v in twin.state_dict().items():
+        worst = max(worst, np.max(np.abs(layer.state_dict()[k] - v.cpu().numpy())))
+    print(f"{name}: largest difference from torch {worst:.2e}")
+    assert worst < 1e-12, (name, worst)
+
+
+def test_new_norm_layers_start_at_ones_and_zeros_and_reset():
+    for m in (nn.LayerNorm((2, 3)), nn.GroupNorm(2, 4), nn.BatchNorm1d(3)):
+        assert np.all(m.weight.data == 1) and np.all(m.bias.data == 0)
+        m.weight.data[...] = 5
+        m.bias.data[...] = 5
+        m.reset_parameters()
+        assert np.all(m.weight.data == 1) and np.all(m.bias.data == 0)
+        assert m.weight.data.dtype == np.float32
+    assert nn.LayerNorm(4, bias=False).bias is None
+    assert list(nn.LayerNorm(4, elementwise_affine=False).state_dict()) == []
+    assert list(nn.BatchNorm1d(2).state_dict()) == [
+        "weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+
+
 def test_loss_modules_match_torch():
     rng = np.random.default_rng(0)
     logits, y = rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
@@ -472,6 +556,34 @@ def test_loss_modules_pass_only_the_arguments_that_differ_from_the_defaults(monk
     (lambda: nn.CrossEntropyLoss(reduction="avg"), ValueError, "reduction must be one of"),
     (lambda: nn.CrossEntropyLoss(label_smoothing=2), ValueError, "label_smoothing must lie"),
     (lambda: nn.LeakyReLU("0.1"), TypeError, "negative_slope must be a real number"),
+    (lambda: nn.GELU("exact"), ValueError, "GELU: approximate must be one of"),
+    (lambda: nn.GELU(None), TypeError, "GELU: approximate must be a string"),
+    (lambda: nn.LayerNorm(4.0), TypeError, "LayerNorm: normalized_shape must be an integer"),
+    (lambda: nn.LayerNorm((4, 0)), ValueError, "normalized_shape=0 must be at least 1"),
+    (lambda: nn.LayerNorm(()), ValueError, "normalized_shape must name at least one axis"),
+    (lambda: nn.LayerNorm(4, eps=0), ValueError, "LayerNorm: eps must be a finite number > 0"),
+    (lambda: nn.LayerNorm(4, elementwise_affine=1), TypeError, "elementwise_affine must be True"),
+    (lambda: nn.LayerNorm(4, bias="no"), TypeError, "LayerNorm: bias must be True or False"),
+    (lambda: nn.GroupNorm(2, 5), ValueError, "num_channels=5 must be divisible by num_groups=2"),
+    (lambda: nn.GroupNorm(2.0, 4), TypeError, "GroupNorm: num_groups must be an integer"),
+    (lambda: nn.GroupNorm(0, 4), ValueError, "num_groups=0 must be at least 1"),
+    (lambda: nn.GroupNorm(2, 4, eps="1e-5"), TypeError, "GroupNorm: eps must be a real number"),
+    (lambda: nn.GroupNorm(2, 4, affine=None), TypeError, "GroupNorm: affine must be True"),
+    (lambda: nn.BatchNorm1d("3"), TypeError, "BatchNorm1d: num_features must be an integer"),
+    (lambda: nn.BatchNorm1d(3, momentum=-0.1), ValueError, r"BatchNorm1d: momentum must lie"),
+    (lambda: nn.BatchNorm1d(3, eps=-1), ValueError, "BatchNorm1d: eps must be a finite number"),
+    (lambda: nn.BatchNorm1d(3, track_running_stats=0), TypeError, "track_running_stats must"),
+    (lambda: nn.Upsample(), ValueError, "Upsample: give exactly one of size and scale_factor"),
+    (lambda: nn.Upsample(4, 2), ValueError, "give exactly one of size and scale_factor"),
+    (lambda: nn.Upsample(scale_factor="2"), TypeError, "Upsample: scale_factor must be a real"),
+    (lambda: nn.Upsample(scale_factor=-2), ValueError, "scale_factor must be a finite number > 0"),
+    (lambda: nn.Upsample(size=4.5), TypeError, "Upsample: size must be an integer"),
+    (lambda: nn.Upsample(size=(4, 0)), ValueError, "Upsample: size must be a positive integer"),
+    (lambda: nn.Upsample(scale_factor=2, mode="bicubic"), ValueError, "mode must be one of"),
+    (lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners="yes"), TypeError,
+     "align_corners must be True or False"),
+    (lambda: nn.Upsample(scale_factor=2, align_corners=True), ValueError,
+     "only applies to mode='bilinear'"),
 ])
 def test_constructors_check_their_arguments(build, err, match):
     with pytest.raises(err, match=match):
@@ -509,3 +621,16 @@ def test_reset_parameters_draws_the_same_numbers_as_a_plain_uniform():
     ct = nn.ConvTranspose2d(3, 5, 2, rng=0, dtype=np.float64)
     assert np.abs(ct.weight.data).max() <= 1 / np.sqrt(5 * 4)
     assert np.abs(ct.weight.data).max() > 1 / np.sqrt(3 * 4) * 0.9 * np.sqrt(3 / 5)
+
+
+def test_new_layers_in_the_shape_arithmetic():
+    from cnnbook.arithmetic import receptive_field, summary
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.SiLU(),
+                          nn.Upsample(scale_factor=(2, 1.5)), nn.LayerNorm(9), nn.GELU(),
+                          nn.Upsample(size=(5, 7), mode="bilinear"))
+    shapes = [r.output_shape for r in summary(model, (2, 1, 8, 8)).rows]
+    assert shapes[3] == (2, 4, 12, 9) and shapes[-1] == (2, 4, 5, 7)
+    assert [tuple(model(np.zeros((2, 1, 8, 8), np.float32)).shape)] == shapes[-1:]
+    assert receptive_field(model[:3]).size == 3
+    with pytest.raises(ValueError, match="Upsample"):
+        receptive_field(model)
