@@ -37,9 +37,9 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from ._checks import (check_any_int, check_bool, check_channels, check_choice, check_dout,
-                      check_int, check_positive_float, check_real, check_unit_interval, make_rng,
-                      pair, pair_nonneg)
+from ._checks import (as_float_array, check_any_int, check_bool, check_channels, check_choice,
+                      check_dout, check_int, check_positive_float, check_real,
+                      check_unit_interval, make_rng, pair, pair_nonneg)
 from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential,
                      _accumulate, _check_dtype, _check_module, _trainable, load, save)
 
@@ -799,8 +799,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 class _Loss(Module):
     """``loss = crit(input, target)`` keeps the cache; ``crit.backward(dout=1.0)`` returns the
-    gradient of the first argument. Keyword arguments go to ``F.<name>_forward`` only where
-    they differ from the defaults."""
+    gradient of the first argument. The options go to ``F.<name>_forward`` as keyword
+    arguments (``_kw()``), the same names as PyTorch's modules and functions."""
     _name = ""
 
     def __init__(self, reduction="mean"):
@@ -808,7 +808,7 @@ class _Loss(Module):
         self.reduction = check_choice(type(self).__name__, "reduction", reduction, _REDUCTIONS)
 
     def _kw(self):
-        return {} if self.reduction == "mean" else {"reduction": self.reduction}
+        return {"reduction": self.reduction}
 
     def forward(self, input, target):
         loss, self._cache = getattr(F, self._name + "_forward")(input, target, **self._kw())
@@ -821,8 +821,14 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
+def _weight_buffer(fn, name, v):
+    return None if v is None else as_float_array(fn, name, v).copy()
+
+
 class CrossEntropyLoss(_Loss):
-    """Cross-entropy of ``(N, C)`` logits and class indices ``(N,)``: ``F.cross_entropy``."""
+    """Cross-entropy of ``(N, C)`` logits and class indices ``(N,)``, or of ``(N, C, H, W)``
+    logits and ``(N, H, W)`` targets: ``F.cross_entropy`` with the class ``weight`` (a buffer,
+    as in PyTorch), ``ignore_index``, ``reduction`` and ``label_smoothing``."""
     _name = "cross_entropy"
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -831,17 +837,11 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = check_any_int(fn, "ignore_index", ignore_index, "use -100 for none")
         self.label_smoothing = check_unit_interval(fn, "label_smoothing", label_smoothing,
                                                    "use label_smoothing=0.0 for none")
-        self.register_buffer("weight", None if weight is None else np.array(weight, dtype=float))
+        self.register_buffer("weight", _weight_buffer(fn, "weight", weight))
 
     def _kw(self):
-        kw = super()._kw()
-        if self.weight is not None:
-            kw["weight"] = self.weight
-        if self.ignore_index != -100:
-            kw["ignore_index"] = self.ignore_index
-        if self.label_smoothing != 0.0:
-            kw["label_smoothing"] = self.label_smoothing
-        return kw
+        return {"weight": self.weight, "ignore_index": self.ignore_index,
+                "reduction": self.reduction, "label_smoothing": self.label_smoothing}
 
 
 class MSELoss(_Loss):
@@ -851,8 +851,19 @@ class MSELoss(_Loss):
 
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits and targets in [0, 1]
-    (``F.binary_cross_entropy_with_logits``)."""
+    (``F.binary_cross_entropy_with_logits``), with the element ``weight`` and the positive
+    class's ``pos_weight`` (buffers, as in PyTorch)."""
     _name = "binary_cross_entropy_with_logits"
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        fn = "BCEWithLogitsLoss"
+        self.register_buffer("weight", _weight_buffer(fn, "weight", weight))
+        self.register_buffer("pos_weight", _weight_buffer(fn, "pos_weight", pos_weight))
+
+    def _kw(self):
+        return {"weight": self.weight, "reduction": self.reduction,
+                "pos_weight": self.pos_weight}
 
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}

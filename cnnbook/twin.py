@@ -97,7 +97,9 @@ def _builders():
             None if m.weight is None else torch.from_numpy(m.weight), ignore_index=m.ignore_index,
             reduction=m.reduction, label_smoothing=m.label_smoothing)),
         (nn.MSELoss, lambda m: t.MSELoss(reduction=m.reduction)),
-        (nn.BCEWithLogitsLoss, lambda m: t.BCEWithLogitsLoss(reduction=m.reduction)),
+        (nn.BCEWithLogitsLoss, lambda m: t.BCEWithLogitsLoss(
+            None if m.weight is None else torch.from_numpy(m.weight), reduction=m.reduction,
+            pos_weight=None if m.pos_weight is None else torch.from_numpy(m.pos_weight))),
         (nn.Sequential, lambda m: t.Sequential(_parts(m))),
         (nn.ModuleList, lambda m: t.ModuleList(list(_parts(m).values()))),
         (nn.ModuleDict, lambda m: t.ModuleDict(_parts(m))),

@@ -520,22 +520,78 @@ def test_loss_modules_match_torch():
             crit.backward()
 
 
-def test_loss_modules_pass_only_the_arguments_that_differ_from_the_defaults(monkeypatch):
-    seen = []
+_W = np.array([0.5, 2.0, 1.0, 3.0])
+LOSS_CASES = {
+    "ce-weight": (lambda: nn.CrossEntropyLoss(weight=_W), (6, 4), "class"),
+    "ce-ignore-1": (lambda: nn.CrossEntropyLoss(ignore_index=1), (6, 4), "class"),
+    "ce-weight-ignore-smooth0.2": (lambda: nn.CrossEntropyLoss(_W, ignore_index=2,
+                                                               label_smoothing=0.2), (6, 4), "class"),
+    "ce-sum": (lambda: nn.CrossEntropyLoss(reduction="sum"), (6, 4), "class"),
+    "ce-none-smooth0.1": (lambda: nn.CrossEntropyLoss(reduction="none", label_smoothing=0.1),
+                          (6, 4), "class"),
+    "ce-spatial": (nn.CrossEntropyLoss, (2, 4, 3, 5), "class"),
+    "ce-spatial-weight-ignore-smooth": (lambda: nn.CrossEntropyLoss(
+        _W, ignore_index=0, label_smoothing=0.3), (2, 4, 3, 5), "class"),
+    "ce-spatial-none-ignore": (lambda: nn.CrossEntropyLoss(ignore_index=3, reduction="none"),
+                               (2, 4, 3, 5), "class"),
+    "ce-spatial-sum-weight": (lambda: nn.CrossEntropyLoss(_W, reduction="sum"), (2, 4, 3, 5),
+                              "class"),
+    "mse-sum": (lambda: nn.MSELoss(reduction="sum"), (5, 3, 2), "real"),
+    "mse-none": (lambda: nn.MSELoss(reduction="none"), (5, 3, 2), "real"),
+    "bce-weight": (lambda: nn.BCEWithLogitsLoss(weight=np.array([1.0, 0.5, 2.0])), (5, 3),
+                   "prob"),
+    "bce-pos-weight-sum": (lambda: nn.BCEWithLogitsLoss(reduction="sum",
+                                                        pos_weight=np.array([3.0, 1.0, 0.2])),
+                           (5, 3), "prob"),
+    "bce-none-spatial": (lambda: nn.BCEWithLogitsLoss(
+        reduction="none", pos_weight=np.full((3, 1, 1), 2.0)), (2, 3, 4, 4), "prob"),
+}
 
-    def fake(logits, target, **kw):
-        seen.append(kw)
-        return 0.0, None
-    monkeypatch.setattr(F, "cross_entropy_forward", fake)
-    nn.CrossEntropyLoss()(np.zeros((2, 3)), np.array([0, 1]))
+
+@pytest.mark.parametrize("name", list(LOSS_CASES))
+def test_loss_module_options_match_torch_nn(name):
+    """Every non-default option against the torch.nn module (the twin), float64: the loss and
+    the gradient of the logits under a random upstream gradient."""
+    build, shape, kind = LOSS_CASES[name]
+    crit = build()
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal(shape) * 2
+    if kind == "class":
+        target = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+        if crit.ignore_index >= 0:          # make sure some targets are ignored, not all
+            target.flat[::3] = crit.ignore_index
+    else:
+        target = rng.random(shape) if kind == "prob" else rng.standard_normal(shape)
+    twin = crit.to_torch()
+    assert isinstance(twin, getattr(torch.nn, type(crit).__name__))
+    assert list(crit.state_dict()) == list(twin.state_dict())
+    loss = crit(logits, target)
+    dout = rng.standard_normal(np.shape(loss))
+    dlogits = crit.backward(dout)
+    lt = torch.from_numpy(logits).requires_grad_(True)
+    loss_t = twin(lt, torch.from_numpy(target))
+    loss_t.backward(torch.as_tensor(dout))
+    errs = (np.max(np.abs(loss - loss_t.detach().numpy())),
+            np.max(np.abs(dlogits - lt.grad.numpy())))
+    assert max(errs) < 1e-12, (name, errs)
+
+
+def test_loss_modules_hand_every_option_to_the_function(monkeypatch):
+    seen = []
+    monkeypatch.setattr(F, "cross_entropy_forward",
+                        lambda a, b, **kw: seen.append(kw) or (0.0, None))
     nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0], ignore_index=0, reduction="sum",
                         label_smoothing=0.1)(np.zeros((2, 3)), np.array([0, 1]))
-    assert seen[0] == {}
-    assert set(seen[1]) == {"weight", "ignore_index", "reduction", "label_smoothing"}
-    assert seen[1]["reduction"] == "sum" and seen[1]["label_smoothing"] == 0.1
-    monkeypatch.setattr(F, "mse_loss_forward", lambda a, b, **kw: seen.append(kw) or (0.0, None))
-    nn.MSELoss(reduction="none")(np.zeros(2), np.zeros(2))
-    assert seen[-1] == {"reduction": "none"}
+    assert seen[-1]["reduction"] == "sum" and seen[-1]["label_smoothing"] == 0.1
+    assert seen[-1]["ignore_index"] == 0 and seen[-1]["weight"].tolist() == [1.0, 2.0, 3.0]
+    monkeypatch.setattr(F, "binary_cross_entropy_with_logits_forward",
+                        lambda a, b, **kw: seen.append(kw) or (0.0, None))
+    nn.BCEWithLogitsLoss(pos_weight=[2.0])(np.zeros(2), np.zeros(2))
+    assert seen[-1]["pos_weight"].tolist() == [2.0] and seen[-1]["weight"] is None
+    w = np.array([1.0, 2.0])
+    crit = nn.CrossEntropyLoss(weight=w)
+    w[0] = 9.0                                              # the buffer is the module's own copy
+    assert crit.weight.tolist() == [1.0, 2.0]
 
 
 @pytest.mark.parametrize("build,err,match", [
@@ -555,6 +611,11 @@ def test_loss_modules_pass_only_the_arguments_that_differ_from_the_defaults(monk
     (lambda: nn.Softmax(dim=None), TypeError, "Softmax: dim must be an integer"),
     (lambda: nn.CrossEntropyLoss(reduction="avg"), ValueError, "reduction must be one of"),
     (lambda: nn.CrossEntropyLoss(label_smoothing=2), ValueError, "label_smoothing must lie"),
+    (lambda: nn.CrossEntropyLoss(weight="heavy"), TypeError, "CrossEntropyLoss: weight must be"),
+    (lambda: nn.CrossEntropyLoss(ignore_index=1.5), TypeError, "ignore_index must be an integer"),
+    (lambda: nn.BCEWithLogitsLoss(pos_weight="2"), TypeError, "BCEWithLogitsLoss: pos_weight"),
+    (lambda: nn.BCEWithLogitsLoss(reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: nn.MSELoss(reduction=None), TypeError, "MSELoss: reduction must be a string"),
     (lambda: nn.LeakyReLU("0.1"), TypeError, "negative_slope must be a real number"),
     (lambda: nn.GELU("exact"), ValueError, "GELU: approximate must be one of"),
     (lambda: nn.GELU(None), TypeError, "GELU: approximate must be a string"),
