@@ -86,7 +86,7 @@ def window_coverage(n, kernel_size, stride=1, padding=0, dilation=1, *, padded=F
 # --------------------------------------------------------------------------- layer descriptions
 class _Spec(NamedTuple):
     """What the arithmetic needs to know about one layer."""
-    kind: str            # "conv", "pool", "linear", "flatten", "identity"
+    kind: str            # "conv", "pool", "linear", "flatten", "identity", "upsample"
     kernel: tuple = (1, 1)
     stride: tuple = (1, 1)
     padding: tuple = (0, 0)
@@ -99,7 +99,8 @@ class _Spec(NamedTuple):
 
 
 _IDENTITY = {"ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softplus", "Dropout", "BatchNorm2d",
-             "Identity", "Softmax", "LogSoftmax", "GELU", "ELU", "LocalResponseNorm"}
+             "Identity", "Softmax", "LogSoftmax", "GELU", "ELU", "LocalResponseNorm",
+             "SiLU", "BatchNorm1d", "LayerNorm", "GroupNorm"}
 
 
 def _tuple_attr(v, n=2):
@@ -146,6 +147,11 @@ def _spec(layer, fn: str) -> _Spec:
         return _Spec("flatten")
     if name in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"):
         return _Spec("adaptive", kernel=_tuple_attr(layer.output_size))
+    if name == "Upsample":          # kernel: the output size, or stride: the scale factors
+        if layer.size is not None:
+            return _Spec("upsample", kernel=_tuple_attr(layer.size), stride=(0, 0))
+        sf = layer.scale_factor
+        return _Spec("upsample", stride=tuple(sf) if isinstance(sf, (tuple, list)) else (sf, sf))
     if name in _IDENTITY:
         return _Spec("identity")
     raise TypeError(f"{fn}: don't know the arithmetic of a {name} layer; pass its hyper-parameters "
@@ -195,6 +201,10 @@ def _rf_axes(layers, fn):
     specs = []
     for name, layer in _layers(layers, fn):
         sp = _spec(layer, fn)
+        if sp.kind == "upsample":
+            raise ValueError(f"{fn}: layer {name} resizes its input (Upsample): an output unit no "
+                             f"longer has a whole-pixel stride on the input; pass only the layers "
+                             f"before it.")
         if sp.kind == "linear":
             raise ValueError(f"{fn}: layer {name} is fully connected (Linear): each of its units "
                              f"sees the whole input, so the receptive field stops being local; "
@@ -470,6 +480,12 @@ def _leaf_row(name, layer, shape, rows, fn):
             raise ValueError(f"{fn}: layer {name} ({typ}) needs an (N, C, H, W) input, but "
                              f"the shape reaching it is {shape}.")
         shape = shape[:2] + tuple(sp.kernel)
+    elif sp.kind == "upsample":
+        if len(shape) != 4:
+            raise ValueError(f"{fn}: layer {name} ({typ}) needs an (N, C, H, W) input, but "
+                             f"the shape reaching it is {shape}.")
+        shape = shape[:2] + (tuple(sp.kernel) if sp.stride == (0, 0) else tuple(
+            int(np.floor(n * float(f))) for n, f in zip(shape[2:], sp.stride)))
     elif sp.kind in ("conv", "pool"):
         if len(shape) != 4:
             raise ValueError(f"{fn}: layer {name} ({typ}) needs an (N, C, H, W) input, but the "

@@ -29,7 +29,7 @@ import numpy as np
 from ._checks import make_rng
 
 __all__ = ["calculate_gain", "fan_in_and_fan_out", "xavier_uniform_", "xavier_normal_",
-           "kaiming_uniform_", "kaiming_normal_", "default_bound", "default_"]
+           "kaiming_uniform_", "kaiming_normal_", "default_bound", "default_", "ones_", "zeros_"]
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "sigmoid")
@@ -157,4 +157,30 @@ def default_(w, b=None, rng=None):
     w[...] = g.uniform(-bound, bound, w.shape)
     if b is not None:
         b[...] = g.uniform(-bound, bound, b.shape)
+    return w
+
+
+def ones_(w):
+    """Fill `w` with ones in place (PyTorch's ``nn.init.ones_``: a norm layer's weight);
+    returns `w`."""
+    w = _check_fill("ones_", w)
+    w[...] = 1
+    return w
+
+
+def zeros_(w):
+    """Fill `w` with zeros in place (PyTorch's ``nn.init.zeros_``: a norm layer's bias);
+    returns `w`."""
+    w = _check_fill("zeros_", w)
+    w[...] = 0
+    return w
+
+
+def _check_fill(fn: str, w) -> np.ndarray:
+    """A writable floating-point array of any shape (a norm layer's 1-D weight included)."""
+    if not isinstance(w, np.ndarray) or w.dtype.kind != "f":
+        raise TypeError(f"{fn}: w must be a floating-point NumPy array to fill in place, got "
+                        f"{type(w).__name__}; pass layer.weight.data.")
+    if not w.flags.writeable:
+        raise ValueError(f"{fn}: w is read-only; pass a writable copy (w.copy()).")
     return w

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import functional as F
 from . import nn
-from ._checks import check_positive_int, make_rng
+from ._checks import check_positive_int, check_real, check_unit_interval, make_rng
 from .nn import _check_dtype
 
 __all__ = ["lenet5", "alexnet", "zfnet", "vgg11", "vgg16", "nin", "googlenet", "resnet18",
@@ -58,13 +58,13 @@ def _options(fn: str, options: dict, defaults: dict) -> dict:
     out.update(options)
     out["in_channels"] = check_positive_int(fn, "in_channels", out.get("in_channels", 3))
     w = out.get("width", 1.0)
-    if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w <= 64:
+    fix = "e.g. width=0.25 for a quarter of the channels"
+    if not 0 < check_real(fn, "width", w, fix) <= 64:
         raise ValueError(f"{fn}: width multiplies every channel count and must be a number in "
-                         f"(0, 64], got width={w!r}; e.g. width=0.25 for a quarter of the channels.")
+                         f"(0, 64], got width={w!r}; {fix}.")
     if "dropout" in out:
-        p = out["dropout"]
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise ValueError(f"{fn}: dropout must lie in [0, 1), got dropout={p!r}.")
+        check_unit_interval(fn, "dropout", out["dropout"], "use e.g. dropout=0.5, or 0.0 for none",
+                            upper_open=True)
     return out
 
 

@@ -37,9 +37,9 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from ._checks import (check_any_int, check_bool, check_channels, check_choice, check_dout,
-                      check_int, check_positive_float, check_real, check_unit_interval, make_rng,
-                      pair, pair_nonneg)
+from ._checks import (as_float_array, check_any_int, check_bool, check_channels, check_choice,
+                      check_dout, check_int, check_positive_float, check_real,
+                      check_unit_interval, make_rng, pair, pair_nonneg)
 from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential,
                      _accumulate, _check_dtype, _check_module, _trainable, load, save)
 
@@ -48,7 +48,7 @@ __all__ = [
     "Conv1d", "ConvTranspose2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Tanh",
     "Sigmoid", "Softmax", "Flatten", "Dropout", "BatchNorm2d", "Identity", "AdaptiveAvgPool2d",
     "LocalResponseNorm", "Residual", "Concat", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
-    "LeNet5", "torch_twin",
+    "GELU", "SiLU", "LayerNorm", "GroupNorm", "BatchNorm1d", "Upsample", "LeNet5", "torch_twin",
 ]
 
 
@@ -390,6 +390,26 @@ class Softmax(_Elementwise):
         return {"dim": self.dim}
 
 
+class GELU(_Elementwise):
+    """``x * Phi(x)`` (``approximate="none"``) or its tanh form (``approximate="tanh"``)."""
+    _name = "gelu"
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = check_choice("GELU", "approximate", approximate, ("none", "tanh"))
+
+    def _kw(self):
+        return {"approximate": self.approximate}
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(_Elementwise):
+    """``x * sigmoid(x)`` (the swish of Ramachandran et al. with beta = 1)."""
+    _name = "silu"
+
+
 class Flatten(Module):
     """Collapse dimensions ``start_dim`` .. ``end_dim`` into one: ``(N, C, H, W) -> (N, C*H*W)``."""
 
@@ -446,10 +466,12 @@ class BatchNorm2d(Module):
     ``momentum=None`` keeps a cumulative average (momentum ``1/num_batches_tracked``).
     """
 
+    _fn = "batch_norm2d"
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=np.float32):
         super().__init__()
-        fn = "BatchNorm2d"
+        fn = type(self).__name__
         self.num_features = c = _count(fn, "num_features", num_features)
         self.eps = check_positive_float(fn, "eps", eps, "use eps=1e-5 as PyTorch")
         self.momentum = None if momentum is None else check_unit_interval(
@@ -463,13 +485,18 @@ class BatchNorm2d(Module):
         self.register_buffer("running_mean", np.zeros(c, dtype=dt) if track else None)
         self.register_buffer("running_var", np.ones(c, dtype=dt) if track else None)
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if track else None)
+        self.reset_parameters()
+
+    def reset_parameters(self, rng=None):
+        """gamma = 1, beta = 0 (PyTorch's); the running statistics are left as they are."""
+        _reset_affine(self)
 
     def forward(self, x):
         update = self.training and self.track_running_stats
         momentum = 0.1 if self.momentum is None else self.momentum
         if update and self.momentum is None:
             momentum = 1.0 / (int(self.num_batches_tracked) + 1)
-        out, cache = F.batch_norm2d_forward(
+        out, cache = getattr(F, self._fn + "_forward")(
             x, None if self.weight is None else self.weight.data,
             None if self.bias is None else self.bias.data, self.running_mean, self.running_var,
             self.training or not self.track_running_stats, momentum, self.eps)
@@ -481,7 +508,7 @@ class BatchNorm2d(Module):
         return out
 
     def backward(self, dout, input_grad=True):
-        dx, dgamma, dbeta = F.batch_norm2d_backward(dout, self._saved())
+        dx, dgamma, dbeta = getattr(F, self._fn + "_backward")(dout, self._saved())
         _accumulate(self.weight, dgamma)
         _accumulate(self.bias, dbeta)
         return dx
@@ -489,6 +516,149 @@ class BatchNorm2d(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine="
                 f"{self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(BatchNorm2d):
+    """Batch normalisation of ``(N, C)`` features or ``(N, C, L)`` sequences per channel
+    (``F.batch_norm1d``); parameters, buffers, momentum (``None``: cumulative average) and the
+    train/eval behaviour are BatchNorm2d's."""
+    _fn = "batch_norm1d"
+
+
+def _reset_affine(m):
+    if m.weight is not None:
+        init.ones_(m.weight.data)
+    if m.bias is not None:
+        init.zeros_(m.bias.data)
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the trailing ``normalized_shape`` axes (Ba, Kiros & Hinton 2016).
+
+    Parameters ``weight`` (ones) and ``bias`` (zeros) of shape ``normalized_shape`` unless
+    ``elementwise_affine=False``; ``bias=False`` keeps the weight only. Nothing depends on the
+    batch, so training and eval compute the same.
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 dtype=np.float32):
+        super().__init__()
+        fn = "LayerNorm"
+        shape = normalized_shape if isinstance(normalized_shape, (tuple, list)) else \
+            (normalized_shape,)
+        if len(shape) == 0:
+            raise ValueError(f"{fn}: normalized_shape must name at least one axis, got "
+                             f"normalized_shape={normalized_shape!r}; use e.g. the last axis' size.")
+        self.normalized_shape = tuple(_count(fn, "normalized_shape", n) for n in shape)
+        self.eps = check_positive_float(fn, "eps", eps, "use eps=1e-5 as PyTorch")
+        self.elementwise_affine = check_bool(fn, "elementwise_affine", elementwise_affine)
+        has_bias = check_bool(fn, "bias", bias)
+        dt = _check_dtype(fn, dtype)
+        affine = self.elementwise_affine
+        self.weight = Parameter(np.empty(self.normalized_shape, dt)) if affine else None
+        self.bias = Parameter(np.empty(self.normalized_shape, dt)) if affine and has_bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self, rng=None):
+        _reset_affine(self)
+
+    def forward(self, x):
+        out, self._cache = F.layer_norm_forward(
+            x, self.normalized_shape, None if self.weight is None else self.weight.data,
+            None if self.bias is None else self.bias.data, self.eps)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        dx, dw, db = F.layer_norm_backward(dout, self._saved())
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine="
+                f"{self.elementwise_affine}")
+
+
+class GroupNorm(Module):
+    """Group normalisation (Wu & He 2018): each example over groups of
+    ``num_channels / num_groups`` channels; per-channel ``weight`` (ones) and ``bias`` (zeros)
+    unless ``affine=False``."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=np.float32):
+        super().__init__()
+        fn = "GroupNorm"
+        self.num_groups = _count(fn, "num_groups", num_groups)
+        self.num_channels = _count(fn, "num_channels", num_channels)
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"{fn}: num_channels={self.num_channels} must be divisible by "
+                             f"num_groups={self.num_groups}; use a divisor of "
+                             f"{self.num_channels}, e.g. num_groups=1.")
+        self.eps = check_positive_float(fn, "eps", eps, "use eps=1e-5 as PyTorch")
+        self.affine = check_bool(fn, "affine", affine)
+        dt = _check_dtype(fn, dtype)
+        c = self.num_channels
+        self.weight = Parameter(np.empty(c, dt)) if self.affine else None
+        self.bias = Parameter(np.empty(c, dt)) if self.affine else None
+        self.reset_parameters()
+
+    def reset_parameters(self, rng=None):
+        _reset_affine(self)
+
+    def forward(self, x):
+        out, self._cache = F.group_norm_forward(
+            x, self.num_groups, None if self.weight is None else self.weight.data,
+            None if self.bias is None else self.bias.data, self.eps)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        dx, dw, db = F.group_norm_backward(dout, self._saved())
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class Upsample(Module):
+    """Resize ``(N, C, H, W)`` maps to ``size`` or by ``scale_factor`` (``F.interpolate``),
+    ``mode="nearest"`` or ``"bilinear"`` (with ``align_corners``)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
+        super().__init__()
+        fn = "Upsample"
+        self.mode = check_choice(fn, "mode", mode, ("nearest", "bilinear"))
+        if align_corners is not None:
+            check_bool(fn, "align_corners", align_corners)
+            if self.mode == "nearest":
+                raise ValueError(f"{fn}: align_corners={align_corners} only applies to "
+                                 f"mode='bilinear'; leave align_corners=None for mode='nearest'.")
+        self.align_corners = None if align_corners is None else bool(align_corners)
+        if (size is None) == (scale_factor is None):
+            raise ValueError(f"{fn}: give exactly one of size and scale_factor, got size={size!r}, "
+                             f"scale_factor={scale_factor!r}; e.g. scale_factor=2.")
+        self.size = None if size is None else (
+            pair(fn, "size", size) if isinstance(size, (tuple, list)) else _count(fn, "size", size))
+        if scale_factor is None:
+            self.scale_factor = None
+        elif isinstance(scale_factor, (tuple, list)):
+            self.scale_factor = tuple(check_positive_float(fn, "scale_factor", s, "use e.g. 2")
+                                      for s in scale_factor)
+        else:
+            self.scale_factor = check_positive_float(fn, "scale_factor", scale_factor, "use e.g. 2")
+
+    def forward(self, x):
+        out, self._cache = F.interpolate_forward(x, self.size, self.scale_factor, self.mode,
+                                                 self.align_corners)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        return F.interpolate_backward(dout, self._saved())
+
+    def extra_repr(self):
+        s = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        s += f", mode={self.mode!r}"
+        return s + ("" if self.align_corners is None else f", align_corners={self.align_corners}")
 
 
 class Identity(Module):
@@ -629,8 +799,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 class _Loss(Module):
     """``loss = crit(input, target)`` keeps the cache; ``crit.backward(dout=1.0)`` returns the
-    gradient of the first argument. Keyword arguments go to ``F.<name>_forward`` only where
-    they differ from the defaults."""
+    gradient of the first argument. The options go to ``F.<name>_forward`` as keyword
+    arguments (``_kw()``), the same names as PyTorch's modules and functions."""
     _name = ""
 
     def __init__(self, reduction="mean"):
@@ -638,7 +808,7 @@ class _Loss(Module):
         self.reduction = check_choice(type(self).__name__, "reduction", reduction, _REDUCTIONS)
 
     def _kw(self):
-        return {} if self.reduction == "mean" else {"reduction": self.reduction}
+        return {"reduction": self.reduction}
 
     def forward(self, input, target):
         loss, self._cache = getattr(F, self._name + "_forward")(input, target, **self._kw())
@@ -651,8 +821,14 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
+def _weight_buffer(fn, name, v):
+    return None if v is None else as_float_array(fn, name, v).copy()
+
+
 class CrossEntropyLoss(_Loss):
-    """Cross-entropy of ``(N, C)`` logits and class indices ``(N,)``: ``F.cross_entropy``."""
+    """Cross-entropy of ``(N, C)`` logits and class indices ``(N,)``, or of ``(N, C, H, W)``
+    logits and ``(N, H, W)`` targets: ``F.cross_entropy`` with the class ``weight`` (a buffer,
+    as in PyTorch), ``ignore_index``, ``reduction`` and ``label_smoothing``."""
     _name = "cross_entropy"
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -661,17 +837,11 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = check_any_int(fn, "ignore_index", ignore_index, "use -100 for none")
         self.label_smoothing = check_unit_interval(fn, "label_smoothing", label_smoothing,
                                                    "use label_smoothing=0.0 for none")
-        self.register_buffer("weight", None if weight is None else np.array(weight, dtype=float))
+        self.register_buffer("weight", _weight_buffer(fn, "weight", weight))
 
     def _kw(self):
-        kw = super()._kw()
-        if self.weight is not None:
-            kw["weight"] = self.weight
-        if self.ignore_index != -100:
-            kw["ignore_index"] = self.ignore_index
-        if self.label_smoothing != 0.0:
-            kw["label_smoothing"] = self.label_smoothing
-        return kw
+        return {"weight": self.weight, "ignore_index": self.ignore_index,
+                "reduction": self.reduction, "label_smoothing": self.label_smoothing}
 
 
 class MSELoss(_Loss):
@@ -681,8 +851,19 @@ class MSELoss(_Loss):
 
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits and targets in [0, 1]
-    (``F.binary_cross_entropy_with_logits``)."""
+    (``F.binary_cross_entropy_with_logits``), with the element ``weight`` and the positive
+    class's ``pos_weight`` (buffers, as in PyTorch)."""
     _name = "binary_cross_entropy_with_logits"
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        fn = "BCEWithLogitsLoss"
+        self.register_buffer("weight", _weight_buffer(fn, "weight", weight))
+        self.register_buffer("pos_weight", _weight_buffer(fn, "pos_weight", pos_weight))
+
+    def _kw(self):
+        return {"weight": self.weight, "reduction": self.reduction,
+                "pos_weight": self.pos_weight}
 
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}

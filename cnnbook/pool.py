@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import (as_float_array, check_bool, check_dout, check_ndim, check_strict_tiling,
-                      out_size, pair, pair_nonneg)
+from ._checks import (as_float_array, check_bool, check_dout, check_ndim, check_positive_float,
+                      check_strict_tiling, out_size, pair, pair_nonneg)
 from . import fast
 from .window import Window, extent, tap_slices
 
@@ -639,10 +639,8 @@ def roi_pool_forward(x, boxes, output_size, spatial_scale=1.0):
     N, C, H, W = x.shape
     boxes = _check_boxes(fn, boxes, N)
     PH, PW = pair(fn, "output_size", output_size)
-    if (not isinstance(spatial_scale, numbers.Real) or isinstance(spatial_scale, bool)
-            or not spatial_scale > 0 or not np.isfinite(spatial_scale)):
-        raise ValueError(f"{fn}: spatial_scale must be a positive number (feature-map size / "
-                         f"image size, e.g. 1/16), got spatial_scale={spatial_scale!r}.")
+    spatial_scale = check_positive_float(fn, "spatial_scale", spatial_scale,
+                                         "it is feature-map size / image size, e.g. 1/16")
     K = boxes.shape[0]
     rois = boxes[:, 0].astype(np.int64)
     out = np.zeros((K, C, PH, PW), dtype=x.dtype)        # empty bins stay 0

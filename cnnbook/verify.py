@@ -165,8 +165,9 @@ def model_cases(device: str = "cpu", dtype=np.float64) -> list:
 
 def module_cases(device: str = "cpu", dtype=np.float64) -> list:
     """Options that live in a ``cnnbook.nn`` layer rather than in a function: Conv2d's padding
-    modes (the padded border's gradient folded back) and BatchNorm2d without affine parameters
-    or running statistics, against the ``torch.nn`` twin."""
+    modes (the padded border's gradient folded back), BatchNorm2d without affine parameters
+    or running statistics, and the layer classes over the newer function pairs (GELU, SiLU,
+    LayerNorm, GroupNorm, BatchNorm1d, Upsample), against the ``torch.nn`` twin."""
     from . import nn
     conv = lambda mode, pad, k=3: nn.Conv2d(3, 4, k, padding=pad, padding_mode=mode, rng=0)  # noqa: E731
     specs = [
@@ -177,12 +178,26 @@ def module_cases(device: str = "cpu", dtype=np.float64) -> list:
         ("BatchNorm2d", "affine=False, training", nn.BatchNorm2d(3, affine=False)),
         ("BatchNorm2d", "track_running_stats=False, eval",
          nn.BatchNorm2d(3, track_running_stats=False).eval()),
+        ("GELU", "approximate='tanh'", nn.GELU("tanh")),
+        ("SiLU", "(2, 3, 6, 7)", nn.SiLU()),
+        ("LayerNorm", "normalized_shape=(6, 7)", nn.LayerNorm((6, 7))),
+        ("LayerNorm", "normalized_shape=7, bias=False", nn.LayerNorm(7, bias=False)),
+        ("GroupNorm", "3 groups of 2 channels", nn.GroupNorm(3, 6), (2, 6, 5, 4)),
+        ("GroupNorm", "affine=False, 1 group", nn.GroupNorm(1, 3, affine=False)),
+        ("BatchNorm1d", "(N, C, L), training", nn.BatchNorm1d(3), (4, 3, 9)),
+        ("BatchNorm1d", "(N, C), momentum=None, eval", nn.BatchNorm1d(3, momentum=None).eval(),
+         (8, 3)),
+        ("Upsample", "scale_factor=2, nearest", nn.Upsample(scale_factor=2)),
+        ("Upsample", "size=(9, 5), bilinear, align_corners=True",
+         nn.Upsample(size=(9, 5), mode="bilinear", align_corners=True)),
     ]
-    x = np.random.default_rng(1).standard_normal((2, 3, 6, 7)).astype(dtype)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 7)).astype(dtype)
     out = []
-    for layer, case, m in specs:
+    for layer, case, m, *shape in specs:
         forward, backward, torch_fn, params, names = _whole_model(m.astype(dtype), device)
-        out.append(Case(layer, case, forward, backward, torch_fn, (x,) + params, None, names,
+        xi = rng.standard_normal(shape[0]).astype(dtype) if shape else x
+        out.append(Case(layer, case, forward, backward, torch_fn, (xi,) + params, None, names,
                         "torch.nn twin"))
     return out
 

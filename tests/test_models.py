@@ -445,6 +445,14 @@ def test_options_and_errors():
         M.vgg11(width=0)
     with pytest.raises(ValueError, match="num_classes"):
         M.googlenet(num_classes=0)
+    with pytest.raises(TypeError, match="vgg11: width must be a real number, got width='0.5'"):
+        M.vgg11(width="0.5")
+    with pytest.raises(TypeError, match="alexnet: dropout must be a real number"):
+        M.alexnet(dropout="0.5")
+    with pytest.raises(TypeError, match="dropout must be a real number, got dropout=None"):
+        M.vgg11(dropout=None)
+    with pytest.raises(ValueError, match=r"alexnet: dropout must lie in \[0, 1\), got dropout=1"):
+        M.alexnet(dropout=1)
     with pytest.raises(ValueError, match="variant"):
         M.alexnet(variant="2012")
     m = M.resnet18(num_classes=7, in_channels=1, small_input=True, width=0.25, rng=3)

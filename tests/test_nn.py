@@ -74,6 +74,17 @@ LAYERS = {
     "leaky-relu-0.2": lambda: nn.LeakyReLU(0.2),
     "softmax-dim1": lambda: nn.Softmax(1),
     "flatten-1-2": lambda: nn.Flatten(1, 2),
+    "gelu": nn.GELU, "gelu-tanh": lambda: nn.GELU("tanh"), "silu": nn.SiLU,
+    "layernorm-7x8": lambda: nn.LayerNorm((7, 8), dtype=np.float64),
+    "layernorm-8-nobias": lambda: nn.LayerNorm(8, bias=False, dtype=np.float64),
+    "layernorm-noaffine": lambda: nn.LayerNorm(8, elementwise_affine=False, dtype=np.float64),
+    "groupnorm-2": lambda: nn.GroupNorm(2, 4, dtype=np.float64),
+    "groupnorm-4-noaffine": lambda: nn.GroupNorm(4, 4, affine=False, dtype=np.float64),
+    "upsample-nearest-x2": lambda: nn.Upsample(scale_factor=2),
+    "upsample-nearest-size5x11": lambda: nn.Upsample(size=(5, 11)),
+    "upsample-bilinear-x1.5x0.7": lambda: nn.Upsample(scale_factor=(1.5, 0.7), mode="bilinear"),
+    "upsample-bilinear-align-size9": lambda: nn.Upsample(size=9, mode="bilinear",
+                                                         align_corners=True),
     "seq": lambda: nn.Sequential(nn.Conv2d(4, 5, 3, rng=4, dtype=np.float64), nn.ReLU(),
                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5 * 2 * 3, 7, rng=5, dtype=np.float64)),
 }
@@ -419,6 +430,79 @@ def test_batchnorm_cumulative_average_and_options_match_torch():
     assert nn.BatchNorm2d(2, affine=False).parameters() == []
 
 
+NEW_MODULES = {
+    "gelu": (nn.GELU, (2, 4, 7, 8)), "gelu-tanh": (lambda: nn.GELU("tanh"), (2, 4, 7, 8)),
+    "silu": (nn.SiLU, (2, 4, 7, 8)),
+    "layernorm": (lambda: nn.LayerNorm((7, 8), dtype=np.float64), (2, 4, 7, 8)),
+    "layernorm-nobias": (lambda: nn.LayerNorm(8, bias=False, dtype=np.float64), (3, 5, 8)),
+    "groupnorm": (lambda: nn.GroupNorm(2, 6, dtype=np.float64), (3, 6, 5, 4)),
+    "groupnorm-1d": (lambda: nn.GroupNorm(3, 6, affine=False, dtype=np.float64), (3, 6, 5)),
+    "batchnorm1d-NC": (lambda: nn.BatchNorm1d(5, dtype=np.float64), (6, 5)),
+    "batchnorm1d-NCL": (lambda: nn.BatchNorm1d(5, dtype=np.float64), (3, 5, 7)),
+    "batchnorm1d-cumulative": (lambda: nn.BatchNorm1d(5, momentum=None, dtype=np.float64),
+                               (3, 5, 7)),
+    "batchnorm1d-noaffine-norunning": (lambda: nn.BatchNorm1d(
+        5, affine=False, track_running_stats=False, dtype=np.float64), (3, 5, 7)),
+    "upsample-nearest": (lambda: nn.Upsample(scale_factor=2), (2, 3, 5, 4)),
+    "upsample-bilinear": (lambda: nn.Upsample(size=(7, 9), mode="bilinear"), (2, 3, 5, 4)),
+    "upsample-bilinear-align": (lambda: nn.Upsample(scale_factor=1.7, mode="bilinear",
+                                                    align_corners=True), (2, 3, 5, 4)),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_MODULES))
+def test_new_modules_match_torch_in_train_and_eval(name, device):
+    """Float64, three training steps then two eval steps (so the running statistics are used),
+    output, dx and every parameter gradient with a random upstream gradient each step; the
+    buffers and state_dict keys agree with torch's at the end."""
+    build, shape = NEW_MODULES[name]
+    layer = build()
+    rng = np.random.default_rng(3)
+    for _, p in layer.named_parameters():              # not the trivial ones and zeros
+        p.data[...] = rng.standard_normal(p.shape)
+    twin = layer.to_torch(device)
+    assert list(layer.state_dict()) == list(twin.state_dict())
+    worst = 0.0
+    for step in range(5):
+        if step == 3:
+            layer.eval()
+            twin.eval()
+        x = rng.standard_normal(shape) * 2 + 1
+        out = layer(x)
+        dout = rng.standard_normal(out.shape)
+        layer.zero_grad()
+        dx = layer.backward(dout)
+        xt = torch.from_numpy(x).to(device).requires_grad_(True)
+        twin.zero_grad()
+        out_t = twin(xt)
+        out_t.backward(torch.from_numpy(dout).to(device))
+        errs = [np.max(np.abs(out - out_t.detach().cpu().numpy())),
+                np.max(np.abs(dx - xt.grad.cpu().numpy()))]
+        theirs = dict(twin.named_parameters())
+        assert set(theirs) == {n for n, _ in layer.named_parameters()}
+        errs += [np.max(np.abs(p.grad - theirs[n].grad.cpu().numpy()))
+                 for n, p in layer.named_parameters()]
+        worst = max(worst, *errs)
+    for k, v in twin.state_dict().items():
+        worst = max(worst, np.max(np.abs(layer.state_dict()[k] - v.cpu().numpy())))
+    print(f"{name}: largest difference from torch {worst:.2e}")
+    assert worst < 1e-12, (name, worst)
+
+
+def test_new_norm_layers_start_at_ones_and_zeros_and_reset():
+    for m in (nn.LayerNorm((2, 3)), nn.GroupNorm(2, 4), nn.BatchNorm1d(3)):
+        assert np.all(m.weight.data == 1) and np.all(m.bias.data == 0)
+        m.weight.data[...] = 5
+        m.bias.data[...] = 5
+        m.reset_parameters()
+        assert np.all(m.weight.data == 1) and np.all(m.bias.data == 0)
+        assert m.weight.data.dtype == np.float32
+    assert nn.LayerNorm(4, bias=False).bias is None
+    assert list(nn.LayerNorm(4, elementwise_affine=False).state_dict()) == []
+    assert list(nn.BatchNorm1d(2).state_dict()) == [
+        "weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+
+
 def test_loss_modules_match_torch():
     rng = np.random.default_rng(0)
     logits, y = rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
@@ -436,22 +520,78 @@ def test_loss_modules_match_torch():
             crit.backward()
 
 
-def test_loss_modules_pass_only_the_arguments_that_differ_from_the_defaults(monkeypatch):
-    seen = []
+_W = np.array([0.5, 2.0, 1.0, 3.0])
+LOSS_CASES = {
+    "ce-weight": (lambda: nn.CrossEntropyLoss(weight=_W), (6, 4), "class"),
+    "ce-ignore-1": (lambda: nn.CrossEntropyLoss(ignore_index=1), (6, 4), "class"),
+    "ce-weight-ignore-smooth0.2": (lambda: nn.CrossEntropyLoss(_W, ignore_index=2,
+                                                               label_smoothing=0.2), (6, 4), "class"),
+    "ce-sum": (lambda: nn.CrossEntropyLoss(reduction="sum"), (6, 4), "class"),
+    "ce-none-smooth0.1": (lambda: nn.CrossEntropyLoss(reduction="none", label_smoothing=0.1),
+                          (6, 4), "class"),
+    "ce-spatial": (nn.CrossEntropyLoss, (2, 4, 3, 5), "class"),
+    "ce-spatial-weight-ignore-smooth": (lambda: nn.CrossEntropyLoss(
+        _W, ignore_index=0, label_smoothing=0.3), (2, 4, 3, 5), "class"),
+    "ce-spatial-none-ignore": (lambda: nn.CrossEntropyLoss(ignore_index=3, reduction="none"),
+                               (2, 4, 3, 5), "class"),
+    "ce-spatial-sum-weight": (lambda: nn.CrossEntropyLoss(_W, reduction="sum"), (2, 4, 3, 5),
+                              "class"),
+    "mse-sum": (lambda: nn.MSELoss(reduction="sum"), (5, 3, 2), "real"),
+    "mse-none": (lambda: nn.MSELoss(reduction="none"), (5, 3, 2), "real"),
+    "bce-weight": (lambda: nn.BCEWithLogitsLoss(weight=np.array([1.0, 0.5, 2.0])), (5, 3),
+                   "prob"),
+    "bce-pos-weight-sum": (lambda: nn.BCEWithLogitsLoss(reduction="sum",
+                                                        pos_weight=np.array([3.0, 1.0, 0.2])),
+                           (5, 3), "prob"),
+    "bce-none-spatial": (lambda: nn.BCEWithLogitsLoss(
+        reduction="none", pos_weight=np.full((3, 1, 1), 2.0)), (2, 3, 4, 4), "prob"),
+}
 
-    def fake(logits, target, **kw):
-        seen.append(kw)
-        return 0.0, None
-    monkeypatch.setattr(F, "cross_entropy_forward", fake)
-    nn.CrossEntropyLoss()(np.zeros((2, 3)), np.array([0, 1]))
+
+@pytest.mark.parametrize("name", list(LOSS_CASES))
+def test_loss_module_options_match_torch_nn(name):
+    """Every non-default option against the torch.nn module (the twin), float64: the loss and
+    the gradient of the logits under a random upstream gradient."""
+    build, shape, kind = LOSS_CASES[name]
+    crit = build()
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal(shape) * 2
+    if kind == "class":
+        target = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+        if crit.ignore_index >= 0:          # make sure some targets are ignored, not all
+            target.flat[::3] = crit.ignore_index
+    else:
+        target = rng.random(shape) if kind == "prob" else rng.standard_normal(shape)
+    twin = crit.to_torch()
+    assert isinstance(twin, getattr(torch.nn, type(crit).__name__))
+    assert list(crit.state_dict()) == list(twin.state_dict())
+    loss = crit(logits, target)
+    dout = rng.standard_normal(np.shape(loss))
+    dlogits = crit.backward(dout)
+    lt = torch.from_numpy(logits).requires_grad_(True)
+    loss_t = twin(lt, torch.from_numpy(target))
+    loss_t.backward(torch.as_tensor(dout))
+    errs = (np.max(np.abs(loss - loss_t.detach().numpy())),
+            np.max(np.abs(dlogits - lt.grad.numpy())))
+    assert max(errs) < 1e-12, (name, errs)
+
+
+def test_loss_modules_hand_every_option_to_the_function(monkeypatch):
+    seen = []
+    monkeypatch.setattr(F, "cross_entropy_forward",
+                        lambda a, b, **kw: seen.append(kw) or (0.0, None))
     nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0], ignore_index=0, reduction="sum",
                         label_smoothing=0.1)(np.zeros((2, 3)), np.array([0, 1]))
-    assert seen[0] == {}
-    assert set(seen[1]) == {"weight", "ignore_index", "reduction", "label_smoothing"}
-    assert seen[1]["reduction"] == "sum" and seen[1]["label_smoothing"] == 0.1
-    monkeypatch.setattr(F, "mse_loss_forward", lambda a, b, **kw: seen.append(kw) or (0.0, None))
-    nn.MSELoss(reduction="none")(np.zeros(2), np.zeros(2))
-    assert seen[-1] == {"reduction": "none"}
+    assert seen[-1]["reduction"] == "sum" and seen[-1]["label_smoothing"] == 0.1
+    assert seen[-1]["ignore_index"] == 0 and seen[-1]["weight"].tolist() == [1.0, 2.0, 3.0]
+    monkeypatch.setattr(F, "binary_cross_entropy_with_logits_forward",
+                        lambda a, b, **kw: seen.append(kw) or (0.0, None))
+    nn.BCEWithLogitsLoss(pos_weight=[2.0])(np.zeros(2), np.zeros(2))
+    assert seen[-1]["pos_weight"].tolist() == [2.0] and seen[-1]["weight"] is None
+    w = np.array([1.0, 2.0])
+    crit = nn.CrossEntropyLoss(weight=w)
+    w[0] = 9.0                                              # the buffer is the module's own copy
+    assert crit.weight.tolist() == [1.0, 2.0]
 
 
 @pytest.mark.parametrize("build,err,match", [
@@ -468,10 +608,48 @@ def test_loss_modules_pass_only_the_arguments_that_differ_from_the_defaults(monk
     (lambda: nn.Conv2d(0, 4, 3), ValueError, "in_channels=0 must be at least 1"),
     (lambda: nn.Linear(4, 2, bias="yes"), TypeError, "Linear: bias must be True or False"),
     (lambda: nn.Dropout("0.5"), TypeError, "Dropout: p must be a real number"),
+    (lambda: nn.Dropout(p="0.5"), TypeError, "Dropout: p must be a real number, got p='0.5'"),
+    (lambda: nn.Dropout(p=1.0), ValueError, r"Dropout: p must lie in \[0, 1\)"),
+    (lambda: nn.Conv2d(4, 4, 3, groups="2"), TypeError,
+     "Conv2d: groups must be an integer, got groups='2'"),
+    (lambda: nn.Conv2d(4, 4, 3, groups=0), ValueError, "Conv2d: groups=0 must be at least 1"),
     (lambda: nn.Softmax(dim=None), TypeError, "Softmax: dim must be an integer"),
     (lambda: nn.CrossEntropyLoss(reduction="avg"), ValueError, "reduction must be one of"),
     (lambda: nn.CrossEntropyLoss(label_smoothing=2), ValueError, "label_smoothing must lie"),
+    (lambda: nn.CrossEntropyLoss(weight="heavy"), TypeError, "CrossEntropyLoss: weight must be"),
+    (lambda: nn.CrossEntropyLoss(ignore_index=1.5), TypeError, "ignore_index must be an integer"),
+    (lambda: nn.BCEWithLogitsLoss(pos_weight="2"), TypeError, "BCEWithLogitsLoss: pos_weight"),
+    (lambda: nn.BCEWithLogitsLoss(reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: nn.MSELoss(reduction=None), TypeError, "MSELoss: reduction must be a string"),
     (lambda: nn.LeakyReLU("0.1"), TypeError, "negative_slope must be a real number"),
+    (lambda: nn.GELU("exact"), ValueError, "GELU: approximate must be one of"),
+    (lambda: nn.GELU(None), TypeError, "GELU: approximate must be a string"),
+    (lambda: nn.LayerNorm(4.0), TypeError, "LayerNorm: normalized_shape must be an integer"),
+    (lambda: nn.LayerNorm((4, 0)), ValueError, "normalized_shape=0 must be at least 1"),
+    (lambda: nn.LayerNorm(()), ValueError, "normalized_shape must name at least one axis"),
+    (lambda: nn.LayerNorm(4, eps=0), ValueError, "LayerNorm: eps must be a finite number > 0"),
+    (lambda: nn.LayerNorm(4, elementwise_affine=1), TypeError, "elementwise_affine must be True"),
+    (lambda: nn.LayerNorm(4, bias="no"), TypeError, "LayerNorm: bias must be True or False"),
+    (lambda: nn.GroupNorm(2, 5), ValueError, "num_channels=5 must be divisible by num_groups=2"),
+    (lambda: nn.GroupNorm(2.0, 4), TypeError, "GroupNorm: num_groups must be an integer"),
+    (lambda: nn.GroupNorm(0, 4), ValueError, "num_groups=0 must be at least 1"),
+    (lambda: nn.GroupNorm(2, 4, eps="1e-5"), TypeError, "GroupNorm: eps must be a real number"),
+    (lambda: nn.GroupNorm(2, 4, affine=None), TypeError, "GroupNorm: affine must be True"),
+    (lambda: nn.BatchNorm1d("3"), TypeError, "BatchNorm1d: num_features must be an integer"),
+    (lambda: nn.BatchNorm1d(3, momentum=-0.1), ValueError, r"BatchNorm1d: momentum must lie"),
+    (lambda: nn.BatchNorm1d(3, eps=-1), ValueError, "BatchNorm1d: eps must be a finite number"),
+    (lambda: nn.BatchNorm1d(3, track_running_stats=0), TypeError, "track_running_stats must"),
+    (lambda: nn.Upsample(), ValueError, "Upsample: give exactly one of size and scale_factor"),
+    (lambda: nn.Upsample(4, 2), ValueError, "give exactly one of size and scale_factor"),
+    (lambda: nn.Upsample(scale_factor="2"), TypeError, "Upsample: scale_factor must be a real"),
+    (lambda: nn.Upsample(scale_factor=-2), ValueError, "scale_factor must be a finite number > 0"),
+    (lambda: nn.Upsample(size=4.5), TypeError, "Upsample: size must be an integer"),
+    (lambda: nn.Upsample(size=(4, 0)), ValueError, "Upsample: size must be a positive integer"),
+    (lambda: nn.Upsample(scale_factor=2, mode="bicubic"), ValueError, "mode must be one of"),
+    (lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners="yes"), TypeError,
+     "align_corners must be True or False"),
+    (lambda: nn.Upsample(scale_factor=2, align_corners=True), ValueError,
+     "only applies to mode='bilinear'"),
 ])
 def test_constructors_check_their_arguments(build, err, match):
     with pytest.raises(err, match=match):
@@ -509,3 +687,16 @@ def test_reset_parameters_draws_the_same_numbers_as_a_plain_uniform():
     ct = nn.ConvTranspose2d(3, 5, 2, rng=0, dtype=np.float64)
     assert np.abs(ct.weight.data).max() <= 1 / np.sqrt(5 * 4)
     assert np.abs(ct.weight.data).max() > 1 / np.sqrt(3 * 4) * 0.9 * np.sqrt(3 / 5)
+
+
+def test_new_layers_in_the_shape_arithmetic():
+    from cnnbook.arithmetic import receptive_field, summary
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.SiLU(),
+                          nn.Upsample(scale_factor=(2, 1.5)), nn.LayerNorm(9), nn.GELU(),
+                          nn.Upsample(size=(5, 7), mode="bilinear"))
+    shapes = [r.output_shape for r in summary(model, (2, 1, 8, 8)).rows]
+    assert shapes[3] == (2, 4, 12, 9) and shapes[-1] == (2, 4, 5, 7)
+    assert [tuple(model(np.zeros((2, 1, 8, 8), np.float32)).shape)] == shapes[-1:]
+    assert receptive_field(model[:3]).size == 3
+    with pytest.raises(ValueError, match="Upsample"):
+        receptive_field(model)

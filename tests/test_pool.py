@@ -504,6 +504,15 @@ def test_bad_input_messages(call, words):
     np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.parametrize("scale,err", [("1/16", TypeError), (None, TypeError),
+                                       (True, TypeError), (0, ValueError), (-0.5, ValueError),
+                                       (float("inf"), ValueError)])
+def test_roi_pool_spatial_scale_type_and_value(scale, err):
+    x = _image("random")
+    with pytest.raises(err, match=f"roi_pool: spatial_scale .*got spatial_scale={scale!r}"):
+        P.roi_pool(x, np.array([[0, 0, 0, 3, 3]]), 2, scale)
+
+
 def test_strict_passes_on_tiling():
     x = _image("random", (1, 2, 8, 8))
     np.testing.assert_array_equal(P.max_pool2d(x, 2, strict=True), P.max_pool2d(x, 2))
