@@ -457,15 +457,17 @@ class Linear(Module):
 
     def backward(self, dout, input_grad=True):
         cache = self._saved()
-        if not input_grad and not (_trainable(self.weight) or _trainable(self.bias)):
+        trains_bias = _trainable(self.bias)
+        if not input_grad and not (_trainable(self.weight) or trains_bias):
             return None
         if self.weight.requires_grad:
             dx, dw, db = F.linear_backward(dout, cache)
         else:                                # frozen weight: skip dw = dout.T @ x
             x, w, has_bias = cache
-            dout = check_dout("linear_backward", dout, x.shape[:-1] + (w.shape[0],), x.dtype)
-            dx, dw = dout @ w, None                                   # (*, in_features)
-            db = dout.reshape(-1, w.shape[0]).sum(axis=0) if _trainable(self.bias) else None
+            dout = check_dout("linear_backward", dout,
+                              x.shape[:-1] + (w.shape[0],), x.dtype)
+            dx, dw = dout @ w, None                   # (*, in_features)
+            db = dout.reshape(-1, w.shape[0]).sum(axis=0) if trains_bias else None
         _accumulate(self.weight, dw)
         _accumulate(self.bias, db)
         return dx if input_grad else None

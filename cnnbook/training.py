@@ -61,15 +61,17 @@ def _check_data(fn: str, x, y, num_classes=None):
 
 
 def batch_indices(n, batch_size, rng=None, shuffle=True):
-    """The index arrays of one epoch: a permutation of ``range(n)`` drawn from `rng` (or the
-    identity when ``shuffle=False``) cut into batches of `batch_size`; the last may be smaller.
+    """The index arrays of one epoch: a permutation of ``range(n)`` drawn from
+    `rng` (or the identity when ``shuffle=False``) cut into batches of
+    `batch_size`; the last may be smaller.
 
     >>> [b.tolist() for b in batch_indices(5, 2, shuffle=False)]
     [[0, 1], [2, 3], [4]]
     """
     fn = "batch_indices"
     n = check_positive_int(fn, "n", n, "pass the number of examples")
-    batch_size = check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
+    batch_size = check_positive_int(fn, "batch_size", batch_size,
+                                    "use e.g. batch_size=64")
     order = make_rng(fn, rng).permutation(n) if shuffle else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
@@ -92,12 +94,15 @@ def loss_and_grad(logits, y, loss="cross_entropy"):
     return value, F.softmax_backward(F.mse_loss_backward(1.0, c_mse), c_soft)
 
 
-def train_step(model, optimizer, xb, yb, loss="cross_entropy", scheduler=None):
-    """One step: forward, loss, backward, ``optimizer.step()``, ``optimizer.zero_grad()``, and
-    ``scheduler.step()`` if given. Returns ``(loss, batch accuracy)`` as Python floats."""
+def train_step(model, optimizer, xb, yb, loss="cross_entropy",
+               scheduler=None):
+    """One step: forward, loss, backward, ``optimizer.step()``,
+    ``optimizer.zero_grad()``, and ``scheduler.step()`` if given.
+    Returns ``(loss, batch accuracy)`` as Python floats."""
     logits = model(xb)
     value, dlogits = loss_and_grad(logits, yb, loss)
-    model.backward(dlogits, input_grad=False)    # no gradient for the images themselves
+    # no gradient for the images themselves
+    model.backward(dlogits, input_grad=False)
     optimizer.step()
     optimizer.zero_grad()
     if scheduler is not None:
