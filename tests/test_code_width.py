@@ -60,3 +60,47 @@ def test_chapters_are_ruff_formatted_at_the_column_width():
                            *map(str, NOTEBOOKS)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, ("`ruff format --line-length 78 book/*.ipynb` would change:\n"
                                   + proc.stdout + proc.stderr)
+
+
+# The shown functions of these modules still have longer lines; the page wraps them (cnnbook.css
+# wraps every output block) until they fit too.
+WRAPPED_MODULES = {"cnnbook.conv", "cnnbook.pool"}
+
+
+def _show_source_calls():
+    """Every `cb.show_source(...)` call of the chapters, as (notebook, source of the call,
+    source of the tuple of objects it shows)."""
+    import ast
+    calls = []
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            src = cell.get("source", "")
+            src = "".join(src) if isinstance(src, list) else src
+            if cell.get("cell_type") != "code" or "show_source" not in src:
+                continue
+            src = "\n".join("pass" if line.startswith(("%", "!")) else line
+                            for line in src.splitlines())
+            for node in ast.walk(ast.parse(src)):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "show_source":
+                    objs = ast.Tuple(elts=node.args, ctx=ast.Load())
+                    calls.append((path.stem, ast.unparse(node), ast.unparse(objs)))
+    return calls
+
+
+def test_library_code_shown_in_the_chapters_fits_the_column():
+    pytest.importorskip("IPython")
+    import cnnbook as cb
+    import cnnbook.distributed as dist_cb
+    calls = _show_source_calls()
+    assert calls, "no chapter calls cb.show_source"
+    namespace = {"cb": cb, "dist_cb": dist_cb}
+    long = []
+    for stem, call, objs in calls:
+        if {o.__module__ for o in eval(objs, namespace)} <= WRAPPED_MODULES:
+            continue
+        block = eval(call, namespace).data.splitlines()[1:-1]
+        long += [f"{stem}: {call[:50]}: {len(line)} chars: {line.strip()[:50]}"
+                 for line in block if len(line) > CODE_COLUMNS]
+    assert not long, (f"{len(long)} lines over {CODE_COLUMNS} characters in library code the "
+                      "chapters show:\n  " + "\n  ".join(long[:20]))
