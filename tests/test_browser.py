@@ -382,3 +382,18 @@ def test_live_explorer_pages_fetch_engine_and_data_from_files():
         for binary in re.findall(r'"binary":"([^"]+)"', text):
             f = (page.parent / binary).resolve()
             assert f.is_file() and f.parent == HTML / "_images" / "live", (path, binary)
+
+
+@pytest.mark.parametrize("path", PAGES or [None], ids=lambda p: p or "no-book")
+def test_code_fits_the_column_on_a_wide_screen(browser, site, path):
+    """At 1280 px no code block (a cell's input, or library code a chapter shows) scrolls
+    sideways: every line fits the code column, which shows 78 characters."""
+    context, page, log = _open(browser, site + path, width=1280)
+    try:
+        wide = page.evaluate("""() => [...document.querySelectorAll(
+                'article div.highlight pre, article div.cell_input pre')]
+            .filter(p => p.scrollWidth > p.clientWidth + 1)
+            .map(p => p.textContent.trim().split('\\n')[0].slice(0, 60))""")
+    finally:
+        context.close()
+    assert not wide, f"{path}: {len(wide)} code blocks scroll sideways at 1280 px: {wide[:5]}"
