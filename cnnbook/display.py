@@ -111,8 +111,8 @@ class Table:
                 text = html.escape(v if tag == "th" else self._fmt(v, j))
                 if bold and text:
                     text = f"<b>{text}</b>"
-                # numbers and shapes never break inside; text may wrap in a narrow column
-                keep = tag == "th" or self.align[j] == "r" or _is_shape(v)
+                # numbers and shapes never break inside; text and headers may wrap
+                keep = tag == "td" and (self.align[j] == "r" or _is_shape(v))
                 style = ";".join(s for s in ("text-align:right" if self.align[j] == "r" else "",
                                              "white-space:nowrap" if keep else "") if s)
                 out.append(f'<{tag} style="{style}">{text}</{tag}>' if style
