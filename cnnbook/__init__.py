@@ -20,6 +20,7 @@ submodules load on first use, so the core needs only NumPy:
   the library), in the static book and in JupyterLab alike.
 - ``cb.manual_seed(n)``: reseeds the generator that layers built without ``rng=`` draw from.
 - ``cb.show_source(fn)``: the library's own code, shown as a highlighted code block.
+- ``cb.table(rows, headers)``: a table shown as HTML in the page, as aligned text in a terminal.
 """
 import importlib
 
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "functional", "nn", "optim", "init", "arithmetic", "data", "gradcheck", "verify", "torchcompare",
     "widgets", "plot", "exercises", "training", "conv", "pool", "activations", "linear", "losses", "norm",
-    "models", "search", "distributed", "live", "window", "examples",
+    "models", "search", "distributed", "live", "window", "examples", "display",
     "fast",
     "module", "twin",
 }
@@ -37,6 +38,8 @@ _SUBMODULES = {
 def __getattr__(name):
     if name == "F":
         return importlib.import_module(".functional", __name__)
+    if name == "table":
+        return importlib.import_module(".display", __name__).table
     if name in _SUBMODULES:
         return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'cnnbook' has no attribute {name!r}")

@@ -12,12 +12,12 @@ References:
 """
 from __future__ import annotations
 
-import html
 from typing import NamedTuple
 
 import numpy as np
 
 from ._checks import check_bool, out_size, pair, pair_nonneg
+from .display import Table
 from .window import span
 
 __all__ = [
@@ -528,43 +528,6 @@ def count_flops(model, input_shape) -> FlopCount:
     """
     macs = sum(r.macs for r in _walk(model, input_shape, "count_flops"))
     return FlopCount(macs, 2 * macs)
-
-
-class Table:
-    """A small printable table: ``str()`` gives Markdown, notebooks render ``_repr_html_``;
-    ``.rows`` holds NamedTuples for asserts."""
-
-    def __init__(self, columns, rows, footer=None):
-        self.columns = list(columns)
-        self.rows = list(rows)
-        self.footer = footer
-
-    @staticmethod
-    def _fmt(v):
-        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            return f"{int(v):,}"
-        return str(v)
-
-    def __str__(self):
-        cells = [[self._fmt(v) for v in r] for r in self.rows]
-        if self.footer:
-            cells.append([self._fmt(v) for v in self.footer])
-        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(self.columns)]
-        line = lambda vals: "| " + " | ".join(v.ljust(wd) for v, wd in zip(vals, widths)) + " |"
-        out = [line(self.columns), "|" + "|".join("-" * (wd + 2) for wd in widths) + "|"]
-        out += [line(r) for r in cells]
-        return "\n".join(out)
-
-    def __repr__(self):
-        return str(self)
-
-    def _repr_html_(self):
-        esc = lambda v: html.escape(self._fmt(v))
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>" for r in self.rows)
-        if self.footer:
-            body += "<tr>" + "".join(f"<td><b>{esc(v)}</b></td>" for v in self.footer) + "</tr>"
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def summary(model, input_shape) -> Table:

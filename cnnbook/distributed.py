@@ -282,23 +282,27 @@ def _simulate_failure(cfg: _Config, rank: int, step: int) -> None:
 
 
 def _worker(rank: int, cfg: _Config) -> None:
-    """One rank of ``train_ddp``; runs in a spawned process (importable, hence in this module)."""
+    """One rank of ``train_ddp``; runs in a spawned process (importable, hence
+    in this module)."""
     import torch
     import torch.distributed as dist
     import torch.nn.functional as tF
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    torch.set_num_threads(1)          # one core per process: the ranks must not fight for cores
+    # one core per process: the ranks must not fight for cores
+    torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
     cuda = cfg.backend == "nccl"
     device = torch.device(f"cuda:{rank}" if cuda else "cpu")
     if cuda:
         torch.cuda.set_device(device)
-        # compare float32 with float32: no TF32 in convolutions or matrix products
+        # compare float32 with float32: no TF32 in convolutions or matrix
+        # products
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-    dist.init_process_group(cfg.backend, init_method=f"tcp://127.0.0.1:{cfg.port}", rank=rank,
-                            world_size=cfg.world_size,
+    dist.init_process_group(cfg.backend,
+                            init_method=f"tcp://127.0.0.1:{cfg.port}",
+                            rank=rank, world_size=cfg.world_size,
                             timeout=datetime.timedelta(seconds=cfg.timeout))
     try:
         with open(os.path.join(cfg.out_dir, "model.pkl"), "rb") as f:
@@ -306,42 +310,51 @@ def _worker(rank: int, cfg: _Config) -> None:
         with np.load(os.path.join(cfg.out_dir, "data.npz")) as d:
             x, y = d["x"], d["y"]
         twin = model.to_torch(str(device))
-        ddp = DDP(twin, device_ids=[rank] if cuda else None)   # broadcasts rank 0's weights
-        opt = torch.optim.SGD(ddp.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        # DDP broadcasts rank 0's weights
+        ddp = DDP(twin, device_ids=[rank] if cuda else None)
+        opt = torch.optim.SGD(ddp.parameters(), lr=cfg.lr,
+                              momentum=cfg.momentum)
         n, b = len(y), cfg.batch_size // cfg.world_size
         sampler = _sampler(n, cfg.world_size, rank, cfg.seed)
         per_epoch = _steps_per_epoch(n, cfg.batch_size)
         seen, losses, log = [], [], []
-        barrier = (lambda: dist.barrier(device_ids=[rank])) if cuda else dist.barrier
+        barrier = ((lambda: dist.barrier(device_ids=[rank])) if cuda
+                   else dist.barrier)
         barrier()
         t0 = time.perf_counter()
         for step in range(cfg.steps):
             epoch, j = divmod(step, per_epoch)
             if j == 0:
-                sampler.set_epoch(epoch)            # a new shuffle, the same on every rank
+                # a new shuffle, the same on every rank
+                sampler.set_epoch(epoch)
                 order = np.fromiter(iter(sampler), dtype=np.int64)
-            _simulate_failure(cfg, rank, step)      # only when a test asks for it
+            _simulate_failure(cfg, rank, step)  # only when a test asks
             idx = order[j * b:(j + 1) * b]
             xb = torch.from_numpy(x[idx]).to(device)
             yb = torch.from_numpy(y[idx]).to(device)
-            loss = tF.cross_entropy(ddp(xb), yb)    # mean over this rank's shard
+            # the mean over this rank's shard
+            loss = tF.cross_entropy(ddp(xb), yb)
             opt.zero_grad()
-            loss.backward()                         # DDP all-reduces (averages) the gradients
+            loss.backward()  # DDP all-reduces (averages) the gradients
             opt.step()
             total = loss.detach().clone()
-            dist.all_reduce(total)                  # the global batch's loss, for the log
+            dist.all_reduce(total)  # the global batch's loss, for the log
             seen.append(idx)
             losses.append(float(total) / cfg.world_size)
             if rank == 0:
-                log.append(f"step {step + 1}/{cfg.steps}: loss {losses[-1]:.4f} "
+                log.append(f"step {step + 1}/{cfg.steps}: "
+                           f"loss {losses[-1]:.4f} "
                            f"({cfg.world_size} x {b} images)")
         barrier()
         seconds = time.perf_counter() - t0
-        if rank == 0:                               # one writer: no two ranks race on the file
-            path = cfg.checkpoint or os.path.join(cfg.out_dir, "checkpoint.pt")
+        # one writer: no two ranks race on the file
+        if rank == 0:
+            path = (cfg.checkpoint
+                    or os.path.join(cfg.out_dir, "checkpoint.pt"))
             torch.save(ddp.module.state_dict(), path)
-        np.savez(os.path.join(cfg.out_dir, f"rank{rank}.npz"), seen=np.array(seen),
-                 losses=np.array(losses), seconds=seconds, log=np.array(log, dtype=str))
+        np.savez(os.path.join(cfg.out_dir, f"rank{rank}.npz"),
+                 seen=np.array(seen), losses=np.array(losses),
+                 seconds=seconds, log=np.array(log, dtype=str))
     finally:
         dist.destroy_process_group()
 

@@ -112,10 +112,12 @@ def xavier_normal_(w, gain=1.0, rng=None):
     return w
 
 
-def kaiming_uniform_(w, a=0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
-    """Fill `w` from ``U(-bound, bound)``, ``bound = sqrt(3) * gain / sqrt(fan)`` with
-    ``gain = calculate_gain(nonlinearity, a)``; returns `w`. With the defaults (``a=0``,
-    leaky_relu) the gain is sqrt(2), He's ReLU value."""
+def kaiming_uniform_(w, a=0, mode="fan_in", nonlinearity="leaky_relu",
+                     rng=None):
+    """Fill `w` from ``U(-bound, bound)``, ``bound = sqrt(3) * gain /
+    sqrt(fan)`` with ``gain = calculate_gain(nonlinearity, a)``; returns `w`.
+    With the defaults (``a=0``, leaky_relu) the gain is sqrt(2), He's ReLU
+    value."""
     fn = "kaiming_uniform_"
     w = _check_weight(fn, w)
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(fn, w, mode))

@@ -392,21 +392,25 @@ class Adam(Optimizer):
             data = p.data
             if wd != 0:
                 if self._decoupled:
-                    data = data * (1 - lr * wd)         # AdamW: shrink the weights directly
+                    # AdamW: shrink the weights directly
+                    data = data * (1 - lr * wd)
                 else:
-                    g = g + wd * data                   # Adam: L2 term folded into the gradient
+                    # Adam: the L2 term folded into the gradient
+                    g = g + wd * data
             if not st:
                 st["step"] = 0
                 st["exp_avg"] = np.zeros_like(p.data)
                 st["exp_avg_sq"] = np.zeros_like(p.data)
             st["step"] += 1
             t = st["step"]
-            m = st["exp_avg"] + (1 - b1) * (g - st["exp_avg"])        # torch's lerp form
+            # torch's lerp form of b1 * m + (1 - b1) * g
+            m = st["exp_avg"] + (1 - b1) * (g - st["exp_avg"])
             v = b2 * st["exp_avg_sq"] + (1 - b2) * g * g
             st["exp_avg"], st["exp_avg_sq"] = m, v
             step_size = lr / (1 - b1 ** t)
             denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-            p.data = (data - step_size * (m / denom)).astype(p.data.dtype, copy=False)
+            p.data = (data - step_size * (m / denom)).astype(p.data.dtype,
+                                                             copy=False)
 
 
 class AdamW(Adam):

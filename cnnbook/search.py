@@ -82,16 +82,19 @@ def _check_params(fn: str, params) -> dict:
     return {k: params[k] for k in SEARCH_SPACE}
 
 
-def train_and_validate(params, data=None, epochs=MAX_EPOCHS, seed=0, trial=None,
-                       return_model=False):
-    """Train one configuration and return its validation accuracy after the last epoch.
+def train_and_validate(params, data=None, epochs=MAX_EPOCHS, seed=0,
+                       trial=None, return_model=False):
+    """Train one configuration and return its validation accuracy after the
+    last epoch.
 
-    `params` holds ``lr``, ``weight_decay``, ``width`` and ``batch_size``; `data` is
-    ``((x_train, y_train), (x_val, y_val))`` (default ``load_data()``). The seed fixes the initial
-    weights and the order of the batches, so the same call gives the same number. With an Optuna
-    `trial`, the validation accuracy is reported after every epoch and ``optuna.TrialPruned`` is
-    raised when the pruner stops the trial; ``trial.user_attrs`` then holds ``epochs`` (epochs
-    trained) and ``seconds``. ``return_model=True`` returns ``(accuracy, model)``.
+    `params` holds ``lr``, ``weight_decay``, ``width`` and ``batch_size``;
+    `data` is ``((x_train, y_train), (x_val, y_val))`` (default
+    ``load_data()``). The seed fixes the initial weights and the order of the
+    batches, so the same call gives the same number. With an Optuna `trial`,
+    the validation accuracy is reported after every epoch and
+    ``optuna.TrialPruned`` is raised when the pruner stops the trial;
+    ``trial.user_attrs`` then holds ``epochs`` (epochs trained) and
+    ``seconds``. ``return_model=True`` returns ``(accuracy, model)``.
     """
     from threadpoolctl import threadpool_limits
 
@@ -106,18 +109,22 @@ def train_and_validate(params, data=None, epochs=MAX_EPOCHS, seed=0, trial=None,
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     acc = 0.0
-    # Matrices this small run fastest on one BLAS thread (several threads mostly wait for each
-    # other on a busy machine); a search gets its parallelism from running trials side by side.
+    # Matrices this small run fastest on one BLAS thread (several threads
+    # mostly wait for each other on a busy machine); a search gets its
+    # parallelism from running trials side by side.
+    batch_size = int(params["batch_size"])
     with threadpool_limits(limits=1, user_api="blas"):
         for epoch in range(1, epochs + 1):
-            acc = _epoch(model, opt, (x_tr, y_tr), (x_va, y_va), int(params["batch_size"]), rng)
+            acc = _epoch(model, opt, (x_tr, y_tr), (x_va, y_va), batch_size,
+                         rng)
             if trial is not None:
                 trial.set_user_attr("epochs", epoch)
                 trial.set_user_attr("seconds", time.perf_counter() - t0)
                 trial.report(acc, epoch)
                 if trial.should_prune():
                     import optuna
-                    raise optuna.TrialPruned(f"pruned after epoch {epoch} at accuracy {acc:.4f}")
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch} "
+                                             f"at accuracy {acc:.4f}")
     return (acc, model) if return_model else acc
 
 
@@ -136,7 +143,8 @@ def _epoch(model, opt, train, val, batch_size, rng) -> float:
 
 
 def suggest(trial, space=None):
-    """The parameters of one trial, drawn by the study's sampler from `space` (log scales)."""
+    """The parameters of one trial, drawn by the study's sampler from `space`
+    (log scales)."""
     space = SEARCH_SPACE if space is None else space
     params = {}
     for name, (low, high, kind) in space.items():
@@ -148,9 +156,11 @@ def suggest(trial, space=None):
 
 
 def objective(trial, data=None, epochs=MAX_EPOCHS, seed=0, space=None):
-    """Optuna objective: validation accuracy (to maximise) of the configuration `trial` draws."""
+    """Optuna objective: validation accuracy (to maximise) of the
+    configuration `trial` draws."""
     params = suggest(trial, space)
-    return train_and_validate(params, data=data, epochs=epochs, seed=seed, trial=trial)
+    return train_and_validate(params, data=data, epochs=epochs, seed=seed,
+                              trial=trial)
 
 
 def grid_search_space(points_per_axis, space=None):
@@ -199,18 +209,22 @@ def sqlite_storage(path, timeout=30):
                                       engine_kwargs={"connect_args": {"timeout": timeout}})
 
 
-def run_worker(storage_url, study_name, trials, worker=0, epochs=3, seed=0, timeout=30):
-    """One worker: load the study `study_name` from `storage_url` and run `trials` trials of
-    `epochs` epochs with a TPE sampler seeded with ``seed + worker``, each tagged with
-    ``user_attrs["worker"]``. Several workers may run at once on the same storage."""
+def run_worker(storage_url, study_name, trials, worker=0, epochs=3, seed=0,
+               timeout=30):
+    """One worker: load the study `study_name` from `storage_url` and run
+    `trials` trials of `epochs` epochs with a TPE sampler seeded with
+    ``seed + worker``, each tagged with ``user_attrs["worker"]``. Several
+    workers may run at once on the same storage."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sqlite = storage_url.startswith("sqlite")
+    engine_kwargs = {"connect_args": {"timeout": timeout}} if sqlite else None
     storage = optuna.storages.RDBStorage(storage_url,
-                                         engine_kwargs={"connect_args": {"timeout": timeout}}
-                                         if storage_url.startswith("sqlite") else None)
+                                         engine_kwargs=engine_kwargs)
+    sampler = optuna.samplers.TPESampler(seed=seed + worker,
+                                         n_startup_trials=4)
     study = optuna.load_study(study_name=study_name, storage=storage,
-                              sampler=optuna.samplers.TPESampler(seed=seed + worker,
-                                                                 n_startup_trials=4))
+                              sampler=sampler)
 
     def tagged(trial):
         trial.set_user_attr("worker", worker)

@@ -179,15 +179,17 @@ def _accuracy(logits, y) -> float:
 
 
 def batch_indices(n, batch_size, rng=None, shuffle=True):
-    """The index arrays of one epoch: a permutation of ``range(n)`` drawn from `rng` (or the
-    identity when ``shuffle=False``) cut into batches of `batch_size`; the last may be smaller.
+    """The index arrays of one epoch: a permutation of ``range(n)`` drawn from
+    `rng` (or the identity when ``shuffle=False``) cut into batches of
+    `batch_size`; the last may be smaller.
 
     >>> [b.tolist() for b in batch_indices(5, 2, shuffle=False)]
     [[0, 1], [2, 3], [4]]
     """
     fn = "batch_indices"
     n = check_positive_int(fn, "n", n, "pass the number of examples")
-    batch_size = check_positive_int(fn, "batch_size", batch_size, "use e.g. batch_size=64")
+    batch_size = check_positive_int(fn, "batch_size", batch_size,
+                                    "use e.g. batch_size=64")
     order = make_rng(fn, rng).permutation(n) if shuffle else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
@@ -214,24 +216,23 @@ def _builtin_loss_and_grad(logits, y, loss):
     return value, F.softmax_backward(F.mse_loss_backward(1.0, c_mse), c_soft)
 
 
-def train_step(model, optimizer, xb, yb, loss="cross_entropy", scheduler=None):
-    """One step: forward, loss, backward, ``optimizer.step()``, ``optimizer.zero_grad()``, and
-    ``scheduler.step()`` if given. Returns ``(loss, batch accuracy)`` as Python floats (the
-    accuracy is NaN when ``yb`` is not class indices).
-
-    A loss that is NaN or infinite raises FloatingPointError before the backward pass, so the
-    weights stay as they were."""
-    return _train_step(model, optimizer, xb, yb, _check_loss("train_step", loss), scheduler,
-                       "train_step")
-
-
-def _train_step(model, optimizer, xb, yb, loss: _Loss, scheduler, where: str):
+def train_step(model, optimizer, xb, yb, loss="cross_entropy",
+               scheduler=None):
+    """One step: forward, loss, backward, ``optimizer.step()``,
+    ``optimizer.zero_grad()``, and ``scheduler.step()`` if given.
+    Returns ``(loss, batch accuracy)`` as Python floats (the accuracy is
+    NaN when ``yb`` is not class indices). A NaN or infinite loss raises
+    FloatingPointError before the backward pass: the weights stay as
+    they were."""
+    loss = _check_loss("train_step", loss)
     logits = model(xb)
     value, dlogits = loss.grad(logits, yb)
     value = float(np.asarray(value))
     if not math.isfinite(value):
-        raise FloatingPointError(_diverged(where, value, xb, model, optimizer))
-    model.backward(dlogits, input_grad=False)    # no gradient for the images themselves
+        raise FloatingPointError(
+            _diverged("train_step", value, xb, model, optimizer))
+    # no gradient for the images themselves
+    model.backward(dlogits, input_grad=False)
     optimizer.step()
     optimizer.zero_grad()
     if scheduler is not None:
@@ -434,7 +435,10 @@ def _train_epoch(model, optimizer, x, y, batches, hist, total, *, loss, schedule
         xb = x[idx] if augment is None else augment(x[idx])
         where = (f"fit: epoch {epoch + 1}, step {i + 1} of {steps_per_epoch or len(batches)} "
                  f"(step {hist.steps + 1} of this run)")
-        value, acc = _train_step(model, optimizer, xb, y[idx], loss, scheduler, where)
+        try:
+            value, acc = train_step(model, optimizer, xb, y[idx], loss, scheduler)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"{where}: {err}") from None
         hist.loss.append(value)
         hist.acc.append(acc)
         hist.lr.append(lr)

@@ -663,3 +663,18 @@ def test_wide_tables_fit_the_column_at_1280(browser, site):
     print("appendix tables at 1280 px: " + ", ".join(f"{t['width']:.0f} px" for t in tables)
           + f" in a {tables[0]['column']:.0f} px column")
     assert not wide, wide
+
+
+@pytest.mark.parametrize("path", PAGES or [None], ids=lambda p: p or "no-book")
+def test_code_fits_the_column_on_a_wide_screen(browser, site, path):
+    """At 1280 px no code block (a cell's input, or library code a chapter shows) scrolls
+    sideways: every line fits the code column, which shows 78 characters."""
+    context, page, log = _open(browser, site + path, width=1280)
+    try:
+        wide = page.evaluate("""() => [...document.querySelectorAll(
+                'article div.highlight pre, article div.cell_input pre')]
+            .filter(p => p.scrollWidth > p.clientWidth + 1)
+            .map(p => p.textContent.trim().split('\\n')[0].slice(0, 60))""")
+    finally:
+        context.close()
+    assert not wide, f"{path}: {len(wide)} code blocks scroll sideways at 1280 px: {wide[:5]}"
