@@ -268,9 +268,12 @@ class Linear(_Weighted):
         def grads(cache):
             if self.weight.requires_grad:
                 return F.linear_backward(dout, cache)
-            x, w, _ = cache                    # frozen weight: skip dw = dout.T @ x
-            d = check_dout("linear_backward", dout, x.shape[:-1] + (w.shape[0],), x.dtype)
-            db = d.reshape(-1, w.shape[0]).sum(axis=0) if _trainable(self.bias) else None
+            x, w, _ = cache          # frozen weight: skip dw = dout.T @ x
+            shape = x.shape[:-1] + (w.shape[0],)
+            d = check_dout("linear_backward", dout, shape, x.dtype)
+            db = None
+            if _trainable(self.bias):
+                db = d.reshape(-1, w.shape[0]).sum(axis=0)
             return d @ w, None, db
         dx = self._grads(grads, self._saved(), input_grad)
         return dx if input_grad else None

@@ -387,7 +387,8 @@ class Adam(Optimizer):
 
     def step(self):
         for g_, p, st in self._active():
-            lr, (b1, b2), eps, wd = g_["lr"], g_["betas"], g_["eps"], g_["weight_decay"]
+            lr, (b1, b2), eps = g_["lr"], g_["betas"], g_["eps"]
+            wd = g_["weight_decay"]
             g = p.grad
             data = p.data
             if wd != 0:
