@@ -62,9 +62,8 @@ def test_chapters_are_ruff_formatted_at_the_column_width():
                                   + proc.stdout + proc.stderr)
 
 
-# The shown functions of these modules still have longer lines; the page wraps them (cnnbook.css
-# wraps every output block) until they fit too.
-WRAPPED_MODULES = {"cnnbook.conv", "cnnbook.pool"}
+# Modules whose shown functions may exceed the column (the page would wrap them): none.
+WRAPPED_MODULES: set[str] = set()
 
 
 def _show_source_calls():
