@@ -18,6 +18,7 @@ total                     1,006
 from __future__ import annotations
 
 import html
+import re
 import numbers
 
 import numpy as np
@@ -109,10 +110,13 @@ class Table:
             out = []
             for j, v in enumerate(row):
                 text = html.escape(v if tag == "th" else self._fmt(v, j))
+                # numbers and shapes never break inside; text and headers may wrap at
+                # spaces, and names also after "_" and "." (features.10, batch_norm1d)
+                keep = tag == "td" and (self.align[j] == "r" or _is_shape(v))
+                if not keep:
+                    text = _BREAKS.sub(r"\g<0><wbr>", text)
                 if bold and text:
                     text = f"<b>{text}</b>"
-                # numbers and shapes never break inside; text and headers may wrap
-                keep = tag == "td" and (self.align[j] == "r" or _is_shape(v))
                 style = ";".join(s for s in ("text-align:right" if self.align[j] == "r" else "",
                                              "white-space:nowrap" if keep else "") if s)
                 out.append(f'<{tag} style="{style}">{text}</{tag}>' if style
@@ -124,6 +128,11 @@ class Table:
         if self.footer is not None:
             body += f'<tr class="cnnbook-table-total">{cells(self.footer, "td", True)}</tr>'
         return f'<div class="cnnbook-table"><table>{head}<tbody>{body}</tbody></table></div>'
+
+
+# where a name may break: after "_" (batch_norm1d), after "." that follows a letter
+# (features.10), never inside a number (2.0e-16)
+_BREAKS = re.compile(r"_(?=\w)|(?<=[A-Za-z])\.(?=\w)")
 
 
 def table(rows, headers, align=None, footer=None, formats=None) -> Table:

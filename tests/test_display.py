@@ -40,8 +40,12 @@ def test_html_is_a_real_table_with_aligned_unbroken_numbers():
     html = t._repr_html_()
     assert html.startswith('<div class="cnnbook-table"><table>') and "<thead>" in html
     cells = _cells(html)
-    assert [text for _, text in cells] == ["features.10", "Conv2d", "(64, 55, 55)", "23,296",
-                                           "70,276,800"]
+    assert [text for _, text in cells] == ["features.<wbr>10", "Conv2d", "(64, 55, 55)",
+                                           "23,296", "70,276,800"]
+    # names may break after "_" or "."; numbers never carry a break opportunity
+    assert "<wbr>" not in "".join(text for _, text in cells[2:])
+    many = table([("batch_norm1d", "dx 2.0e-16")], ["layer", "gradients"])
+    assert "batch_<wbr>norm1d" in many._repr_html_() and "dx 2.0e-16" in many._repr_html_()
     for style, text in cells[2:]:
         assert "text-align:right" in style and "white-space:nowrap" in style, text
     assert "text-align:right" not in cells[0][0] and "text-align:right" not in cells[1][0]
