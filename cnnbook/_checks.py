@@ -39,19 +39,24 @@ def _is_int(v) -> bool:
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
+def _numpy_array(fn: str, name: str, x, what: str) -> np.ndarray:
+    """`x` as a NumPy array (no copy); a string, None or a torch tensor raises TypeError."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{fn}: {name} must be {what}, got {type(x).__name__}; "
+                        f"pass e.g. np.asarray(...).")
+    if type(x).__module__.startswith("torch"):
+        raise TypeError(f"{fn}: {name} is a torch.Tensor; cnnbook works on NumPy arrays: "
+                        f"pass {name}.detach().cpu().numpy().")
+    return np.asarray(x)
+
+
 def as_float_array(fn: str, name: str, x, dtype=None) -> np.ndarray:
     """Return `x` as a floating NumPy array without modifying it.
 
     Integer and boolean arrays (a 0/1 toy image) become float64; float32/float64 keep their dtype
     unless `dtype` is given. Anything that is not array-like raises TypeError.
     """
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{fn}: {name} must be a NumPy array of numbers, got {type(x).__name__}; "
-                        f"pass e.g. np.asarray(...).")
-    if type(x).__module__.startswith("torch"):
-        raise TypeError(f"{fn}: {name} is a torch.Tensor; cnnbook works on NumPy arrays: "
-                        f"pass {name}.detach().cpu().numpy().")
-    arr = np.asarray(x)
+    arr = _numpy_array(fn, name, x, "a NumPy array of numbers")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{fn}: {name} must hold numbers, got dtype {arr.dtype}; "
                         f"convert it with np.asarray({name}, dtype=float).")
@@ -274,13 +279,7 @@ def float_input(fn: str, name: str, x) -> np.ndarray:
     >>> float_input("f", "x", np.zeros(2, np.float32)).dtype
     dtype('float32')
     """
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{fn}: {name} must be a NumPy array of float32 or float64, got "
-                        f"{type(x).__name__}.")
-    if type(x).__module__.startswith("torch"):
-        raise TypeError(f"{fn}: {name} is a torch.Tensor; cnnbook works on NumPy arrays: "
-                        f"pass {name}.detach().cpu().numpy().")
-    arr = np.asarray(x)
+    arr = _numpy_array(fn, name, x, "a NumPy array of float32 or float64")
     if arr.dtype in (np.float32, np.float64):
         return arr
     if arr.dtype == np.uint8:
