@@ -741,3 +741,9 @@ def load_image_folder(root, size, channels=3):
             x[n, c] = planes[c if len(planes) == channels else 0]      # gray repeated to RGB
     np.clip(x, 0, 1, out=x)                                # float round-off of the filters
     return x, np.asarray(labels, dtype=np.int64), classes
+
+
+# Several garments per canvas, for segmentation and detection (cnnbook/scenes.py).
+from .scenes import SCENE_CLASSES, Scenes, make_scenes  # noqa: E402
+
+__all__ += ["make_scenes", "Scenes", "SCENE_CLASSES"]
