@@ -1,4 +1,5 @@
-"""Softmax, log-softmax and the losses: cross-entropy, binary cross-entropy with logits, MSE.
+"""Softmax, log-softmax and the losses: cross-entropy, binary cross-entropy with logits, MSE,
+soft Dice.
 
 Softmax and log-softmax subtract the maximum along ``dim`` first, so they are exact for logits as
 large as ±1e4 (no ``exp`` overflow). The losses take PyTorch's ``reduction`` ("mean", the
@@ -17,6 +18,8 @@ References:
   ``binary_cross_entropy_with_logits`` (``pos_weight``), ``mse_loss``, ``one_hot``.
 - C. Szegedy, V. Vanhoucke, S. Ioffe, J. Shlens and Z. Wojna, "Rethinking the Inception
   Architecture for Computer Vision", CVPR 2016, section 7 (label smoothing).
+- F. Milletari, N. Navab and S.-A. Ahmadi, "V-Net: Fully Convolutional Neural Networks for
+  Volumetric Medical Image Segmentation", 3DV 2016 (the Dice loss).
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ __all__ = [
     "binary_cross_entropy_with_logits_backward",
     "mse_loss", "mse_loss_forward", "mse_loss_backward",
     "one_hot",
+    "dice_loss", "dice_loss_forward", "dice_loss_backward",
 ]
 
 
@@ -504,3 +508,91 @@ def mse_loss(input, target, reduction="mean"):
     5.0
     """
     return mse_loss_forward(input, target, reduction)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# soft Dice (segmentation)
+
+class DiceCache(NamedTuple):
+    probs: np.ndarray      # (N, C, S) softmax over the classes, S = d1 * d2 * ... positions
+    onehot: np.ndarray     # (N, C, S) the targets one-hot, zero at ignored positions
+    valid: np.ndarray      # (N, 1, S) 1.0 where target != ignore_index
+    dice: np.ndarray       # (N, C) the soft Dice coefficients
+    denom: np.ndarray      # (N, C) sum(p) + sum(g) + eps over the valid positions
+    shape: tuple           # the logits' shape
+    reduction: str
+
+
+def dice_loss_forward(logits, target, eps=1.0, ignore_index=-100, reduction="mean"):
+    """Soft Dice loss (Milletari et al. 2016, in the form of most segmentation code) of
+    per-position class scores: ``p = softmax(logits)`` over the class axis 1, ``g`` the one-hot
+    targets, and per image n and class c, over the positions not equal to ``ignore_index``,
+
+        ``dice[n, c] = (2 * sum(p * g) + eps) / (sum(p) + sum(g) + eps)``,  loss ``1 - dice``.
+
+    ``eps`` (the smoothing, default 1.0) keeps the ratio defined for a class absent from an
+    image and its prediction (then dice -> 1, loss -> 0: nothing to find, nothing found) and
+    softens the gradient of small objects; 0 gives the unsmoothed ratio (nan for such a class).
+    Each class counts as much as any other whatever its area, which is the point of Dice on
+    an imbalanced background. ``reduction``: "mean" over n and c (the default), "sum", or
+    "none" for the ``(N, C)`` losses. Returns ``(loss, cache)``.
+
+    Shape:
+        logits ``(N, C, d1, ...)``, e.g. ``(N, C, H, W)``; target ``(N, d1, ...)`` integer
+        class indices in ``[0, C)`` or ``ignore_index``; loss a scalar or ``(N, C)``.
+
+    >>> z = np.full((1, 2, 1, 2), -50.0); z[0, 0, 0, 0] = z[0, 1, 0, 1] = 50.0
+    >>> float(dice_loss_forward(z, np.array([[[0, 1]]]))[0])     # a perfect prediction
+    0.0
+    """
+    fn = "dice_loss"
+    logits = as_float_array(fn, "logits", logits)
+    if logits.ndim < 3:
+        raise ValueError(f"{fn}: logits must be (N, C, d1, ...) with a class score per "
+                         f"position, got shape {tuple(logits.shape)}; for (N, C) scores of whole "
+                         f"images use cross_entropy.")
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{fn}: ignore_index must be an integer, got ignore_index={ignore_index!r}; "
+                        f"use -100 as PyTorch's cross_entropy.")
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)) \
+            or not eps >= 0:
+        raise ValueError(f"{fn}: eps must be a number >= 0, got eps={eps!r}; use eps=1.0 (the "
+                         f"usual smoothing) or 0 for none.")
+    reduction = _check_reduction(fn, reduction)
+    N, C = logits.shape[:2]
+    target = _check_class_targets(fn, target, (N,) + logits.shape[2:], C, int(ignore_index))
+    dt = logits.dtype
+    z = logits.reshape(N, C, -1)                                          # (N, C, S)
+    t = target.reshape(N, 1, -1)                                          # (N, 1, S)
+    valid = (t != ignore_index).astype(dt)
+    p = softmax_forward(z, dim=1)[0]
+    g = (t == np.arange(C).reshape(1, C, 1)).astype(dt) * valid           # (N, C, S)
+    inter = (p * g).sum(axis=2)                                           # (N, C)
+    denom = (p * valid).sum(axis=2) + g.sum(axis=2) + dt.type(eps)
+    dice = (2 * inter + dt.type(eps)) / denom
+    loss = _reduce((1 - dice).astype(dt, copy=False), reduction, dt)
+    return loss, DiceCache(p, g, valid, dice, denom, logits.shape, reduction)
+
+
+def dice_loss_backward(dout, cache: DiceCache):
+    """``d dice / d p = valid * (2 g - dice) / denom`` per position; the loss is ``1 - dice``,
+    weighted by the upstream gradient ``w[n, c]`` (``dout / (N C)`` for "mean"); then back
+    through the softmax: ``dz = p * (dp - sum_c dp * p)``."""
+    p, g, valid, dice, denom, shape, reduction = cache
+    N, C = shape[:2]
+    dt = p.dtype
+    dout = _check_dout_for("dice_loss_backward", dout, reduction, (N, C), dt)
+    w = dout / dt.type(N * C) if reduction == "mean" else dout
+    w = np.broadcast_to(w, (N, C))
+    dp = -(w / denom)[:, :, None] * valid * (2 * g - dice[:, :, None])   # (N, C, S)
+    dz = p * (dp - (dp * p).sum(axis=1, keepdims=True))
+    return dz.astype(dt, copy=False).reshape(shape)
+
+
+def dice_loss(logits, target, eps=1.0, ignore_index=-100, reduction="mean"):
+    """The soft Dice loss of :func:`dice_loss_forward`, the loss only.
+
+    >>> round(float(dice_loss(np.zeros((1, 2, 1, 2)), np.array([[[0, 1]]]))), 4)   # p = 1/2
+    0.3333
+    """
+    return dice_loss_forward(logits, target, eps, ignore_index, reduction)[0]

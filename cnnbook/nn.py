@@ -40,6 +40,7 @@ from . import init
 from ._checks import (as_float_array, check_any_int, check_bool, check_channels, check_choice,
                       check_dout, check_int, check_positive_float, check_real,
                       check_unit_interval, make_rng, pair, pair_nonneg)
+from .dice import DiceLoss
 from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential,
                      _accumulate, _check_dtype, _check_module, _trainable, load, save)
 
@@ -49,6 +50,7 @@ __all__ = [
     "Sigmoid", "Softmax", "Flatten", "Dropout", "BatchNorm2d", "Identity", "AdaptiveAvgPool2d",
     "LocalResponseNorm", "Residual", "Concat", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
     "GELU", "SiLU", "LayerNorm", "GroupNorm", "BatchNorm1d", "Upsample", "LeNet5", "torch_twin",
+    "DiceLoss",
 ]
 
 
