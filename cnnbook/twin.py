@@ -46,6 +46,26 @@ def _dense_layer_forward(self, x):                 # torchvision's _DenseLayer
     return torch.cat([x, self.conv2(self.relu2(self.norm2(h)))], dim=1)
 
 
+def _unet_forward(self, x):                        # cnnbook.unet.UNet, the same steps in torch
+    import torch
+    skips = []
+    for enc in self.downs:
+        x = enc(x)
+        skips.append(x)
+        x = torch.nn.functional.max_pool2d(x, 2)
+    x = self.bottleneck(x)
+    for up, dec, s in zip(self.ups, self.decs, reversed(skips)):
+        x = up(x)
+        x = dec(torch.cat([s, x], dim=1) if self.skip else x)
+    return self.head(x)
+
+
+def _unet_twin(m):
+    twin = _block_class("UNet", _unet_forward)(_parts(m))
+    twin.skip = m.skip
+    return twin
+
+
 @lru_cache(maxsize=None)
 def _block_class(name: str, forward):
     """A torch.nn.Module class whose children are set by name and whose forward is `forward`."""
@@ -111,6 +131,7 @@ def _builders():
             _parts(m))),
         (models.DenseLayer, lambda m: _block_class("_DenseLayer", _dense_layer_forward)(
             _parts(m))),
+        (models.UNet, _unet_twin),
     ]
 
 

@@ -160,7 +160,20 @@ def model_cases(device: str = "cpu", dtype=np.float64) -> list:
         ("densenet121", "width 1/8, small-input stem",
          lambda: M.densenet121(10, width=0.125, small_input=True), (4, 3, 8, 8)),
     ]
-    return [_model_case(n, w, b, s, device, dtype) for n, w, b, s in specs]
+    return [_model_case(n, w, b, s, device, dtype) for n, w, b, s in specs] + [
+        _unet_case(device, dtype, skip) for skip in (True, False)]
+
+
+def _unet_case(device: str, dtype, skip: bool) -> Case:
+    """The U-Net (cnnbook.unet) in training mode: its per-pixel logits under a random upstream
+    gradient, against ``model.to_torch()``."""
+    from .unet import unet
+    model = unet(in_channels=2, num_classes=5, base=4, depth=2, skip=skip, rng=0).astype(dtype)
+    x = np.random.default_rng(0).standard_normal((2, 2, 8, 12))
+    forward, backward, torch_fn, params, names = _whole_model(model, device, train=True)
+    return Case("unet", f"base 4, depth 2, skip={skip}, input (2, 2, 8, 12), training mode, "
+                f"logits, {len(params)} parameter arrays", forward, backward, torch_fn,
+                (x,) + params, None, names, "model.to_torch() twin")
 
 
 def module_cases(device: str = "cpu", dtype=np.float64) -> list:
@@ -356,6 +369,21 @@ def _linear_and_loss_cases(add, r, rng):
         names=("dlogits",))
     add("mse_loss", "(4, 5)", F.mse_loss_forward, F.mse_loss_backward, TF.mse_loss,
         (r(4, 5), r(4, 5)), grad_of=(0,), names=("dinput",))
+    add("dice_loss", "(2, 4, 3, 5), eps=1, ignore_index=255", lambda z, t: F.dice_loss_forward(
+        z, t, 1.0, 255), F.dice_loss_backward, _torch_dice_loss,
+        (4 * r(2, 4, 3, 5), np.where(rng.random((2, 3, 5)) < 0.2, 255, rng.integers(0, 4, (2, 3, 5)))),
+        grad_of=(0,), names=("dlogits",), ref="soft Dice written in torch")
+
+
+def _torch_dice_loss(z, t, eps=1.0, ignore_index=255):
+    """Soft Dice (Milletari et al. 2016) in torch operations; autograd gives the gradient."""
+    import torch
+    p = torch.softmax(z, dim=1)
+    valid = (t != ignore_index).unsqueeze(1).to(z.dtype)
+    g = torch.nn.functional.one_hot(torch.where(t == ignore_index, 0, t), z.shape[1])
+    g = g.movedim(-1, 1).to(z.dtype) * valid
+    dims = tuple(range(2, z.ndim))
+    return (1 - (2 * (p * g).sum(dims) + eps) / ((p * valid).sum(dims) + g.sum(dims) + eps)).mean()
 
 
 def _normalisation_and_dropout_cases(add, r, rng, dtype):

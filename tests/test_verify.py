@@ -14,6 +14,7 @@ LAYERS = {"conv2d", "conv1d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "l
           "gelu", "silu", "layer_norm", "group_norm", "batch_norm1d", "interpolate", "pad",
           "Conv2d", "BatchNorm2d", "GELU", "SiLU", "LayerNorm", "GroupNorm", "BatchNorm1d",
           "Upsample"}
+LAYERS |= {"dice_loss", "unet"}                       # segmentation (cnnbook/unet.py)
 
 
 def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):

@@ -1,0 +1,104 @@
+"""cb.models.unet against a hand-written PyTorch U-Net in float64: logits and every gradient, in
+train and eval mode, with and without skip connections; its shapes and its errors."""
+import numpy as np
+import pytest
+
+import cnnbook as cb
+from cnnbook.unet import unet
+
+
+def _torch_unet(torch, in_channels, num_classes, base, depth, skip):
+    """The same network written directly in torch (Ronneberger et al. 2015, padded, with BN)."""
+    nn = torch.nn
+
+    def double(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU())
+
+    class TorchUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = [base * 2 ** i for i in range(depth + 1)]
+            self.downs = nn.ModuleList([double(in_channels if i == 0 else w[i - 1], w[i])
+                                        for i in range(depth)])
+            self.bottleneck = double(w[depth - 1], w[depth])
+            levels = range(depth - 1, -1, -1)
+            self.ups = nn.ModuleList([nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2)
+                                      for i in levels])
+            self.decs = nn.ModuleList([double(w[i] * (2 if skip else 1), w[i]) for i in levels])
+            self.head = nn.Conv2d(base, num_classes, 1)
+
+        def forward(self, x):
+            skips = []
+            for enc in self.downs:
+                x = enc(x)
+                skips.append(x)
+                x = torch.nn.functional.max_pool2d(x, 2)
+            x = self.bottleneck(x)
+            for up, dec, s in zip(self.ups, self.decs, reversed(skips)):
+                x = up(x)
+                x = dec(torch.cat([s, x], dim=1) if skip else x)
+            return self.head(x)
+
+    return TorchUNet()
+
+
+@pytest.mark.parametrize("skip", [True, False], ids=["skip", "noskip"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("depth,size", [(2, 8), (3, 16)], ids=["d2-8x8", "d3-16x24"])
+def test_matches_hand_written_torch(skip, train, depth, size):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(depth + 2 * skip)
+    ours = unet(in_channels=2, num_classes=5, base=3, depth=depth, skip=skip, rng=1,
+                dtype=np.float64)
+    for _ in range(2):                         # running statistics away from their start
+        ours.train()(rng.standard_normal((3, 2, size, 24 if depth == 3 else size)))
+    theirs = _torch_unet(torch, 2, 5, 3, depth, skip).double()
+    sd = ours.state_dict()
+    assert list(sd) == list(theirs.state_dict())            # same names, same order
+    theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()})
+    ours.train(train)
+    theirs.train(train)
+    x = rng.standard_normal((2, 2, size, 24 if depth == 3 else size))
+    out = ours(x)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out_t = theirs(xt)
+    np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    dx = ours.backward(dout)
+    out_t.backward(torch.from_numpy(dout))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-9, atol=1e-10)
+    grads = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, grads[name].grad.numpy(), rtol=1e-9, atol=1e-10,
+                                   err_msg=name)
+    for name, b in ours.named_buffers():                     # running statistics moved alike
+        np.testing.assert_allclose(b, theirs.state_dict()[name].numpy(), rtol=1e-12,
+                                   err_msg=name)
+
+
+def test_shapes_parameters_and_input_grad():
+    m = cb.models.unet(base=4, depth=2, rng=0)
+    x = np.random.default_rng(0).random((2, 1, 12, 8)).astype(np.float32)
+    out = m(x)
+    assert out.shape == (2, 11, 12, 8) and out.dtype == np.float32
+    assert m.backward(np.ones_like(out), input_grad=False) is None
+    n_skip = sum(p.data.size for p in m.parameters())
+    n_plain = sum(p.data.size for p in cb.models.unet(base=4, depth=2, skip=False,
+                                                       rng=0).parameters())
+    # the skips double the input channels of each decoder level's first 3x3 convolution
+    assert n_skip - n_plain == sum(9 * 4 * 2 ** i * 4 * 2 ** i for i in range(2))
+    assert "skip=True" in repr(m)
+
+
+def test_errors():
+    m = unet(base=2, depth=3, rng=0)
+    with pytest.raises(ValueError, match=r"multiples of 2\*\*depth = 8.*H=12, W=16.*16x16"):
+        m(np.zeros((1, 1, 12, 16), np.float32))
+    with pytest.raises(TypeError, match="skip"):
+        unet(skip=1)
+    with pytest.raises(ValueError, match="depth"):
+        unet(depth=0)
+    with pytest.raises(TypeError, match="base"):
+        unet(base=2.5)
