@@ -1,5 +1,9 @@
 """U-Net for semantic segmentation, built from ``cnnbook.nn`` layers.
 
+``fcn(...)`` is the simpler design it improves on (Long et al. 2015): the same encoder and
+bottleneck, a 1x1 convolution that scores the classes at ``1/2**depth`` of the resolution, and
+one bilinear upsampling by ``2**depth`` back to the input's size.
+
 ``unet(in_channels=1, num_classes=11, base=16, depth=3, skip=True)`` returns a :class:`UNet`:
 an encoder of ``depth`` levels (two 3x3 convolutions with BatchNorm and ReLU, then a 2x2 max
 pool that halves H and W), a bottleneck, and a decoder that mirrors the encoder. Each decoder
@@ -25,13 +29,15 @@ References:
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from . import functional as F
 from . import nn
 from ._checks import check_bool, check_positive_int, make_rng
 
-__all__ = ["unet", "UNet"]
+__all__ = ["unet", "UNet", "fcn"]
 
 
 def _double_conv(cin: int, cout: int, g, dt) -> nn.Sequential:
@@ -125,3 +131,30 @@ def unet(in_channels=1, num_classes=11, base=16, depth=3, skip=True, rng=None, d
     (1, 11, 16, 16)
     """
     return UNet(in_channels, num_classes, base, depth, skip, rng, dtype)
+
+
+def fcn(in_channels=1, num_classes=11, base=16, depth=3, rng=None, dtype=np.float32):
+    """A fully convolutional network (Long et al. 2015, the single-stream "32s" form): the
+    encoder and bottleneck of :func:`unet`, a 1x1 convolution to ``num_classes`` scores at
+    ``1/2**depth`` of the resolution, and a bilinear ``Upsample`` by ``2**depth``. A named
+    ``Sequential``: keys ``down0, pool0, ..., bottleneck, classifier, upsample``.
+
+    >>> fcn(base=4, depth=2, rng=0)(np.zeros((1, 1, 16, 16), np.float32)).shape
+    (1, 11, 16, 16)
+    """
+    fn = "fcn"
+    in_channels = check_positive_int(fn, "in_channels", in_channels)
+    num_classes = check_positive_int(fn, "num_classes", num_classes)
+    base = check_positive_int(fn, "base", base, "use e.g. base=16")
+    depth = check_positive_int(fn, "depth", depth, "use e.g. depth=3")
+    g, dt = make_rng(fn, rng), nn._check_dtype(fn, dtype)
+    layers, cin = OrderedDict(), in_channels
+    for i in range(depth):
+        layers[f"down{i}"] = _double_conv(cin, base * 2 ** i, g, dt)
+        layers[f"pool{i}"] = nn.MaxPool2d(2)
+        cin = base * 2 ** i
+    layers["bottleneck"] = _double_conv(cin, base * 2 ** depth, g, dt)
+    layers["classifier"] = nn.Conv2d(base * 2 ** depth, num_classes, 1, rng=g, dtype=dt)
+    layers["upsample"] = nn.Upsample(scale_factor=2 ** depth, mode="bilinear",
+                                     align_corners=False)
+    return nn.Sequential(layers)

@@ -102,3 +102,14 @@ def test_errors():
         unet(depth=0)
     with pytest.raises(TypeError, match="base"):
         unet(base=2.5)
+
+
+def test_fcn_matches_its_twin():
+    pytest.importorskip("torch")
+    from cnnbook.verify import compare_model
+    m = cb.models.fcn(in_channels=1, num_classes=4, base=2, depth=2, rng=0, dtype=np.float64)
+    x = np.random.default_rng(3).standard_normal((2, 1, 8, 12))
+    assert m(x).shape == (2, 4, 8, 12)
+    c = compare_model(m.train(), x)
+    assert c.passed and c.out_err < 1e-12 and max(c.grad_errs) < 1e-12, c
+    assert [k.split(".")[0] for k in m.state_dict()][:2] == ["down0", "down0"]
