@@ -91,8 +91,8 @@ def _match(preds, targets, label, thresholds, max_detections):
 
 
 def _curves(matched, n_gt):
-    tp = np.cumsum(matched, axis=1, dtype=float)
-    fp = np.cumsum(~matched, axis=1, dtype=float)
+    tp = np.cumsum(matched, axis=-1, dtype=float)
+    fp = np.cumsum(~matched, axis=-1, dtype=float)
     recall = tp / n_gt
     precision = tp / (fp + tp + np.spacing(1))
     return recall, precision
