@@ -32,7 +32,7 @@ _SUBMODULES = {
     "models", "search", "distributed", "live", "window", "examples", "display",
     "fast",
     "module", "twin",
-    "scenes", "metrics", "boxes",
+    "scenes", "metrics", "boxes", "detection",
 }
 
 

@@ -1,4 +1,5 @@
-"""Segmentation metrics: the confusion matrix, per-class IoU, mean IoU and pixel accuracy.
+"""Evaluation metrics. Segmentation: the confusion matrix, per-class IoU, mean IoU and pixel
+accuracy (here). Detection: COCO's average precision (``cnnbook.detection_metrics``, re-exported).
 
 Every function takes ``pred`` and ``target``: integer class maps of the same shape (any shape:
 ``(N, H, W)`` for a batch of masks, or flat), ``pred`` from ``logits.argmax(axis=1)``.
@@ -31,7 +32,8 @@ import numpy as np
 
 from ._checks import _numpy_array, check_positive_int
 
-__all__ = ["confusion_matrix", "iou", "mean_iou", "pixel_accuracy"]
+__all__ = ["confusion_matrix", "iou", "mean_iou", "pixel_accuracy",
+           "average_precision", "mean_average_precision", "precision_recall_curve"]
 
 
 def _class_map(fn: str, name: str, v) -> np.ndarray:
@@ -126,3 +128,8 @@ def pixel_accuracy(pred, target, num_classes, ignore_index=None):
     cm = confusion_matrix(pred, target, num_classes, ignore_index)
     total = cm.sum()
     return float(np.trace(cm) / total) if total else float("nan")
+
+
+# Detection: COCO-style average precision (cnnbook/detection_metrics.py).
+from .detection_metrics import (average_precision, mean_average_precision,  # noqa: E402
+                                precision_recall_curve)

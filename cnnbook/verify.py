@@ -233,6 +233,7 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     _linear_and_loss_cases(add, r, rng)
     _normalisation_and_dropout_cases(add, r, rng, dtype)
     _functional_extra_cases(add, np.random.default_rng(1))
+    _detection_cases(add, np.random.default_rng(2))
     out.append(_lenet_case(device, dtype))
     out += module_cases(device, dtype)
     if np.dtype(dtype) == np.float64:
@@ -550,6 +551,35 @@ def markdown(results, columns=None) -> str:
     lines.append(f"{len(results) - n_fail} of {len(results)} cases pass. Errors are max |ours - "
                  f"torch| divided by max(1, max |torch|); the upstream gradient is random.")
     return "\n".join(lines)
+
+
+def _torch_sigmoid_focal_loss(x, t, alpha, gamma, reduction):
+    """torchvision.ops.sigmoid_focal_loss written with torch ops (torchvision is not installed)."""
+    import torch
+    p = torch.sigmoid(x)
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+
+def _detection_cases(add, rng):
+    """sigmoid_focal_loss (cnnbook.detection) against torchvision's definition."""
+    import torch
+
+    from . import detection
+    for alpha, gamma, red in [(0.25, 2.0, "none"), (0.25, 2.0, "sum"), (-1, 1.5, "mean")]:
+        t = (rng.uniform(size=(6, 10)) < 0.3).astype(np.float64)
+        add("sigmoid_focal_loss", f"alpha={alpha}, gamma={gamma}, {red}",
+            lambda x, t=t, a=alpha, g=gamma, r=red:
+                detection.sigmoid_focal_loss_forward(x, t, a, g, r),
+            detection.sigmoid_focal_loss_backward,
+            lambda x, t=t, a=alpha, g=gamma, r=red:
+                _torch_sigmoid_focal_loss(x, torch.as_tensor(t, dtype=x.dtype, device=x.device),
+                                          a, g, r),
+            (2 * rng.standard_normal((6, 10)),), names=("dx",), ref="torchvision.ops")
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ LAYERS = {"conv2d", "conv1d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "l
           "Conv2d", "BatchNorm2d", "GELU", "SiLU", "LayerNorm", "GroupNorm", "BatchNorm1d",
           "Upsample"}
 LAYERS |= {"dice_loss", "unet"}                       # segmentation (cnnbook/unet.py)
+LAYERS |= {"sigmoid_focal_loss"}                      # detection (cnnbook/detection.py)
 
 
 def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
