@@ -154,6 +154,8 @@ def _spec(layer, fn: str) -> _Spec:
         return _Spec("upsample", stride=tuple(sf) if isinstance(sf, (tuple, list)) else (sf, sf))
     if name in _IDENTITY:
         return _Spec("identity")
+    if hasattr(layer, "_shape_macs"):     # computes its own: (shape) -> (output shape, MACs)
+        return _Spec("own")
     raise TypeError(f"{fn}: don't know the arithmetic of a {name} layer; pass its hyper-parameters "
                     f"as a dict {{'kernel_size': k, 'stride': s, 'padding': p, 'dilation': d}}.")
 
@@ -416,6 +418,8 @@ def _block(m):
         return "cat", [Identity(), _Layers([m.norm1, m.relu1, m.conv1, m.norm2, m.relu2, m.conv2])]
     if isinstance(m, Sequential):
         return "seq", m.layers
+    if hasattr(m, "_arithmetic_parts"):   # a block that lists its layers in running order
+        return "seq", _Layers(m._arithmetic_parts())
     return None
 
 
@@ -503,6 +507,8 @@ def _leaf_row(name, layer, shape, rows, fn):
             # one multiply-add per weight per output position
             macs = n * c * h_out * w_out * (sp.in_channels // sp.groups) * sp.kernel[0] * sp.kernel[1]
         shape = (n, c, h_out, w_out)
+    elif sp.kind == "own":
+        shape, macs = layer._shape_macs(shape)
     elif sp.kind == "flatten":
         start = int(getattr(layer, "start_dim", 1))
         shape = shape[:start] + (int(np.prod(shape[start:])),)

@@ -44,7 +44,7 @@ from .nn import _check_dtype
 
 __all__ = ["lenet5", "alexnet", "zfnet", "vgg11", "vgg16", "nin", "googlenet", "resnet18",
            "resnet34", "resnet50", "densenet121", "BasicBlock", "Bottleneck", "Inception",
-           "DenseLayer", "MODELS"]
+           "DenseLayer", "MODELS", "vit_b_16"]
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -574,3 +574,5 @@ def densenet121(num_classes=1000, rng=None, dtype=np.float32, **options):
 MODELS = OrderedDict((f.__name__, f) for f in (lenet5, alexnet, zfnet, vgg11, vgg16, nin,
                                                 googlenet, resnet18, resnet34, resnet50,
                                                 densenet121))
+
+from .vit import vit_b_16  # noqa: E402,F401  (built from this module's helpers)

@@ -42,6 +42,7 @@ from ._checks import (as_float_array, check_any_int, check_bool, check_channels,
                       check_unit_interval, make_rng, pair, pair_nonneg)
 from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential,
                      _accumulate, _check_dtype, _check_module, _trainable, load, save)
+from .attention import MultiheadAttention  # noqa: E402  (the layer lives with its function)
 
 __all__ = [
     "Parameter", "Module", "IncompatibleKeys", "save", "load", "Sequential", "ModuleList", "ModuleDict", "Conv2d",
@@ -49,6 +50,7 @@ __all__ = [
     "Sigmoid", "Softmax", "Flatten", "Dropout", "BatchNorm2d", "Identity", "AdaptiveAvgPool2d",
     "LocalResponseNorm", "Residual", "Concat", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
     "GELU", "SiLU", "LayerNorm", "GroupNorm", "BatchNorm1d", "Upsample", "LeNet5", "torch_twin",
+    "MultiheadAttention",
 ]
 
 

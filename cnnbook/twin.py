@@ -46,6 +46,32 @@ def _dense_layer_forward(self, x):                 # torchvision's _DenseLayer
     return torch.cat([x, self.conv2(self.relu2(self.norm2(h)))], dim=1)
 
 
+def _vit_block_forward(self, input):              # torchvision's EncoderBlock
+    x = self.ln_1(input)
+    x, _ = self.self_attention(x, x, x, need_weights=False)
+    x = self.dropout(x) + input
+    return x + self.mlp(self.ln_2(x))
+
+
+def _vit_encoder_forward(self, input):            # torchvision's Encoder
+    return self.ln(self.layers(self.dropout(input + self.pos_embedding)))
+
+
+def _vit_forward(self, x):                        # torchvision's VisionTransformer
+    import torch
+    x = self.conv_proj(x).flatten(2).transpose(1, 2)            # (N, patches, D)
+    x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+    return self.heads(self.encoder(x)[:, 0])
+
+
+def _with_parameters(block, m):
+    """`block` with torch Parameters shaped like `m`'s own (the values are loaded by name)."""
+    import torch
+    for n, p in m._parameters.items():
+        setattr(block, n, None if p is None else torch.nn.Parameter(torch.zeros(p.shape)))
+    return block
+
+
 @lru_cache(maxsize=None)
 def _block_class(name: str, forward):
     """A torch.nn.Module class whose children are set by name and whose forward is `forward`."""
@@ -60,7 +86,7 @@ def _block_class(name: str, forward):
 
 def _builders():
     import torch
-    from . import models, nn
+    from . import models, nn, vit
     t = torch.nn
     b = lambda m: m.bias is not None                                         # noqa: E731
     return [
@@ -109,6 +135,14 @@ def _builders():
             _parts(m))),
         (models.Bottleneck, lambda m: _block_class("Bottleneck", _basic_block_forward)(
             _parts(m))),
+        (nn.MultiheadAttention, lambda m: t.MultiheadAttention(
+            m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None,
+            batch_first=m.batch_first)),
+        (vit.EncoderBlock, lambda m: _block_class("EncoderBlock", _vit_block_forward)(_parts(m))),
+        (vit.Encoder, lambda m: _with_parameters(
+            _block_class("Encoder", _vit_encoder_forward)(_parts(m)), m)),
+        (vit.VisionTransformer, lambda m: _with_parameters(
+            _block_class("VisionTransformer", _vit_forward)(_parts(m)), m)),
         (models.DenseLayer, lambda m: _block_class("_DenseLayer", _dense_layer_forward)(
             _parts(m))),
     ]
