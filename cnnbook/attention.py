@@ -106,7 +106,12 @@ def scaled_dot_product_attention_forward(q, k, v, attn_mask=None, dropout_p=0.0,
     scores = (q @ np.swapaxes(k, -1, -2)) * dt.type(scale)           # (..., L, S)
     mask = _mask_scores(fn, attn_mask, is_causal, L, S, dt)
     if mask is not None:
-        scores = scores + mask
+        try:
+            scores = scores + mask
+        except ValueError:
+            raise ValueError(f"{fn}: attn_mask of shape {mask.shape} does not broadcast to the "
+                             f"scores' shape {scores.shape}; give it shape ({L}, {S}) or one "
+                             f"whose leading axes are 1 or equal to the scores'.") from None
     top = scores.max(axis=-1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)        # a fully masked row: every exp is 0
     e = np.exp(scores - top)

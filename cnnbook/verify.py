@@ -159,8 +159,68 @@ def model_cases(device: str = "cpu", dtype=np.float64) -> list:
          (4, 3, 32, 32)),
         ("densenet121", "width 1/8, small-input stem",
          lambda: M.densenet121(10, width=0.125, small_input=True), (4, 3, 8, 8)),
+        ("vit_b_16", "12x12 images, 4x4 patches, 2 blocks of width 8, 2 heads", _small_vit,
+         (4, 3, 12, 12)),
     ]
     return [_model_case(n, w, b, s, device, dtype) for n, w, b, s in specs]
+
+
+def _small_vit():
+    """A two-block ViT whose head is not torchvision's zeros (which would stop every gradient
+    below it)."""
+    from . import models as M
+    m = M.vit_b_16(10, rng=0, image_size=12, patch_size=4, num_layers=2, num_heads=2,
+                   hidden_dim=8, mlp_dim=12)
+    m.heads.head.weight.data[:] = np.random.default_rng(0).standard_normal((10, 8))
+    return m
+
+
+def _attention_cases(add, rng):
+    """scaled_dot_product_attention (masks, causal) and MultiheadAttention as self-attention
+    (the input's gradient the sum of its query, key and value gradients)."""
+    import torch.nn.functional as TF
+
+    from . import functional as F
+    from .attention import MultiheadAttention
+    r = lambda *s: rng.standard_normal(s)
+    keep = rng.random((4, 5)) > 0.4
+    keep[:, 0] = True
+    for case, kw in [("(2, 3, L=4, S=5, E=6)", {}), ("boolean mask", {"attn_mask": keep}),
+                     ("float mask", {"attn_mask": r(4, 5)}), ("is_causal", {"is_causal": True})]:
+        tkw = {k: _torch_tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        add("scaled_dot_product_attention", case,
+            lambda q, k, v, kw=kw: F.scaled_dot_product_attention_forward(q, k, v, **kw),
+            F.scaled_dot_product_attention_backward,
+            lambda q, k, v, tkw=tkw: TF.scaled_dot_product_attention(
+                q, k, v, **{n: t.to(q.device, q.dtype if t.is_floating_point() else t.dtype)
+                            if hasattr(t, "to") else t for n, t in tkw.items()}),
+            (r(2, 3, 4, 6), r(2, 3, 5, 6), r(2, 3, 5, 7)), names=("dq", "dk", "dv"))
+    m = MultiheadAttention(6, 2, rng=0, dtype=np.float64)
+    names = [n for n, _ in m.named_parameters()]
+
+    def forward(x, *params):
+        for p, v in zip(m.parameters(), params):
+            p.data = v
+        m.zero_grad()
+        return m(x, x, x, need_weights=False)[0], None
+
+    def backward(dout, _):
+        dq, dk, dv = m.backward(dout)
+        return (dq + dk + dv,) + tuple(p.grad for p in m.parameters())
+
+    def torch_fn(x, wi, bi, wo, bo):
+        t = x.transpose(0, 1)
+        return TF.multi_head_attention_forward(t, t, t, 6, 2, wi, bi, None, None, False, 0.0, wo,
+                                               bo, training=False, need_weights=False)[0] \
+            .transpose(0, 1)
+    add("MultiheadAttention", "self-attention, E=6, 2 heads, (N=2, L=5)", forward, backward,
+        torch_fn, (r(2, 5, 6),) + tuple(p.data.copy() for p in m.parameters()),
+        names=("dx",) + tuple("d" + n for n in names), ref="torch.nn.MultiheadAttention")
+
+
+def _torch_tensor(v):
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(v))
 
 
 def module_cases(device: str = "cpu", dtype=np.float64) -> list:
@@ -220,6 +280,7 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     _linear_and_loss_cases(add, r, rng)
     _normalisation_and_dropout_cases(add, r, rng, dtype)
     _functional_extra_cases(add, np.random.default_rng(1))
+    _attention_cases(add, np.random.default_rng(2))
     out.append(_lenet_case(device, dtype))
     out += module_cases(device, dtype)
     if np.dtype(dtype) == np.float64:
