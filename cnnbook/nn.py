@@ -51,6 +51,7 @@ __all__ = [
     "LocalResponseNorm", "Residual", "Concat", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
     "GELU", "SiLU", "LayerNorm", "GroupNorm", "BatchNorm1d", "Upsample", "LeNet5", "torch_twin",
     "MultiheadAttention",
+    "ReLU6", "StochasticDepth", "SqueezeExcitation", "LayerNorm2d", "Permute",  # noqa: F822
 ]
 
 
@@ -904,3 +905,10 @@ class LeNet5(Sequential):
             Linear(84, num_classes, rng=g, dtype=dtype),                        # (N, num_classes)
         )
         self.activation, self.pool, self.num_classes = activation, pool, num_classes
+
+
+def __getattr__(name):          # the parts of modern CNNs live in cnnbook.blocks (no import cycle)
+    if name in ("ReLU6", "StochasticDepth", "SqueezeExcitation", "LayerNorm2d", "Permute"):
+        from . import blocks
+        return getattr(blocks, name)
+    raise AttributeError(f"module 'cnnbook.nn' has no attribute {name!r}")

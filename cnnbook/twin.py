@@ -145,6 +145,83 @@ def _builders():
             _block_class("VisionTransformer", _vit_forward)(_parts(m)), m)),
         (models.DenseLayer, lambda m: _block_class("_DenseLayer", _dense_layer_forward)(
             _parts(m))),
+        *_modern_builders(),
+    ]
+
+
+def _squeeze_excitation_forward(self, x):          # torchvision.ops.SqueezeExcitation
+    return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+
+
+def _stochastic_depth_forward(self, x):           # torchvision.ops.stochastic_depth
+    if not self.training or self.p == 0.0:
+        return x
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+    noise = x.new_empty(size).bernoulli_(1.0 - self.p)
+    return x * (noise / (1.0 - self.p) if self.p < 1.0 else noise)
+
+
+def _layer_norm2d_forward(self, x):               # torchvision.models.convnext.LayerNorm2d
+    import torch
+    x = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
+                                       self.weight, self.bias, self.eps)
+    return x.permute(0, 3, 1, 2)
+
+
+def _permute_forward(self, x):                     # torchvision.ops.misc.Permute
+    return x.permute(*self.dims)
+
+
+def _inverted_residual_forward(self, x):          # MobileNetV2's InvertedResidual
+    return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+def _mbconv_forward(self, x):                      # EfficientNet's MBConv
+    out = self.block(x)
+    return self.stochastic_depth(out) + x if self.use_res_connect else out
+
+
+def _cnblock_forward(self, x):                     # ConvNeXt's CNBlock
+    return self.stochastic_depth(self.layer_scale * self.block(x)) + x
+
+
+def _modern_builders():
+    import torch
+    from . import blocks, modern
+    t = torch.nn
+
+    def layer_norm2d(m):
+        cls = type("LayerNorm2d", (t.LayerNorm,), {"forward": _layer_norm2d_forward})
+        return cls(m.normalized_shape, m.eps, m.elementwise_affine)
+
+    def stochastic_depth(m):
+        out = _block_class("StochasticDepth", _stochastic_depth_forward)({})
+        out.p, out.mode = m.p, m.mode
+        return out
+
+    def block(name, forward, m, **attrs):
+        out = _block_class(name, forward)(_parts(m))
+        for k, v in attrs.items():
+            setattr(out, k, v)
+        return out
+
+    def cnblock(m):
+        out = block("CNBlock", _cnblock_forward, m)
+        out.layer_scale = t.Parameter(torch.from_numpy(m.layer_scale.data.copy()))
+        return out
+
+    return [
+        (blocks.ReLU6, lambda m: t.ReLU6()),
+        (blocks.Permute, lambda m: block("Permute", _permute_forward, m, dims=list(m.dims))),
+        (blocks.StochasticDepth, stochastic_depth),
+        (blocks.LayerNorm2d, layer_norm2d),
+        (blocks.SqueezeExcitation, lambda m: block("SqueezeExcitation",
+                                                   _squeeze_excitation_forward, m)),
+        (modern.InvertedResidual, lambda m: block("InvertedResidual", _inverted_residual_forward,
+                                                  m, use_res_connect=m.use_res_connect)),
+        (modern.MBConv, lambda m: block("MBConv", _mbconv_forward, m,
+                                        use_res_connect=m.use_res_connect)),
+        (modern.CNBlock, cnblock),
     ]
 
 

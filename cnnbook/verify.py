@@ -161,6 +161,7 @@ def model_cases(device: str = "cpu", dtype=np.float64) -> list:
          lambda: M.densenet121(10, width=0.125, small_input=True), (4, 3, 8, 8)),
         ("vit_b_16", "12x12 images, 4x4 patches, 2 blocks of width 8, 2 heads", _small_vit,
          (4, 3, 12, 12)),
+        *_modern_model_specs(),
     ]
     return [_model_case(n, w, b, s, device, dtype) for n, w, b, s in specs]
 
@@ -250,6 +251,11 @@ def module_cases(device: str = "cpu", dtype=np.float64) -> list:
         ("Upsample", "scale_factor=2, nearest", nn.Upsample(scale_factor=2)),
         ("Upsample", "size=(9, 5), bilinear, align_corners=True",
          nn.Upsample(size=(9, 5), mode="bilinear", align_corners=True)),
+        ("SqueezeExcitation", "6 channels squeezed to 2, SiLU", nn.SqueezeExcitation(
+            6, 2, activation=nn.SiLU, rng=0), (2, 6, 5, 4)),
+        ("LayerNorm2d", "(N, C, H, W), eps=1e-6", nn.LayerNorm2d(3, eps=1e-6)),
+        ("ReLU6", "(2, 3, 6, 7)", nn.ReLU6()),
+        ("StochasticDepth", "p=0.4, row, eval", nn.StochasticDepth(0.4, "row").eval()),
     ]
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 7)).astype(dtype)
@@ -281,6 +287,7 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     _normalisation_and_dropout_cases(add, r, rng, dtype)
     _functional_extra_cases(add, np.random.default_rng(1))
     _attention_cases(add, np.random.default_rng(2))
+    _block_cases(add, np.random.default_rng(2))
     out.append(_lenet_case(device, dtype))
     out += module_cases(device, dtype)
     if np.dtype(dtype) == np.float64:
@@ -585,6 +592,47 @@ def markdown(results, columns=None) -> str:
     return "\n".join(lines)
 
 
+def _modern_model_specs():
+    """Small MobileNetV2, EfficientNet and ConvNeXt (same code as the full ones; stochastic
+    depth off so that train mode draws nothing, layer scale 0.5 so the ConvNeXt blocks count)."""
+    from . import models as M
+    return [
+        ("mobilenet_v2", "width 1/4, three stages",
+         lambda: M.mobilenet_v2(10, width=0.25, dropout=0.0, last_channel=32,
+                                inverted_residual_setting=[(1, 8, 1, 1), (6, 16, 2, 2),
+                                                           (6, 24, 2, 1)]), (4, 3, 16, 16)),
+        ("efficientnet_b0", "width 1/4, three stages",
+         lambda: M.efficientnet_b0(10, width=0.25, dropout=0.0, stochastic_depth_prob=0.0,
+                                   last_channel=32, setting=[(1, 3, 1, 32, 16, 1),
+                                                             (6, 3, 2, 16, 24, 2),
+                                                             (6, 5, 1, 24, 24, 2)]),
+         (4, 3, 16, 16)),
+        ("convnext_tiny", "dims (8, 16), depths (2, 1)",
+         lambda: M.convnext_tiny(10, dims=(8, 16), depths=(2, 1), stochastic_depth_prob=0.0,
+                                 layer_scale=0.5), (2, 3, 16, 16)),
+    ]
+
+
+def _block_cases(add, rng):
+    """relu6, and stochastic depth with the drop decisions of a seeded draw (row and batch)."""
+    import torch
+    import torch.nn.functional as TF
+
+    from . import blocks
+    r = lambda *s: rng.standard_normal(s)
+    add("relu6", "values across 0 and 6", blocks.relu6_forward, blocks.relu6_backward,
+        TF.relu6, (5 * r(3, 4, 5),), names=("dx",))
+    for mode in ("row", "batch"):
+        mask = blocks.stochastic_depth_forward(np.ones((6, 3, 2, 2)), 0.5, mode, True,
+                                               np.random.default_rng(3))[1].mask
+        add("stochastic_depth", f"p=0.5, {mode}, same drops",
+            lambda x, m=mode: blocks.stochastic_depth_forward(x, 0.5, m, True,
+                                                              np.random.default_rng(3)),
+            blocks.stochastic_depth_backward,
+            lambda x, k=mask: x * torch.from_numpy(k).to(x.device, x.dtype),
+            (r(6, 3, 2, 2),), names=("dx",), ref="x * keep / (1 - p)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cnnbook.verify", description=__doc__.split("\n")[0])
     ap.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
@@ -607,3 +655,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
