@@ -100,7 +100,8 @@ class _Spec(NamedTuple):
 
 _IDENTITY = {"ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softplus", "Dropout", "BatchNorm2d",
              "Identity", "Softmax", "LogSoftmax", "GELU", "ELU", "LocalResponseNorm",
-             "SiLU", "BatchNorm1d", "LayerNorm", "GroupNorm"}
+             "SiLU", "BatchNorm1d", "LayerNorm", "GroupNorm", "ReLU6", "StochasticDepth",
+             "LayerNorm2d"}
 
 
 def _tuple_attr(v, n=2):
@@ -152,8 +153,12 @@ def _spec(layer, fn: str) -> _Spec:
             return _Spec("upsample", kernel=_tuple_attr(layer.size), stride=(0, 0))
         sf = layer.scale_factor
         return _Spec("upsample", stride=tuple(sf) if isinstance(sf, (tuple, list)) else (sf, sf))
+    if name == "Permute":
+        return _Spec("permute", kernel=tuple(int(d) for d in layer.dims))
     if name in _IDENTITY:
         return _Spec("identity")
+    if hasattr(layer, "_shape_macs"):     # computes its own: (shape) -> (output shape, MACs)
+        return _Spec("own")
     raise TypeError(f"{fn}: don't know the arithmetic of a {name} layer; pass its hyper-parameters "
                     f"as a dict {{'kernel_size': k, 'stride': s, 'padding': p, 'dilation': d}}.")
 
@@ -406,7 +411,12 @@ def _block(m):
     """A block of ``cnnbook.models`` with its own forward, as the residual or concatenation it
     computes: ``("add", body layers, shortcut, activation)`` or ``("cat", branches)``."""
     from .models import BasicBlock, Bottleneck, DenseLayer
-    from .nn import Identity, Sequential
+    from .nn import Identity, Sequential, SqueezeExcitation
+    if hasattr(type(m), "_arithmetic"):          # a block that says what it computes (modern.py)
+        kind = m._arithmetic()
+        return (kind[0], _Layers(kind[1])) + tuple(kind[2:])
+    if isinstance(m, SqueezeExcitation):         # x * scale(x): the scale branch's cost
+        return "scale", _Layers([m.avgpool, m.fc1, m.activation, m.fc2, m.scale_activation])
     if isinstance(m, (BasicBlock, Bottleneck)):
         body = [m.conv1, m.bn1, m.relu, m.conv2, m.bn2]
         if isinstance(m, Bottleneck):
@@ -416,6 +426,8 @@ def _block(m):
         return "cat", [Identity(), _Layers([m.norm1, m.relu1, m.conv1, m.norm2, m.relu2, m.conv2])]
     if isinstance(m, Sequential):
         return "seq", m.layers
+    if hasattr(m, "_arithmetic_parts"):   # a block that lists its layers in running order
+        return "seq", _Layers(m._arithmetic_parts())
     return None
 
 
@@ -444,11 +456,18 @@ def _walk_module(m, shape, names, parent, rows, fn, held, peaks):
         if short != out:
             raise ValueError(f"{fn}: in {name or 'the model'} the body gives {out} but the "
                              f"shortcut gives {short}; they cannot be added.")
-        rows.append(_SummaryRow(name + " (add)" if name else "add", "add", out, 0, 0))
+        own = sum(int(np.size(p.data)) for p in getattr(m, "_parameters", {}).values()
+                  if p is not None)             # a block's own, e.g. ConvNeXt's layer_scale
+        rows.append(_SummaryRow(name + " (add)" if name else "add", "add", out, own, 0))
         peaks.append(held + 3 * size(out))
         if activation is not None:
             out = _walk_module(activation, out, names, name, rows, fn, held, peaks)
         return out
+    if kind is not None and kind[0] == "scale":
+        _walk_module(kind[1], shape, names, name, rows, fn, held + size(shape), peaks)
+        rows.append(_SummaryRow(name + " (mul)" if name else "mul", "mul", shape, 0, 0))
+        peaks.append(held + 2 * size(shape))
+        return shape
     if kind is not None and kind[0] == "cat":
         outs = []
         for b in kind[1]:
@@ -503,6 +522,10 @@ def _leaf_row(name, layer, shape, rows, fn):
             # one multiply-add per weight per output position
             macs = n * c * h_out * w_out * (sp.in_channels // sp.groups) * sp.kernel[0] * sp.kernel[1]
         shape = (n, c, h_out, w_out)
+    elif sp.kind == "own":
+        shape, macs = layer._shape_macs(shape)
+    elif sp.kind == "permute":
+        shape = tuple(shape[d] for d in sp.kernel)
     elif sp.kind == "flatten":
         start = int(getattr(layer, "start_dim", 1))
         shape = shape[:start] + (int(np.prod(shape[start:])),)

@@ -45,7 +45,9 @@ from .unet import UNet, fcn, unet  # noqa: F401  (segmentation: cnnbook/unet.py)
 
 __all__ = ["lenet5", "alexnet", "zfnet", "vgg11", "vgg16", "nin", "googlenet", "resnet18",
            "resnet34", "resnet50", "densenet121", "BasicBlock", "Bottleneck", "Inception",
-           "DenseLayer", "MODELS", "unet", "UNet", "fcn"]
+           "DenseLayer", "MODELS", "unet", "UNet", "fcn", "vit_b_16",
+           "mobilenet_v2", "efficientnet_b0", "convnext_tiny",  # noqa: F822
+           "InvertedResidual", "MBConv", "CNBlock"]  # noqa: F822
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -575,3 +577,14 @@ def densenet121(num_classes=1000, rng=None, dtype=np.float32, **options):
 MODELS = OrderedDict((f.__name__, f) for f in (lenet5, alexnet, zfnet, vgg11, vgg16, nin,
                                                 googlenet, resnet18, resnet34, resnet50,
                                                 densenet121))
+
+
+def __getattr__(name):        # the modern CNNs live in cnnbook.modern (no import cycle)
+    if name in ("mobilenet_v2", "efficientnet_b0", "convnext_tiny", "InvertedResidual", "MBConv",
+                "CNBlock"):
+        from . import modern
+        return getattr(modern, name)
+    raise AttributeError(f"module 'cnnbook.models' has no attribute {name!r}")
+
+
+from .vit import vit_b_16  # noqa: E402,F401  (built from this module's helpers)

@@ -43,6 +43,7 @@ from ._checks import (as_float_array, check_any_int, check_bool, check_channels,
 from .dice import DiceLoss
 from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential,
                      _accumulate, _check_dtype, _check_module, _trainable, load, save)
+from .attention import MultiheadAttention  # noqa: E402  (the layer lives with its function)
 
 __all__ = [
     "Parameter", "Module", "IncompatibleKeys", "save", "load", "Sequential", "ModuleList", "ModuleDict", "Conv2d",
@@ -51,6 +52,8 @@ __all__ = [
     "LocalResponseNorm", "Residual", "Concat", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
     "GELU", "SiLU", "LayerNorm", "GroupNorm", "BatchNorm1d", "Upsample", "LeNet5", "torch_twin",
     "DiceLoss",
+    "MultiheadAttention",
+    "ReLU6", "StochasticDepth", "SqueezeExcitation", "LayerNorm2d", "Permute",  # noqa: F822
 ]
 
 
@@ -904,3 +907,10 @@ class LeNet5(Sequential):
             Linear(84, num_classes, rng=g, dtype=dtype),                        # (N, num_classes)
         )
         self.activation, self.pool, self.num_classes = activation, pool, num_classes
+
+
+def __getattr__(name):          # the parts of modern CNNs live in cnnbook.blocks (no import cycle)
+    if name in ("ReLU6", "StochasticDepth", "SqueezeExcitation", "LayerNorm2d", "Permute"):
+        from . import blocks
+        return getattr(blocks, name)
+    raise AttributeError(f"module 'cnnbook.nn' has no attribute {name!r}")

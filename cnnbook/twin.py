@@ -64,6 +64,30 @@ def _unet_twin(m):
     twin = _block_class("UNet", _unet_forward)(_parts(m))
     twin.skip = m.skip
     return twin
+def _vit_block_forward(self, input):              # torchvision's EncoderBlock
+    x = self.ln_1(input)
+    x, _ = self.self_attention(x, x, x, need_weights=False)
+    x = self.dropout(x) + input
+    return x + self.mlp(self.ln_2(x))
+
+
+def _vit_encoder_forward(self, input):            # torchvision's Encoder
+    return self.ln(self.layers(self.dropout(input + self.pos_embedding)))
+
+
+def _vit_forward(self, x):                        # torchvision's VisionTransformer
+    import torch
+    x = self.conv_proj(x).flatten(2).transpose(1, 2)            # (N, patches, D)
+    x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+    return self.heads(self.encoder(x)[:, 0])
+
+
+def _with_parameters(block, m):
+    """`block` with torch Parameters shaped like `m`'s own (the values are loaded by name)."""
+    import torch
+    for n, p in m._parameters.items():
+        setattr(block, n, None if p is None else torch.nn.Parameter(torch.zeros(p.shape)))
+    return block
 
 
 @lru_cache(maxsize=None)
@@ -80,7 +104,7 @@ def _block_class(name: str, forward):
 
 def _builders():
     import torch
-    from . import models, nn
+    from . import models, nn, vit
     t = torch.nn
     b = lambda m: m.bias is not None                                         # noqa: E731
     return [
@@ -129,9 +153,94 @@ def _builders():
             _parts(m))),
         (models.Bottleneck, lambda m: _block_class("Bottleneck", _basic_block_forward)(
             _parts(m))),
+        (nn.MultiheadAttention, lambda m: t.MultiheadAttention(
+            m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None,
+            batch_first=m.batch_first)),
+        (vit.EncoderBlock, lambda m: _block_class("EncoderBlock", _vit_block_forward)(_parts(m))),
+        (vit.Encoder, lambda m: _with_parameters(
+            _block_class("Encoder", _vit_encoder_forward)(_parts(m)), m)),
+        (vit.VisionTransformer, lambda m: _with_parameters(
+            _block_class("VisionTransformer", _vit_forward)(_parts(m)), m)),
         (models.DenseLayer, lambda m: _block_class("_DenseLayer", _dense_layer_forward)(
             _parts(m))),
         (models.UNet, _unet_twin),
+        *_modern_builders(),
+    ]
+
+
+def _squeeze_excitation_forward(self, x):          # torchvision.ops.SqueezeExcitation
+    return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+
+
+def _stochastic_depth_forward(self, x):           # torchvision.ops.stochastic_depth
+    if not self.training or self.p == 0.0:
+        return x
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+    noise = x.new_empty(size).bernoulli_(1.0 - self.p)
+    return x * (noise / (1.0 - self.p) if self.p < 1.0 else noise)
+
+
+def _layer_norm2d_forward(self, x):               # torchvision.models.convnext.LayerNorm2d
+    import torch
+    x = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
+                                       self.weight, self.bias, self.eps)
+    return x.permute(0, 3, 1, 2)
+
+
+def _permute_forward(self, x):                     # torchvision.ops.misc.Permute
+    return x.permute(*self.dims)
+
+
+def _inverted_residual_forward(self, x):          # MobileNetV2's InvertedResidual
+    return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+def _mbconv_forward(self, x):                      # EfficientNet's MBConv
+    out = self.block(x)
+    return self.stochastic_depth(out) + x if self.use_res_connect else out
+
+
+def _cnblock_forward(self, x):                     # ConvNeXt's CNBlock
+    return self.stochastic_depth(self.layer_scale * self.block(x)) + x
+
+
+def _modern_builders():
+    import torch
+    from . import blocks, modern
+    t = torch.nn
+
+    def layer_norm2d(m):
+        cls = type("LayerNorm2d", (t.LayerNorm,), {"forward": _layer_norm2d_forward})
+        return cls(m.normalized_shape, m.eps, m.elementwise_affine)
+
+    def stochastic_depth(m):
+        out = _block_class("StochasticDepth", _stochastic_depth_forward)({})
+        out.p, out.mode = m.p, m.mode
+        return out
+
+    def block(name, forward, m, **attrs):
+        out = _block_class(name, forward)(_parts(m))
+        for k, v in attrs.items():
+            setattr(out, k, v)
+        return out
+
+    def cnblock(m):
+        out = block("CNBlock", _cnblock_forward, m)
+        out.layer_scale = t.Parameter(torch.from_numpy(m.layer_scale.data.copy()))
+        return out
+
+    return [
+        (blocks.ReLU6, lambda m: t.ReLU6()),
+        (blocks.Permute, lambda m: block("Permute", _permute_forward, m, dims=list(m.dims))),
+        (blocks.StochasticDepth, stochastic_depth),
+        (blocks.LayerNorm2d, layer_norm2d),
+        (blocks.SqueezeExcitation, lambda m: block("SqueezeExcitation",
+                                                   _squeeze_excitation_forward, m)),
+        (modern.InvertedResidual, lambda m: block("InvertedResidual", _inverted_residual_forward,
+                                                  m, use_res_connect=m.use_res_connect)),
+        (modern.MBConv, lambda m: block("MBConv", _mbconv_forward, m,
+                                        use_res_connect=m.use_res_connect)),
+        (modern.CNBlock, cnblock),
     ]
 
 

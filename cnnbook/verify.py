@@ -159,6 +159,9 @@ def model_cases(device: str = "cpu", dtype=np.float64) -> list:
          (4, 3, 32, 32)),
         ("densenet121", "width 1/8, small-input stem",
          lambda: M.densenet121(10, width=0.125, small_input=True), (4, 3, 8, 8)),
+        ("vit_b_16", "12x12 images, 4x4 patches, 2 blocks of width 8, 2 heads", _small_vit,
+         (4, 3, 12, 12)),
+        *_modern_model_specs(),
     ]
     return [_model_case(n, w, b, s, device, dtype) for n, w, b, s in specs] + [
         _unet_case(device, dtype, skip) for skip in (True, False)]
@@ -174,6 +177,64 @@ def _unet_case(device: str, dtype, skip: bool) -> Case:
     return Case("unet", f"base 4, depth 2, skip={skip}, input (2, 2, 8, 12), training mode, "
                 f"logits, {len(params)} parameter arrays", forward, backward, torch_fn,
                 (x,) + params, None, names, "model.to_torch() twin")
+
+
+def _small_vit():
+    """A two-block ViT whose head is not torchvision's zeros (which would stop every gradient
+    below it)."""
+    from . import models as M
+    m = M.vit_b_16(10, rng=0, image_size=12, patch_size=4, num_layers=2, num_heads=2,
+                   hidden_dim=8, mlp_dim=12)
+    m.heads.head.weight.data[:] = np.random.default_rng(0).standard_normal((10, 8))
+    return m
+
+
+def _attention_cases(add, rng):
+    """scaled_dot_product_attention (masks, causal) and MultiheadAttention as self-attention
+    (the input's gradient the sum of its query, key and value gradients)."""
+    import torch.nn.functional as TF
+
+    from . import functional as F
+    from .attention import MultiheadAttention
+    r = lambda *s: rng.standard_normal(s)
+    keep = rng.random((4, 5)) > 0.4
+    keep[:, 0] = True
+    for case, kw in [("(2, 3, L=4, S=5, E=6)", {}), ("boolean mask", {"attn_mask": keep}),
+                     ("float mask", {"attn_mask": r(4, 5)}), ("is_causal", {"is_causal": True})]:
+        tkw = {k: _torch_tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        add("scaled_dot_product_attention", case,
+            lambda q, k, v, kw=kw: F.scaled_dot_product_attention_forward(q, k, v, **kw),
+            F.scaled_dot_product_attention_backward,
+            lambda q, k, v, tkw=tkw: TF.scaled_dot_product_attention(
+                q, k, v, **{n: t.to(q.device, q.dtype if t.is_floating_point() else t.dtype)
+                            if hasattr(t, "to") else t for n, t in tkw.items()}),
+            (r(2, 3, 4, 6), r(2, 3, 5, 6), r(2, 3, 5, 7)), names=("dq", "dk", "dv"))
+    m = MultiheadAttention(6, 2, rng=0, dtype=np.float64)
+    names = [n for n, _ in m.named_parameters()]
+
+    def forward(x, *params):
+        for p, v in zip(m.parameters(), params):
+            p.data = v
+        m.zero_grad()
+        return m(x, x, x, need_weights=False)[0], None
+
+    def backward(dout, _):
+        dq, dk, dv = m.backward(dout)
+        return (dq + dk + dv,) + tuple(p.grad for p in m.parameters())
+
+    def torch_fn(x, wi, bi, wo, bo):
+        t = x.transpose(0, 1)
+        return TF.multi_head_attention_forward(t, t, t, 6, 2, wi, bi, None, None, False, 0.0, wo,
+                                               bo, training=False, need_weights=False)[0] \
+            .transpose(0, 1)
+    add("MultiheadAttention", "self-attention, E=6, 2 heads, (N=2, L=5)", forward, backward,
+        torch_fn, (r(2, 5, 6),) + tuple(p.data.copy() for p in m.parameters()),
+        names=("dx",) + tuple("d" + n for n in names), ref="torch.nn.MultiheadAttention")
+
+
+def _torch_tensor(v):
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(v))
 
 
 def module_cases(device: str = "cpu", dtype=np.float64) -> list:
@@ -203,6 +264,11 @@ def module_cases(device: str = "cpu", dtype=np.float64) -> list:
         ("Upsample", "scale_factor=2, nearest", nn.Upsample(scale_factor=2)),
         ("Upsample", "size=(9, 5), bilinear, align_corners=True",
          nn.Upsample(size=(9, 5), mode="bilinear", align_corners=True)),
+        ("SqueezeExcitation", "6 channels squeezed to 2, SiLU", nn.SqueezeExcitation(
+            6, 2, activation=nn.SiLU, rng=0), (2, 6, 5, 4)),
+        ("LayerNorm2d", "(N, C, H, W), eps=1e-6", nn.LayerNorm2d(3, eps=1e-6)),
+        ("ReLU6", "(2, 3, 6, 7)", nn.ReLU6()),
+        ("StochasticDepth", "p=0.4, row, eval", nn.StochasticDepth(0.4, "row").eval()),
     ]
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 7)).astype(dtype)
@@ -234,6 +300,8 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     _normalisation_and_dropout_cases(add, r, rng, dtype)
     _functional_extra_cases(add, np.random.default_rng(1))
     _detection_cases(add, np.random.default_rng(2))
+    _attention_cases(add, np.random.default_rng(2))
+    _block_cases(add, np.random.default_rng(2))
     out.append(_lenet_case(device, dtype))
     out += module_cases(device, dtype)
     if np.dtype(dtype) == np.float64:
@@ -580,6 +648,45 @@ def _detection_cases(add, rng):
                 _torch_sigmoid_focal_loss(x, torch.as_tensor(t, dtype=x.dtype, device=x.device),
                                           a, g, r),
             (2 * rng.standard_normal((6, 10)),), names=("dx",), ref="torchvision.ops")
+def _modern_model_specs():
+    """Small MobileNetV2, EfficientNet and ConvNeXt (same code as the full ones; stochastic
+    depth off so that train mode draws nothing, layer scale 0.5 so the ConvNeXt blocks count)."""
+    from . import models as M
+    return [
+        ("mobilenet_v2", "width 1/4, three stages",
+         lambda: M.mobilenet_v2(10, width=0.25, dropout=0.0, last_channel=32,
+                                inverted_residual_setting=[(1, 8, 1, 1), (6, 16, 2, 2),
+                                                           (6, 24, 2, 1)]), (4, 3, 16, 16)),
+        ("efficientnet_b0", "width 1/4, three stages",
+         lambda: M.efficientnet_b0(10, width=0.25, dropout=0.0, stochastic_depth_prob=0.0,
+                                   last_channel=32, setting=[(1, 3, 1, 32, 16, 1),
+                                                             (6, 3, 2, 16, 24, 2),
+                                                             (6, 5, 1, 24, 24, 2)]),
+         (4, 3, 16, 16)),
+        ("convnext_tiny", "dims (8, 16), depths (2, 1)",
+         lambda: M.convnext_tiny(10, dims=(8, 16), depths=(2, 1), stochastic_depth_prob=0.0,
+                                 layer_scale=0.5), (2, 3, 16, 16)),
+    ]
+
+
+def _block_cases(add, rng):
+    """relu6, and stochastic depth with the drop decisions of a seeded draw (row and batch)."""
+    import torch
+    import torch.nn.functional as TF
+
+    from . import blocks
+    r = lambda *s: rng.standard_normal(s)
+    add("relu6", "values across 0 and 6", blocks.relu6_forward, blocks.relu6_backward,
+        TF.relu6, (5 * r(3, 4, 5),), names=("dx",))
+    for mode in ("row", "batch"):
+        mask = blocks.stochastic_depth_forward(np.ones((6, 3, 2, 2)), 0.5, mode, True,
+                                               np.random.default_rng(3))[1].mask
+        add("stochastic_depth", f"p=0.5, {mode}, same drops",
+            lambda x, m=mode: blocks.stochastic_depth_forward(x, 0.5, m, True,
+                                                              np.random.default_rng(3)),
+            blocks.stochastic_depth_backward,
+            lambda x, k=mask: x * torch.from_numpy(k).to(x.device, x.dtype),
+            (r(6, 3, 2, 2),), names=("dx",), ref="x * keep / (1 - p)")
 
 
 def main(argv=None) -> int:
@@ -604,3 +711,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

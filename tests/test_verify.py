@@ -16,6 +16,9 @@ LAYERS = {"conv2d", "conv1d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "l
           "Upsample"}
 LAYERS |= {"dice_loss", "unet"}                       # segmentation (cnnbook/unet.py)
 LAYERS |= {"sigmoid_focal_loss"}                      # detection (cnnbook/detection.py)
+LAYERS |= {"relu6", "stochastic_depth", "SqueezeExcitation", "LayerNorm2d", "ReLU6",
+           "StochasticDepth", "mobilenet_v2", "efficientnet_b0", "convnext_tiny",
+           "scaled_dot_product_attention", "MultiheadAttention", "vit_b_16"}
 
 
 def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
