@@ -181,8 +181,9 @@ class SqueezeExcitation(Module):
         self.last_scale = None
 
     def forward(self, x):
-        s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
-        self.last_scale = s                                     # (N, C, 1, 1)
+        h = self.activation(self.fc1(self.avgpool(x)))     # (N, C/r, 1, 1)
+        s = self.scale_activation(self.fc2(h))              # (N, C, 1, 1)
+        self.last_scale = s
         self._cache = (x, s)
         return x * s
 
@@ -191,7 +192,7 @@ class SqueezeExcitation(Module):
         ds = np.sum(dout * x, axis=(2, 3), keepdims=True)       # (N, C, 1, 1)
         d = self.fc1.backward(self.activation.backward(self.fc2.backward(
             self.scale_activation.backward(ds))))
-        return dout * s + self.avgpool.backward(d)             # x fed both factors
+        return dout * s + self.avgpool.backward(d)    # x fed both factors
 
     def extra_repr(self):
         return f"{self.fc1.in_channels}, {self.fc1.out_channels}"

@@ -291,8 +291,10 @@ class CNBlock(nn.Module):
     def backward(self, dout, input_grad=True):
         h = self._saved()
         d = self.stochastic_depth.backward(dout)
-        _accumulate(self.layer_scale, np.sum(d * h, axis=(0, 2, 3))[:, None, None])
-        return self.block.backward(d * self.layer_scale.data) + dout   # x fed both paths
+        dscale = np.sum(d * h, axis=(0, 2, 3))[:, None, None]    # (C, 1, 1)
+        _accumulate(self.layer_scale, dscale)
+        dh = self.block.backward(d * self.layer_scale.data)
+        return dh + dout                                  # x fed both paths
 
     def _arithmetic(self):
         return ("add", list(self.block), None, None)
