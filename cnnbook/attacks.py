@@ -104,8 +104,8 @@ def pgd(model, x, y, eps, alpha, steps, rng=None, random_start=True):
     ``u = rng.uniform(-eps, eps, x.shape)`` (cast to ``x``'s dtype); then ``steps`` times:
     ``x_adv += alpha * sign(dL/dx_adv)``, projected onto the ball
     ``clip(x_adv, x - eps, x + eps)`` and into ``clip(x_adv, 0, 1)``. ``L`` is the mean
-    cross-entropy against the true labels ``y``. Madry et al. use ``alpha`` about
-    ``2.5 * eps / steps``.
+    cross-entropy against the true labels ``y``. A common choice of step is
+    ``alpha = 2.5 * eps / steps``, which lets the attack cross the ball from any start.
 
     ``rng``: a ``numpy.random.Generator``, an int seed, or None for the library's generator
     (``cb.manual_seed``). Returns a new array of ``x``'s shape and dtype; ``x`` is not modified.
