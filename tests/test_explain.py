@@ -98,8 +98,8 @@ def test_cam_is_the_logit_spread_over_the_map_and_grad_cam_its_positive_part():
     np.testing.assert_allclose(maps, up, rtol=0, atol=1e-12)
     assert (maps < 0).any() and (maps > 0).any()        # CAM keeps its sign
     # after global average pooling, dy_c/dA_k[i, j] = w_ck / (h w) everywhere: Grad-CAM is
-    # ReLU(CAM) / (h w) (the upsampling is linear and keeps the sign of a map of one sign
-    # only pointwise, so compare before upsampling through the 6x6 input size)
+    # ReLU(CAM) / (h w) on the 6x6 maps, taken before the upsampling (which does not commute
+    # with the ReLU)
     x6 = images(3, size=12, seed=5)
     g = grad_cam(net, x6, "layer1", class_idx=c)
     m = cam(net, x6, "layer1", class_idx=c)
