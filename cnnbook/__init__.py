@@ -15,6 +15,7 @@ submodules load on first use, so the core needs only NumPy:
 - ``cb.distributed``: data-parallel training of a model's PyTorch twin with
   ``DistributedDataParallel`` (``python -m cnnbook.distributed --world-size 2 --check``).
 - ``cb.gradcheck``, ``cb.verify``: finite differences, and the comparison with PyTorch.
+- ``cb.explain``, ``cb.attacks``: Grad-CAM and CAM; FGSM and PGD adversarial examples.
 - ``cb.widgets``, ``cb.plot``, ``cb.exercises``: the book's explorers, figures and self-checks.
 - ``cb.live``: explorers that compute in the page (a small JavaScript engine, checked against
   the library), in the static book and in JupyterLab alike.
@@ -33,6 +34,7 @@ _SUBMODULES = {
     "fast",
     "module", "twin",
     "scenes", "metrics", "boxes", "detection",
+    "explain", "attacks",
 }
 
 
