@@ -32,6 +32,7 @@ _SUBMODULES = {
     "models", "search", "distributed", "live", "window", "examples", "display",
     "fast",
     "module", "twin",
+    "quant", "prune", "amp", "distill",
 }
 
 
