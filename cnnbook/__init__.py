@@ -35,6 +35,7 @@ _SUBMODULES = {
     "module", "twin",
     "scenes", "metrics", "boxes", "detection",
     "explain", "attacks",
+    "quant", "prune", "amp", "distill",
 }
 
 

@@ -302,6 +302,7 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
     _detection_cases(add, np.random.default_rng(2))
     _attention_cases(add, np.random.default_rng(2))
     _block_cases(add, np.random.default_rng(2))
+    _compression_cases(add, np.random.default_rng(2))
     out.append(_lenet_case(device, dtype))
     out += module_cases(device, dtype)
     if np.dtype(dtype) == np.float64:
@@ -310,6 +311,22 @@ def cases(device: str = "cpu", dtype=np.float64) -> list:
         # any fault (the float64 rows agree to ~1e-13).
         out += model_cases(device, dtype)
     return out
+
+
+def _compression_cases(add, rng):
+    """Knowledge distillation's loss (Hinton et al.) against the same expression in torch."""
+    import torch.nn.functional as TF
+
+    from .distill import distillation_loss_backward, distillation_loss_forward
+
+    def torch_kd(s, t, y, T=4.0, alpha=0.9):
+        soft = TF.kl_div(TF.log_softmax(s / T, 1), TF.softmax(t / T, 1), reduction="batchmean")
+        return alpha * T * T * soft + (1 - alpha) * TF.cross_entropy(s, y)
+
+    add("distillation_loss", "T=4, alpha=0.9", distillation_loss_forward,
+        distillation_loss_backward, torch_kd,
+        (3 * rng.standard_normal((6, 10)), 3 * rng.standard_normal((6, 10)),
+         rng.integers(0, 10, 6)), grad_of=(0,), names=("dstudent",), ref="torch (KL + CE)")
 
 
 _XYZ = ("dx", "dw", "db")
