@@ -26,11 +26,11 @@ import contextlib
 
 import numpy as np
 
-from .window import Window, fold
+from .window import Window, fold, unfold
 
 __all__ = ["disabled", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
-           "conv2d_input_grad"]
+           "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv"]
 
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
@@ -196,3 +196,49 @@ def conv2d_input_grad(w_mat: np.ndarray, dout_mat: np.ndarray, x_shape: tuple,
         part = dx[n:n + block]                                   # (B, C_in, H, W), a view
         part[...] = fold(dcols.reshape(len(part), G * rows, -1), part.shape, g)
     return dx
+
+
+# ----------------------------------------------------------------------------------------------
+# conv2d's input gradient with stride 1: a forward convolution, no col2im
+# ----------------------------------------------------------------------------------------------
+
+def conv2d_input_grad_by_conv_applies(w_shape: tuple, g: Window, groups: int) -> bool:
+    """Stride 1, one group, no more output channels than input channels (so the columns of
+    `dout` are no larger than the forward's), and padding that is at most the kernel's span
+    minus one on every side (the fast paths enabled)."""
+    if not (_enabled and groups == 1 and tuple(g.stride) == (1, 1) and w_shape[0] <= w_shape[1]):
+        return False
+    reach = [d * (k - 1) for k, d in zip(g.kernel, g.dilation)]
+    return all(p <= r for pads, r in zip(g.pads, reach) for p in pads)
+
+
+def conv2d_input_grad_by_conv(w: np.ndarray, dout: np.ndarray, x_shape: tuple,
+                              g: Window) -> np.ndarray:
+    """conv2d's input gradient for stride 1, as a forward convolution of `dout` with the
+    kernel turned 180 degrees and its two channel axes swapped.
+
+    With stride 1, ``dx[n, c, i, j] = sum_{o, kh, kw} dout[n, o, i + pt - kh*dh,
+    j + pl - kw*dw] * w[o, c, kh, kw]`` (``dout`` read as 0 outside its range). Padding `dout`
+    by ``dh*(KH-1) - pt`` rows on top (``- pb`` at the bottom, likewise for columns) and
+    flipping the kernel makes that a plain cross-correlation, which `unfold` and one matrix
+    product compute: the columns are read once by the product, and no column is added back
+    into an image (`fold`). Blocks of examples keep each block's columns in the CPU cache
+    between `unfold` writing them and the product reading them.
+
+    The same products as the reference, summed in another order: equal to it to rounding.
+    Shape: w (C_out, C_in, KH, KW) as applied, dout (N, C_out, H_out, W_out) -> (N, C_in, H, W).
+    """
+    N, C_in, H, W = x_shape
+    C_out, _, KH, KW = w.shape
+    (pt, pb), (pl, pr) = g.pads
+    dh, dw = g.dilation
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C_in, C_out, KH, KW)
+    w_mat = flipped.reshape(C_in, C_out * KH * KW)
+    pads = ((dh * (KH - 1) - pt, dh * (KH - 1) - pb), (dw * (KW - 1) - pl, dw * (KW - 1) - pr))
+    gd = Window((KH, KW), (1, 1), (dh, dw), pads, (H, W))
+    block = _examples_per_block(C_out * KH * KW * H * W * dout.itemsize)
+    dx = np.empty((N, C_in, H * W), dtype=dout.dtype)
+    for n in range(0, N, block):
+        cols = unfold(dout[n:n + block], gd)                     # (B, C_out*KH*KW, H*W)
+        np.matmul(w_mat, cols, out=dx[n:n + block])
+    return dx.reshape(N, C_in, H, W)
