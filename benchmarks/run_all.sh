@@ -28,10 +28,11 @@ tmp=$(mktemp)
   "$py" -m cnnbook.verify --markdown "$vtmp" > /dev/null
   tail -n +2 "$vtmp"
   rm -f "$vtmp"
-  # The history of the book's build time is kept by hand: carry it over from the old file.
+  # Kept by hand, carried over from the old file: the history of the book's build time and
+  # the "Record" sections (before/after comparisons of a change).
   if [[ -f "$out" ]]; then
     echo
-    awk '/^## Book build time/{keep=1} /^## /&&!/^## Book build time/{keep=0} keep' "$out"
+    awk '/^## /{keep = /^## (Book build time|Record)/} keep' "$out"
   fi
 } > "$tmp"
 mv "$tmp" "$out"
