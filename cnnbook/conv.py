@@ -258,6 +258,8 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     g = _cache_window(cache)
     if fast.conv2d_input_grad_by_conv_applies(w.shape, g, G):    # stride 1: fast.py
         return fast.conv2d_input_grad_by_conv(w, dout, x_shape, g), dw, db
+    if fast.conv2d_input_grad_wide_applies(w.shape, g, G):       # stride 1: fast.py
+        return fast.conv2d_input_grad_wide(w_mat[0], dout, x_shape, g), dw, db
     if fast.conv2d_input_grad_applies(cols):      # a large batch: fast.py
         return fast.conv2d_input_grad(w_mat, dout_mat, x_shape, g), dw, db
     dcols = np.matmul(w_mat.swapaxes(1, 2), dout_mat)  # (N, G, K, L)

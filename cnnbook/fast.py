@@ -30,7 +30,8 @@ from .window import Window, fold, unfold
 
 __all__ = ["disabled", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
-           "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv"]
+           "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv",
+           "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide"]
 
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
@@ -242,3 +243,47 @@ def conv2d_input_grad_by_conv(w: np.ndarray, dout: np.ndarray, x_shape: tuple,
         cols = unfold(dout[n:n + block], gd)                     # (B, C_out*KH*KW, H*W)
         np.matmul(w_mat, cols, out=dx[n:n + block])
     return dx.reshape(N, C_in, H, W)
+
+
+# ----------------------------------------------------------------------------------------------
+# conv2d's input gradient with stride 1 and more output than input channels: col2im on rows
+# as wide as the padded input
+# ----------------------------------------------------------------------------------------------
+
+def conv2d_input_grad_wide_applies(w_shape: tuple, g: Window, groups: int) -> bool:
+    """Stride 1 and one group (the fast paths enabled), where the padded width is at most
+    twice the output's (the wide rows add at most that much work)."""
+    if not (_enabled and groups == 1 and tuple(g.stride) == (1, 1)):
+        return False
+    Wp = g.out[1] + g.dilation[1] * (g.kernel[1] - 1)
+    return Wp <= 2 * g.out[1]
+
+
+def conv2d_input_grad_wide(w_mat: np.ndarray, dout: np.ndarray, x_shape: tuple,
+                           g: Window) -> np.ndarray:
+    """``dx = col2im(w^T dout)`` with every row as wide as the padded input.
+
+    `col2im` adds each kernel tap's columns onto a shifted window of the padded image, row by
+    row: with rows ``W_out`` numbers long (10 in LeNet's second layer) NumPy spends its time
+    starting short loops. Giving `dout` the padded width ``Wp`` (zeros in the extra columns),
+    the columns of tap (kh, kw) land on the flat padded image at offset ``kh*dh*Wp + kw*dw``
+    as one run of ``H_out*Wp`` numbers: one long add per tap and plane. The zeros add nothing.
+    The same products and sums as the reference, in the same order.
+
+    Shape: w_mat (C_out, C_in*KH*KW), dout (N, C_out, H_out, W_out) -> (N, C_in, H, W).
+    """
+    N, C, H, W = x_shape
+    C_out = w_mat.shape[0]
+    (KH, KW), (dh, dw), ((pt, pb), (pl, pr)) = g.kernel, g.dilation, g.pads
+    (H_out, W_out), Hp, Wp = g.out, H + pt + pb, W + pl + pr
+    wide = np.zeros((N, C_out, H_out, Wp), dout.dtype)
+    wide[..., :W_out] = dout
+    run = H_out * Wp                                 # one tap's columns on the flat image
+    dcols = np.matmul(w_mat.T, wide.reshape(N, C_out, run)).reshape(N, C, KH, KW, run)
+    flat = np.zeros((N, C, (Hp + 1) * Wp), dout.dtype)   # a spare row for the last taps' tail
+    for kh in range(KH):
+        for kw in range(KW):
+            offset = kh * dh * Wp + kw * dw
+            flat[:, :, offset:offset + run] += dcols[:, :, kh, kw]
+    padded = flat[:, :, :Hp * Wp].reshape(N, C, Hp, Wp)
+    return np.ascontiguousarray(padded[:, :, pt:pt + H, pl:pl + W])

@@ -1,6 +1,7 @@
-"""conv2d's stride-1 input gradient computed as a forward convolution (``cnnbook.fast``):
-equal to the reference (`col2im`) to rounding over a grid of shapes, taken exactly where it
-applies, and switched off by ``cnnbook.fast.disabled()``."""
+"""conv2d's stride-1 input gradient in ``cnnbook.fast``: as a forward convolution (no more
+output than input channels), equal to the reference (`col2im`) to rounding, and as `col2im` on
+rows as wide as the padded input (more output channels), equal to it bit for bit; each taken
+exactly where it applies, and switched off by ``cnnbook.fast.disabled()``."""
 import numpy as np
 import pytest
 
@@ -75,3 +76,44 @@ def test_input_grad_by_conv_matches_torch(rng):
     torch.nn.functional.conv2d(tx, torch.from_numpy(w), padding=1, dilation=(2, 1)).backward(
         torch.from_numpy(dout))
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# (N, C_in, C_out, H, W, KH, KW, keyword arguments): more output than input channels
+WIDE_GRID = [
+    (3, 6, 16, 14, 14, 5, 5, dict()),                                # LeNet-5's second layer
+    (2, 3, 5, 9, 8, 3, 3, dict(padding=1)),
+    (2, 2, 4, 10, 9, 4, 2, dict(padding="same")),
+    (2, 2, 3, 11, 12, 3, 3, dict(padding=(2, 1), dilation=(2, 2))),
+    (2, 3, 4, 8, 8, 3, 3, dict(padding=1, flip=True)),
+    (2, 1, 6, 12, 12, 5, 5, dict(padding=2)),                        # LeNet-5's first layer
+]
+WIDE_IDS = ["lenet-c3", "p1", "same-even", "d2", "flip", "lenet-c1"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N, c_in, c_out, H, W, KH, KW, kw", WIDE_GRID, ids=WIDE_IDS)
+def test_input_grad_wide_equals_reference(N, c_in, c_out, H, W, KH, KW, kw, dtype, rng):
+    x = rng.standard_normal((N, c_in, H, W)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, KH, KW)).astype(dtype)
+    out, cache = C.conv2d_forward(x, w, **kw)
+    g = C._cache_window(cache)
+    assert not fast.conv2d_input_grad_by_conv_applies(cache.w.shape, g, 1)
+    assert fast.conv2d_input_grad_wide_applies(cache.w.shape, g, 1)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, _ = C.conv2d_backward(dout, cache)
+    with fast.disabled():
+        ref_dx, ref_dw, _ = C.conv2d_backward(dout, cache)
+    assert dx.dtype == dtype and dx.shape == x.shape and dx.flags.c_contiguous
+    # the same products, added in the same order (the zero columns add exact zeros)
+    np.testing.assert_array_equal(dx, ref_dx)
+    np.testing.assert_array_equal(dw, ref_dw)
+
+
+def test_input_grad_wide_needs_output_at_least_half_the_padded_width(rng):
+    _, cache = C.conv2d_forward(rng.standard_normal((2, 2, 6, 6)),
+                                rng.standard_normal((4, 2, 5, 5)))     # W_out 2, padded 6
+    g = C._cache_window(cache)
+    assert not fast.conv2d_input_grad_wide_applies(cache.w.shape, g, 1)
+    with fast.disabled():
+        assert not fast.conv2d_input_grad_wide_applies((4, 2, 3, 3), g._replace(
+            kernel=(3, 3), out=(4, 4)), 1)
