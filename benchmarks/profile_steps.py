@@ -44,7 +44,7 @@ def measure(steps: dict, rounds: int) -> dict:
     return {k: (statistics.median(wall[k]) * 1e3, statistics.median(cpu[k]) * 1e3) for k in steps}
 
 
-def conv_steps(dtype):
+def conv_steps(dtype, baseline=None):
     N, C, C_out, H, K = 32, 64, 64, 32, 3
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, H)).astype(dtype)
@@ -89,6 +89,10 @@ def conv_steps(dtype):
         "whole call, reference (fast paths off)": whole_ref,
         "whole call, this version": whole_fast,
     }
+    if baseline is not None:
+        def whole_baseline():
+            baseline.conv2d_backward(dout, baseline.conv2d_forward(x, w, b, padding=1)[1])
+        steps["whole call, --baseline"] = whole_baseline
     return steps
 
 
@@ -123,13 +127,24 @@ def lenet_layers(rounds: int):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--baseline", default=None,
+                    help="another cnnbook/conv.py (e.g. git show REV:cnnbook/conv.py > FILE) "
+                         "whose whole call is timed in the same rounds")
+    ap.add_argument("--lenet-only", action="store_true",
+                    help="only the LeNet-5 layers (also runs against an older cnnbook on "
+                         "PYTHONPATH, for a before/after table)")
     args = ap.parse_args(argv)
+    baseline = None
+    if args.baseline:
+        from bench_conv import load_conv
+        baseline = load_conv(args.baseline)
     print("## Where the time goes: conv2d forward + backward, LeNet-5 step\n")
-    print(timing.header(f"python benchmarks/profile_steps.py --rounds {args.rounds}"))
+    extra = f" --baseline {args.baseline}" if args.baseline else ""
+    print(timing.header(f"python benchmarks/profile_steps.py --rounds {args.rounds}{extra}"))
     print(f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load average "
           f"before the run: {os.getloadavg()[0]:.2f}\n")
-    for dtype in (np.float32, np.float64):
-        res = measure(conv_steps(dtype), args.rounds)
+    for dtype in () if args.lenet_only else (np.float32, np.float64):
+        res = measure(conv_steps(dtype, baseline), args.rounds)
         print(f"conv2d, N=32, 64->64, 3x3, 32x32, padding 1, {np.dtype(dtype).name}; medians "
               f"of {args.rounds} interleaved rounds:\n")
         print("| step | wall ms | CPU ms |\n|---|---:|---:|")
