@@ -14,7 +14,7 @@ tmp=$(mktemp)
   echo "interleaved rounds with a pause between the libraries (\`benchmarks/timing.py\`)."
   echo "They are measurements, not tests: nothing in CI times anything."
   echo
-  for b in bench_conv bench_pool bench_lenet bench_epoch; do
+  for b in bench_conv bench_pool bench_lenet bench_epoch bench_models profile_steps; do
     "$py" "benchmarks/$b.py"
     echo
   done
@@ -28,6 +28,12 @@ tmp=$(mktemp)
   "$py" -m cnnbook.verify --markdown "$vtmp" > /dev/null
   tail -n +2 "$vtmp"
   rm -f "$vtmp"
+  # Kept by hand, carried over from the old file: the history of the book's build time and
+  # the "Record" sections (before/after comparisons of a change).
+  if [[ -f "$out" ]]; then
+    echo
+    awk '/^## /{keep = /^## (Book build time|Record)/} keep' "$out"
+  fi
 } > "$tmp"
 mv "$tmp" "$out"
 echo "wrote $out"

@@ -26,11 +26,12 @@ import contextlib
 
 import numpy as np
 
-from .window import Window, fold
+from .window import Window, fold, unfold
 
 __all__ = ["disabled", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
-           "conv2d_input_grad"]
+           "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv",
+           "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide"]
 
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
@@ -196,3 +197,93 @@ def conv2d_input_grad(w_mat: np.ndarray, dout_mat: np.ndarray, x_shape: tuple,
         part = dx[n:n + block]                                   # (B, C_in, H, W), a view
         part[...] = fold(dcols.reshape(len(part), G * rows, -1), part.shape, g)
     return dx
+
+
+# ----------------------------------------------------------------------------------------------
+# conv2d's input gradient with stride 1: a forward convolution, no col2im
+# ----------------------------------------------------------------------------------------------
+
+def conv2d_input_grad_by_conv_applies(w_shape: tuple, g: Window, groups: int) -> bool:
+    """Stride 1, one group, no more output channels than input channels (so the columns of
+    `dout` are no larger than the forward's), and padding that is at most the kernel's span
+    minus one on every side (the fast paths enabled)."""
+    if not (_enabled and groups == 1 and tuple(g.stride) == (1, 1) and w_shape[0] <= w_shape[1]):
+        return False
+    reach = [d * (k - 1) for k, d in zip(g.kernel, g.dilation)]
+    return all(p <= r for pads, r in zip(g.pads, reach) for p in pads)
+
+
+def conv2d_input_grad_by_conv(w: np.ndarray, dout: np.ndarray, x_shape: tuple,
+                              g: Window) -> np.ndarray:
+    """conv2d's input gradient for stride 1, as a forward convolution of `dout` with the
+    kernel turned 180 degrees and its two channel axes swapped.
+
+    With stride 1, ``dx[n, c, i, j] = sum_{o, kh, kw} dout[n, o, i + pt - kh*dh,
+    j + pl - kw*dw] * w[o, c, kh, kw]`` (``dout`` read as 0 outside its range). Padding `dout`
+    by ``dh*(KH-1) - pt`` rows on top (``- pb`` at the bottom, likewise for columns) and
+    flipping the kernel makes that a plain cross-correlation, which `unfold` and one matrix
+    product compute: the columns are read once by the product, and no column is added back
+    into an image (`fold`). Blocks of examples keep each block's columns in the CPU cache
+    between `unfold` writing them and the product reading them.
+
+    The same products as the reference, summed in another order: equal to it to rounding.
+    Shape: w (C_out, C_in, KH, KW) as applied, dout (N, C_out, H_out, W_out) -> (N, C_in, H, W).
+    """
+    N, C_in, H, W = x_shape
+    C_out, _, KH, KW = w.shape
+    (pt, pb), (pl, pr) = g.pads
+    dh, dw = g.dilation
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C_in, C_out, KH, KW)
+    w_mat = flipped.reshape(C_in, C_out * KH * KW)
+    pads = ((dh * (KH - 1) - pt, dh * (KH - 1) - pb), (dw * (KW - 1) - pl, dw * (KW - 1) - pr))
+    gd = Window((KH, KW), (1, 1), (dh, dw), pads, (H, W))
+    block = _examples_per_block(C_out * KH * KW * H * W * dout.itemsize)
+    dx = np.empty((N, C_in, H * W), dtype=dout.dtype)
+    for n in range(0, N, block):
+        cols = unfold(dout[n:n + block], gd)                     # (B, C_out*KH*KW, H*W)
+        np.matmul(w_mat, cols, out=dx[n:n + block])
+    return dx.reshape(N, C_in, H, W)
+
+
+# ----------------------------------------------------------------------------------------------
+# conv2d's input gradient with stride 1 and more output than input channels: col2im on rows
+# as wide as the padded input
+# ----------------------------------------------------------------------------------------------
+
+def conv2d_input_grad_wide_applies(w_shape: tuple, g: Window, groups: int) -> bool:
+    """Stride 1 and one group (the fast paths enabled), where the padded width is at most
+    twice the output's (the wide rows add at most that much work)."""
+    if not (_enabled and groups == 1 and tuple(g.stride) == (1, 1)):
+        return False
+    Wp = g.out[1] + g.dilation[1] * (g.kernel[1] - 1)
+    return Wp <= 2 * g.out[1]
+
+
+def conv2d_input_grad_wide(w_mat: np.ndarray, dout: np.ndarray, x_shape: tuple,
+                           g: Window) -> np.ndarray:
+    """``dx = col2im(w^T dout)`` with every row as wide as the padded input.
+
+    `col2im` adds each kernel tap's columns onto a shifted window of the padded image, row by
+    row: with rows ``W_out`` numbers long (10 in LeNet's second layer) NumPy spends its time
+    starting short loops. Giving `dout` the padded width ``Wp`` (zeros in the extra columns),
+    the columns of tap (kh, kw) land on the flat padded image at offset ``kh*dh*Wp + kw*dw``
+    as one run of ``H_out*Wp`` numbers: one long add per tap and plane. The zeros add nothing.
+    The same products and sums as the reference, in the same order.
+
+    Shape: w_mat (C_out, C_in*KH*KW), dout (N, C_out, H_out, W_out) -> (N, C_in, H, W).
+    """
+    N, C, H, W = x_shape
+    C_out = w_mat.shape[0]
+    (KH, KW), (dh, dw), ((pt, pb), (pl, pr)) = g.kernel, g.dilation, g.pads
+    (H_out, W_out), Hp, Wp = g.out, H + pt + pb, W + pl + pr
+    wide = np.zeros((N, C_out, H_out, Wp), dout.dtype)
+    wide[..., :W_out] = dout
+    run = H_out * Wp                                 # one tap's columns on the flat image
+    dcols = np.matmul(w_mat.T, wide.reshape(N, C_out, run)).reshape(N, C, KH, KW, run)
+    flat = np.zeros((N, C, (Hp + 1) * Wp), dout.dtype)   # a spare row for the last taps' tail
+    for kh in range(KH):
+        for kw in range(KW):
+            offset = kh * dh * Wp + kw * dw
+            flat[:, :, offset:offset + run] += dcols[:, :, kh, kw]
+    padded = flat[:, :, :Hp * Wp].reshape(N, C, Hp, Wp)
+    return np.ascontiguousarray(padded[:, :, pt:pt + H, pl:pl + W])

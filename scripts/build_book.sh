@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Build the rendered book into _build/html, executing every chapter.
 #
-#   scripts/build_book.sh [--force] [BOOK_DIR]
+#   scripts/build_book.sh [--force] [--executed DIR] [BOOK_DIR]
 #
-# --force   drop the execution cache first, so every notebook runs again (CI uses it);
-#           without it, notebooks unchanged since the last build are taken from the cache.
-# BOOK_DIR  the folder holding _config.yml and _toc.yml (default: the repository root).
+# --force          drop the execution cache first, so every notebook runs again (CI uses it);
+#                  without it, notebooks unchanged since the last build are taken from the cache.
+# --executed DIR   take the notebooks that nbval has just executed from DIR (written by
+#                  scripts/nbval_record.py; `make test` passes _build/nbval) instead of running
+#                  them again: each one that nbval ran to the end, in static mode, with the
+#                  current code cells, goes into the cache as it is; any other still runs here.
+# BOOK_DIR         the folder holding _config.yml and _toc.yml (default: the repository root).
 #
 # Fails (non-zero exit) on any Sphinx warning, any cell that raises, any figure drawn but not
 # shown (scripts/check_figures.py), and any page that would load a script, style sheet, image
@@ -14,7 +18,14 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 force=0
-if [[ "${1:-}" == "--force" ]]; then force=1; shift; fi
+executed=()
+while [[ "${1:-}" == --* ]]; do
+    case "$1" in
+        --force) force=1; shift ;;
+        --executed) executed=(--executed "$(realpath -m "$2")"); shift 2 ;;
+        *) echo "build_book: unknown option $1" >&2; exit 2 ;;
+    esac
+done
 book="$(cd "${1:-$repo}" && pwd)"
 
 # Self-hosted JavaScript (MathJax, RequireJS, ipywidgets' HTML manager).
@@ -36,9 +47,10 @@ rm -rf "$book/_build/html" "$book/_build/jupyter_execute"
 
 log="$book/_build/build.log"
 start=$SECONDS
-# Two notebooks at a time into the execution cache; the build below then only renders them
-# (and runs again, one at a time, any notebook that failed here, reporting its error).
-python "$repo/scripts/execute_parallel.py" "$book" --jobs "${CNNBOOK_JOBS:-2}"
+# Two notebooks at a time into the execution cache (or, with --executed, the ones nbval ran);
+# the build below then only renders them (and runs again, one at a time, any notebook that
+# failed here, reporting its error).
+python "$repo/scripts/execute_parallel.py" "$book" --jobs "${CNNBOOK_JOBS:-2}" "${executed[@]}"
 set +e
 jupyter-book build "$book" --all -W -n --keep-going 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -11,6 +11,11 @@ and adds each executed notebook to ``_build/.jupyter_cache``; the build that fol
 them from the cache. A notebook that fails is left out of the cache: the build runs it again
 and reports its error as usual. The longest notebooks start first (times of the previous run,
 kept in ``_build/.execution_times.json``; without them, chapters that train go first).
+
+With ``--executed DIR`` (``make test`` passes the notebooks its nbval stage executed, see
+``scripts/nbval_record.py``), a notebook that DIR holds fully executed, in static mode and with
+the same code cells as the one in the book, goes into the cache as it is, without running
+again; every other notebook runs here as usual, and the script says which and why.
 """
 from __future__ import annotations
 
@@ -64,11 +69,36 @@ def execute(path: str, timeout: int) -> tuple:
     return path, nbformat.writes(nb), result.time, None
 
 
+def recorded(folder: Path, source: Path, cache):
+    """``(notebook, seconds)`` from `folder` for `source`, or ``(None, why not)``: a notebook
+    nbval executed to the end (`scripts/nbval_record.py` writes no other), with
+    CNNBOOK_STATIC set as in this build, and with code cells identical to `source`'s (the
+    execution cache's own hash, which covers the code cells and the kernel)."""
+    path = folder / source.name
+    if not path.exists():
+        return None, "not executed by nbval"
+    nb = nbformat.read(path, as_version=4)
+    info = nb.metadata.get("cnnbook_nbval", {})
+    if info.get("static", "") != os.environ.get("CNNBOOK_STATIC", ""):
+        return None, (f"nbval ran it with CNNBOOK_STATIC={info.get('static', '')!r}, "
+                      f"the build sets {os.environ.get('CNNBOOK_STATIC', '')!r}")
+    _, want = cache.create_hashed_notebook(nbformat.read(source, as_version=4))
+    _, have = cache.create_hashed_notebook(nb)
+    if want != have:
+        return None, "its code cells changed since nbval ran it"
+    if any(c.cell_type == "code" and c.execution_count is None for c in nb.cells):
+        return None, "a code cell has no execution count"
+    del nb.metadata["cnnbook_nbval"]
+    return nb, float(info.get("seconds", 0.0))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("book", type=Path)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--executed", type=Path, default=None, metavar="DIR",
+                    help="take the notebooks nbval executed from DIR instead of running them")
     args = ap.parse_args(argv)
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
@@ -83,6 +113,23 @@ def main(argv=None) -> int:
             cache.match_cache_notebook(nbformat.read(p, as_version=4))
         except KeyError:
             todo.append(p)
+    if args.executed is not None:           # executed once already, by the nbval stage
+        run_here = []
+        for p in todo:
+            nb, seconds_or_why = recorded(args.executed, p, cache)
+            if nb is None:
+                print(f"  {p.name}: runs here: {seconds_or_why}", flush=True)
+                run_here.append(p)
+                continue
+            cache.cache_notebook_bundle(
+                CacheBundleIn(nb, str(p), data={"execution_seconds": seconds_or_why}),
+                check_validity=False, overwrite=True)
+            times[p.name] = round(seconds_or_why, 1)
+            print(f"  {p.name}: {seconds_or_why:.0f} s (executed by nbval)", flush=True)
+        print(f"execute_parallel: {len(todo) - len(run_here)} notebook(s) taken from "
+              f"{args.executed} (sum of their times "
+              f"{sum(times[p.name] for p in todo if p not in run_here):.0f} s)", flush=True)
+        todo = run_here
     def guess(p):  # no previous time: chapters that train a network run longest
         text = p.read_text()
         return 150.0 if ("fit(" in text or "train_step" in text) else 30.0

@@ -603,8 +603,12 @@ BLOCK_GRID = [
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("N, c_in, c_out, H, W, kw", BLOCK_GRID,
                          ids=["p1", "odd", "same-d12-g2", "s2-p1", "flip"])
-def test_conv2d_backward_blocks_equal_reference(N, c_in, c_out, H, W, kw, dtype, rng):
+def test_conv2d_backward_blocks_equal_reference(N, c_in, c_out, H, W, kw, dtype, rng,
+                                               monkeypatch):
     from cnnbook import fast
+    # the blocked col2im path (stride 1 takes other fast paths: tests/test_fast_conv.py)
+    monkeypatch.setattr(fast, "conv2d_input_grad_by_conv_applies", lambda *args: False)
+    monkeypatch.setattr(fast, "conv2d_input_grad_wide_applies", lambda *args: False)
     c_in = c_in if dtype == np.float64 else 2 * c_in
     x = rng.standard_normal((N, c_in, H, W)).astype(dtype)
     w = rng.standard_normal((c_out, c_in // kw.get("groups", 1), 3, 3)).astype(dtype)

@@ -1,0 +1,119 @@
+"""conv2d's stride-1 input gradient in ``cnnbook.fast``: as a forward convolution (no more
+output than input channels), equal to the reference (`col2im`) to rounding, and as `col2im` on
+rows as wide as the padded input (more output channels), equal to it bit for bit; each taken
+exactly where it applies, and switched off by ``cnnbook.fast.disabled()``."""
+import numpy as np
+import pytest
+
+import cnnbook.conv as C
+from cnnbook import fast
+
+# (N, C_in, C_out, H, W, KH, KW, keyword arguments)
+GRID = [
+    (3, 4, 4, 9, 7, 3, 3, dict(padding=1)),
+    (2, 5, 3, 8, 8, 3, 3, dict()),                                   # no padding
+    (2, 4, 2, 10, 9, 5, 5, dict(padding=2)),
+    (2, 3, 3, 9, 8, 4, 2, dict(padding="same")),                     # uneven 'same' padding
+    (2, 4, 4, 11, 10, 3, 3, dict(padding=2, dilation=2)),
+    (2, 3, 2, 8, 9, 3, 2, dict(padding=(1, 0), dilation=(1, 2))),
+    (2, 4, 4, 7, 7, 3, 3, dict(padding=1, flip=True)),
+    (2, 6, 6, 6, 6, 1, 1, dict()),                                   # 1x1
+    (1, 2, 2, 5, 5, 5, 5, dict(padding=4)),                          # padding = the whole reach
+]
+IDS = ["p1", "p0", "k5", "same-even", "d2", "rect-d12", "flip", "1x1", "p4"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N, c_in, c_out, H, W, KH, KW, kw", GRID, ids=IDS)
+def test_input_grad_by_conv_equals_reference(N, c_in, c_out, H, W, KH, KW, kw, dtype, rng):
+    x = rng.standard_normal((N, c_in, H, W)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, KH, KW)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    out, cache = C.conv2d_forward(x, w, b, **kw)
+    assert fast.conv2d_input_grad_by_conv_applies(cache.w.shape, C._cache_window(cache), 1)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = C.conv2d_backward(dout, cache)
+    with fast.disabled():
+        ref_dx, ref_dw, ref_db = C.conv2d_backward(dout, cache)
+    assert dx.dtype == dtype and dx.shape == x.shape and dx.flags.c_contiguous
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol * np.abs(ref_dx).max())
+    np.testing.assert_array_equal(dw, ref_dw)          # dw and db do not change path
+    np.testing.assert_array_equal(db, ref_db)
+
+
+@pytest.mark.parametrize("c_in, c_out, kw", [
+    (4, 4, dict(stride=2, padding=1)),                  # stride 2
+    (4, 4, dict(padding=1, groups=2)),                  # groups
+    (2, 4, dict(padding=1)),                            # more output than input channels
+    (4, 4, dict(padding=3)),                            # padding beyond the kernel's reach
+], ids=["stride2", "groups", "c_out>c_in", "p3"])
+def test_input_grad_by_conv_does_not_apply(c_in, c_out, kw, rng):
+    x = rng.standard_normal((2, c_in, 8, 8))
+    w = rng.standard_normal((c_out, c_in // kw.get("groups", 1), 3, 3))
+    _, cache = C.conv2d_forward(x, w, **kw)
+    g = C._cache_window(cache)
+    assert not fast.conv2d_input_grad_by_conv_applies(cache.w.shape, g, cache.groups)
+
+
+def test_input_grad_by_conv_off_when_disabled(rng):
+    _, cache = C.conv2d_forward(rng.standard_normal((2, 3, 6, 6)),
+                                rng.standard_normal((3, 3, 3, 3)), padding=1)
+    g = C._cache_window(cache)
+    assert fast.conv2d_input_grad_by_conv_applies(cache.w.shape, g, 1)
+    with fast.disabled():
+        assert not fast.conv2d_input_grad_by_conv_applies(cache.w.shape, g, 1)
+
+
+def test_input_grad_by_conv_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4, 9, 8))
+    w = rng.standard_normal((4, 4, 3, 3))
+    out, cache = C.conv2d_forward(x, w, padding=1, dilation=(2, 1))
+    dout = rng.standard_normal(out.shape)
+    dx = C.conv2d_backward(dout, cache)[0]
+    tx = torch.from_numpy(x).requires_grad_(True)
+    torch.nn.functional.conv2d(tx, torch.from_numpy(w), padding=1, dilation=(2, 1)).backward(
+        torch.from_numpy(dout))
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# (N, C_in, C_out, H, W, KH, KW, keyword arguments): more output than input channels
+WIDE_GRID = [
+    (3, 6, 16, 14, 14, 5, 5, dict()),                                # LeNet-5's second layer
+    (2, 3, 5, 9, 8, 3, 3, dict(padding=1)),
+    (2, 2, 4, 10, 9, 4, 2, dict(padding="same")),
+    (2, 2, 3, 11, 12, 3, 3, dict(padding=(2, 1), dilation=(2, 2))),
+    (2, 3, 4, 8, 8, 3, 3, dict(padding=1, flip=True)),
+    (2, 1, 6, 12, 12, 5, 5, dict(padding=2)),                        # LeNet-5's first layer
+]
+WIDE_IDS = ["lenet-c3", "p1", "same-even", "d2", "flip", "lenet-c1"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N, c_in, c_out, H, W, KH, KW, kw", WIDE_GRID, ids=WIDE_IDS)
+def test_input_grad_wide_equals_reference(N, c_in, c_out, H, W, KH, KW, kw, dtype, rng):
+    x = rng.standard_normal((N, c_in, H, W)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, KH, KW)).astype(dtype)
+    out, cache = C.conv2d_forward(x, w, **kw)
+    g = C._cache_window(cache)
+    assert not fast.conv2d_input_grad_by_conv_applies(cache.w.shape, g, 1)
+    assert fast.conv2d_input_grad_wide_applies(cache.w.shape, g, 1)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, _ = C.conv2d_backward(dout, cache)
+    with fast.disabled():
+        ref_dx, ref_dw, _ = C.conv2d_backward(dout, cache)
+    assert dx.dtype == dtype and dx.shape == x.shape and dx.flags.c_contiguous
+    # the same products, added in the same order (the zero columns add exact zeros)
+    np.testing.assert_array_equal(dx, ref_dx)
+    np.testing.assert_array_equal(dw, ref_dw)
+
+
+def test_input_grad_wide_needs_output_at_least_half_the_padded_width(rng):
+    _, cache = C.conv2d_forward(rng.standard_normal((2, 2, 6, 6)),
+                                rng.standard_normal((4, 2, 5, 5)))     # W_out 2, padded 6
+    g = C._cache_window(cache)
+    assert not fast.conv2d_input_grad_wide_applies(cache.w.shape, g, 1)
+    with fast.disabled():
+        assert not fast.conv2d_input_grad_wide_applies((4, 2, 3, 3), g._replace(
+            kernel=(3, 3), out=(4, 4)), 1)
