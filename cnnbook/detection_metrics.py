@@ -123,7 +123,7 @@ def average_precision(preds, targets, label, iou_threshold=0.5, max_detections=1
 
     >>> t = [{"boxes": [[0, 0, 10, 10]], "labels": [1]}]
     >>> p = [{"boxes": [[0, 0, 10, 9], [20, 20, 30, 30]], "scores": [0.9, 0.8], "labels": [1, 1]}]
-    >>> average_precision(p, t, label=1)
+    >>> round(average_precision(p, t, label=1), 6)  # precision tp / (tp + fp + eps), as COCO
     1.0
     """
     p, t = _check("average_precision", preds, targets)
