@@ -19,6 +19,7 @@ LAYERS |= {"sigmoid_focal_loss"}                      # detection (cnnbook/detec
 LAYERS |= {"relu6", "stochastic_depth", "SqueezeExcitation", "LayerNorm2d", "ReLU6",
            "StochasticDepth", "mobilenet_v2", "efficientnet_b0", "convnext_tiny",
            "scaled_dot_product_attention", "MultiheadAttention", "vit_b_16"}
+LAYERS |= {"distillation_loss"}                      # compression (cnnbook/distill.py)
 
 
 def test_verify_main_passes_and_writes_markdown(tmp_path, capsys):
