@@ -11,9 +11,10 @@ a column, ``(N, C_in*KH*KW, H_out*W_out)``, and one matrix product with the weig
 ``(C_out, C_in*KH*KW)``, computes the whole convolution. The backward pass is two more matrix
 products and `col2im`, the adjoint of im2col, which adds each kernel tap's slice of the columns
 back into a padded image. `conv2d_naive` and `conv2d_backward_naive` compute the same numbers
-with explicit loops, one output position at a time. The functions here are the reference; a
-large batch's input gradient takes the blocked fast path of ``cnnbook.fast``, which the tests
-hold equal to it. Public functions check their arguments once; the helpers they call trust them.
+with explicit loops, one output position at a time. The functions here are the reference; the
+input gradient takes the fast paths of ``cnnbook.fast`` where they apply (stride 1: a forward
+convolution of the padded upstream gradient, or col2im on wide rows; a large batch: blocks),
+which the tests hold equal to it. Public functions check their arguments once; the helpers they call trust them.
 
 References:
 - V. Dumoulin, F. Visin, "A guide to convolution arithmetic for deep learning", arXiv:1603.07285
