@@ -11,9 +11,10 @@ a column, ``(N, C_in*KH*KW, H_out*W_out)``, and one matrix product with the weig
 ``(C_out, C_in*KH*KW)``, computes the whole convolution. The backward pass is two more matrix
 products and `col2im`, the adjoint of im2col, which adds each kernel tap's slice of the columns
 back into a padded image. `conv2d_naive` and `conv2d_backward_naive` compute the same numbers
-with explicit loops, one output position at a time. The functions here are the reference; a
-large batch's input gradient takes the blocked fast path of ``cnnbook.fast``, which the tests
-hold equal to it. Public functions check their arguments once; the helpers they call trust them.
+with explicit loops, one output position at a time. The functions here are the reference; the
+input gradient takes the fast paths of ``cnnbook.fast`` where they apply (stride 1: a forward
+convolution of the padded upstream gradient, or col2im on wide rows; a large batch: blocks),
+which the tests hold equal to it. Public functions check their arguments once; the helpers they call trust them.
 
 References:
 - V. Dumoulin, F. Visin, "A guide to convolution arithmetic for deep learning", arXiv:1603.07285
@@ -246,19 +247,20 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     w_mat = w.reshape(G, C_out // G, K)                # (G, C_out/G, K)
     dout_mat = dout.reshape(N, G, C_out // G, L)       # (N, G, C_out/G, L)
     cols_g = cols.reshape(N, G, K, L)                  # (N, G, K, L)
-    # dw = dout cols^T summed over examples, computed transposed, cols dout^T: the order in
-    # which BLAS multiplies these shapes faster (same numbers)
-    dw = np.matmul(cols_g, dout_mat.swapaxes(2, 3)).sum(axis=0)   # (G, K, C_out/G)
-    dw = dw.swapaxes(1, 2).reshape(w.shape)   # (C_out, C_in/groups, KH, KW)
+    # dw = dout cols^T summed over examples, computed as its transpose
+    # cols dout^T: the order in which BLAS multiplies these shapes faster
+    dwT = np.matmul(cols_g, dout_mat.swapaxes(2, 3)).sum(axis=0)
+    dw = dwT.swapaxes(1, 2).reshape(w.shape)  # (C_out, C_in/groups, KH, KW)
     if flip:                          # the forward used w[..., ::-1, ::-1]
         dw = np.ascontiguousarray(dw[:, :, ::-1, ::-1])
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None      # (C_out,)
     if not need_dx:
         return None, dw, db
     g = _cache_window(cache)
-    if fast.conv2d_input_grad_by_conv_applies(w.shape, g, G):    # stride 1: fast.py
-        return fast.conv2d_input_grad_by_conv(w, dout, x_shape, g), dw, db
-    if fast.conv2d_input_grad_wide_applies(w.shape, g, G):       # stride 1: fast.py
+    if fast.conv2d_input_grad_by_conv_applies(w.shape, g, G):   # stride 1
+        dx = fast.conv2d_input_grad_by_conv(w, dout, x_shape, g)
+        return dx, dw, db
+    if fast.conv2d_input_grad_wide_applies(w.shape, g, G):      # stride 1
         return fast.conv2d_input_grad_wide(w_mat[0], dout, x_shape, g), dw, db
     if fast.conv2d_input_grad_applies(cols):      # a large batch: fast.py
         return fast.conv2d_input_grad(w_mat, dout_mat, x_shape, g), dw, db

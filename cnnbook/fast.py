@@ -10,6 +10,11 @@ them, one visible line each, where they apply:
 - ``conv2d_input_grad``: conv2d's input gradient ``col2im(w^T dout)`` in blocks of examples
   whose column gradients stay in the CPU cache while `fold` adds them up. The same products and
   sums per example, in the same order: the tests find it equal to the reference bit for bit.
+- ``conv2d_input_grad_by_conv``: with stride 1 (and no more output than input channels), the
+  input gradient as a forward convolution of the padded upstream gradient with the kernel
+  turned 180 degrees: one `unfold` and one product, no `col2im`. Equal to rounding.
+- ``conv2d_input_grad_wide``: with stride 1 and more output channels (LeNet's second layer),
+  `col2im` on rows as wide as the padded input, one long add per tap. Bit for bit.
 
 The tests hold each fast path equal to its reference over grids of shapes, with
 ``disabled()`` running the reference alone. Arguments arrive checked: like every inner helper,
