@@ -127,5 +127,6 @@ def pgd(model, x, y, eps, alpha, steps, rng=None, random_start=True):
     for _ in range(steps):
         _, dx = _loss_and_dx(fn, model, x_adv, y)
         x_adv = x_adv + alpha * np.sign(dx)
-        x_adv = np.clip(np.clip(x_adv, lo, hi), 0, 1)      # onto the ball, then into [0, 1]
+        # onto the eps-ball, then into [0, 1]
+        x_adv = np.clip(np.clip(x_adv, lo, hi), 0, 1)
     return x_adv.astype(x.dtype, copy=False)

@@ -79,24 +79,26 @@ class UNet(nn.Module):
         N, C, H, W = np.shape(x)
         k = 2 ** self.depth
         if H % k or W % k:
-            raise ValueError(f"unet: H and W must be multiples of 2**depth = {k} (depth="
-                             f"{self.depth} halvings), got H={H}, W={W}; pad or crop the images "
-                             f"to e.g. {H + (-H) % k}x{W + (-W) % k}, or use a smaller depth.")
+            raise ValueError(
+                f"unet: H and W must be multiples of 2**depth = {k} "
+                f"(depth={self.depth} halvings), got H={H}, W={W}; pad "
+                f"or crop the images to e.g. {H + (-H) % k}x"
+                f"{W + (-W) % k}, or use a smaller depth.")
         skips, pools = [], []
         h = x
         for enc in self.downs:
             h = enc(h)
-            skips.append(h)                                   # (N, base*2**i, H/2**i, W/2**i)
+            skips.append(h)             # (N, base*2**i, H/2**i, W/2**i)
             h, c = F.max_pool2d_forward(h, 2)
             pools.append(c)
-        h = self.bottleneck(h)                                # (N, base*2**depth, H/k, W/k)
+        h = self.bottleneck(h)          # (N, base*2**depth, H/k, W/k)
         for up, dec, s in zip(self.ups, self.decs, reversed(skips)):
-            h = up(h)                                         # doubles H and W, halves C
+            h = up(h)                   # doubles H and W, halves C
             if self.skip:
-                h = np.concatenate([s, h], axis=1)            # (N, 2C, ...): skip first
+                h = np.concatenate([s, h], axis=1)  # (N, 2C, ...)
             h = dec(h)
         self._cache = (pools, [s.shape[1] for s in skips])
-        return self.head(h)                                   # (N, num_classes, H, W)
+        return self.head(h)             # (N, num_classes, H, W)
 
     def backward(self, dout, input_grad=True):
         pools, widths = self._saved()
