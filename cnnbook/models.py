@@ -41,11 +41,11 @@ from . import functional as F
 from . import nn
 from ._checks import check_positive_int, check_real, check_unit_interval, make_rng
 from .nn import _check_dtype
-from .unet import UNet, fcn, unet  # noqa: F401  (segmentation: cnnbook/unet.py)
+from .unet import UNet, encoder_classifier, fcn, unet  # noqa: F401  (segmentation: cnnbook/unet.py)
 
 __all__ = ["lenet5", "alexnet", "zfnet", "vgg11", "vgg16", "nin", "googlenet", "resnet18",
            "resnet34", "resnet50", "densenet121", "BasicBlock", "Bottleneck", "Inception",
-           "DenseLayer", "MODELS", "unet", "UNet", "fcn", "vit_b_16",
+           "DenseLayer", "MODELS", "unet", "UNet", "fcn", "encoder_classifier", "vit_b_16",
            "mobilenet_v2", "efficientnet_b0", "convnext_tiny",  # noqa: F822
            "InvertedResidual", "MBConv", "CNBlock"]  # noqa: F822
 

@@ -19,6 +19,11 @@ The state_dict keys are ``downs.{i}.{0..5}`` (conv, bn, relu, conv, bn, relu), `
 ``ups.{i}``, ``decs.{i}`` (as ``downs``) and ``head``, ``i = 0`` at the coarsest decoder level.
 H and W must be multiples of ``2**depth``.
 
+``encoder_classifier(model, num_classes=10)`` turns the encoder of a U-Net or an FCN into an
+image classifier that *shares* its layers (global average pooling and a linear layer on the
+bottleneck): training the classifier trains the segmentation network's encoder, the way
+segmentation networks start from a backbone pretrained on classification.
+
 References:
 - O. Ronneberger, P. Fischer and T. Brox, "U-Net: Convolutional Networks for Biomedical Image
   Segmentation", MICCAI 2015 (here with padded convolutions, so the output has the input's size,
@@ -37,7 +42,7 @@ from . import functional as F
 from . import nn
 from ._checks import check_bool, check_positive_int, make_rng
 
-__all__ = ["unet", "UNet", "fcn"]
+__all__ = ["unet", "UNet", "fcn", "encoder_classifier"]
 
 
 def _double_conv(cin: int, cout: int, g, dt) -> nn.Sequential:
@@ -159,4 +164,46 @@ def fcn(in_channels=1, num_classes=11, base=16, depth=3, rng=None, dtype=np.floa
     layers["classifier"] = nn.Conv2d(base * 2 ** depth, num_classes, 1, rng=g, dtype=dt)
     layers["upsample"] = nn.Upsample(scale_factor=2 ** depth, mode="bilinear",
                                      align_corners=False)
+    return nn.Sequential(layers)
+
+
+def encoder_classifier(model, num_classes=10, rng=None):
+    """An image classifier on the encoder of ``model`` (a :class:`UNet` or an :func:`fcn`),
+    sharing its layers: ``down0, pool0, ..., bottleneck`` are the model's own modules (not
+    copies), followed by ``gap`` (global average pooling), ``flatten`` and ``fc``, a new
+    ``Linear(base * 2**depth, num_classes)``. Training it trains the model's encoder
+    (pretraining on classification); ``encoder_classifier(other).load_state_dict(
+    clf.state_dict())`` copies a pretrained encoder into another model of the same sizes
+    (the ``fc`` goes with it, unused by segmentation).
+
+    >>> m = unet(base=4, depth=2, rng=0)
+    >>> clf = encoder_classifier(m, 10, rng=0)
+    >>> clf(np.zeros((2, 1, 28, 28), np.float32)).shape
+    (2, 10)
+    >>> clf.bottleneck is m.bottleneck
+    True
+    """
+    fn = "encoder_classifier"
+    num_classes = check_positive_int(fn, "num_classes", num_classes, "e.g. num_classes=10")
+    layers = OrderedDict()
+    if isinstance(model, UNet):
+        for i, down in enumerate(model.downs):
+            layers[f"down{i}"] = down
+            layers[f"pool{i}"] = nn.MaxPool2d(2)
+        layers["bottleneck"] = model.bottleneck
+    elif isinstance(model, nn.Sequential) and "bottleneck" in dict(model.named_children()):
+        for name, m in model.named_children():
+            if name == "classifier":
+                break
+            layers[name] = m
+    else:
+        raise TypeError(f"{fn}: model must be a UNet (cnnbook.models.unet) or an FCN "
+                        f"(cnnbook.models.fcn), got {type(model).__name__}; build the "
+                        f"segmentation network first, e.g. unet(base=8, depth=3).")
+    last = layers["bottleneck"]
+    width = [p for p in last.parameters()][-1].data.shape[0]   # the last BatchNorm's channels
+    dt = last.parameters()[0].data.dtype
+    layers["gap"] = nn.AdaptiveAvgPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    layers["fc"] = nn.Linear(width, num_classes, rng=make_rng(fn, rng), dtype=dt)
     return nn.Sequential(layers)

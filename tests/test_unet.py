@@ -113,3 +113,34 @@ def test_fcn_matches_its_twin():
     c = compare_model(m.train(), x)
     assert c.passed and c.out_err < 1e-12 and max(c.grad_errs) < 1e-12, c
     assert [k.split(".")[0] for k in m.state_dict()][:2] == ["down0", "down0"]
+
+
+@pytest.mark.parametrize("make", ["unet", "fcn"])
+def test_encoder_classifier_shares_and_transfers(make):
+    build = getattr(cb.models, make)
+    m = build(base=2, depth=2, rng=0, dtype=np.float64)
+    clf = cb.models.encoder_classifier(m, 3, rng=1)
+    x = np.random.default_rng(0).standard_normal((4, 1, 12, 12))
+    assert clf(x).shape == (4, 3)
+    enc = [k for k in clf.state_dict() if not k.startswith("fc.")]
+    assert enc and all(k.split(".")[0] in ("down0", "down1", "bottleneck") for k in enc)
+    # the layers are shared: one optimizer step on the classifier moves the model's encoder
+    before = {k: v.copy() for k, v in m.state_dict().items()}
+    opt = cb.optim.SGD(clf.parameters(), lr=0.1)
+    cb.training.fit(clf, opt, x, np.array([0, 1, 2, 0]), epochs=1, batch_size=4,
+                    progress=False)
+    after = m.state_dict()
+    moved = [k for k in before if not np.array_equal(before[k], after[k])]
+    assert moved and all(("down" in k or "bottleneck" in k) for k in moved)
+    # loading the classifier's state into a fresh model's classifier copies the encoder
+    fresh = build(base=2, depth=2, rng=5, dtype=np.float64)
+    cb.models.encoder_classifier(fresh, 3).load_state_dict(clf.state_dict())
+    for k in moved:
+        np.testing.assert_array_equal(fresh.state_dict()[k], after[k])
+
+
+def test_encoder_classifier_errors():
+    with pytest.raises(TypeError, match="encoder_classifier: model must be a UNet"):
+        cb.models.encoder_classifier(cb.nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="num_classes"):
+        cb.models.encoder_classifier(unet(base=2, depth=1, rng=0), 0)
