@@ -12,15 +12,10 @@ from tests.conftest import assert_matches_torch
 
 
 def torch_focal(x, t, alpha=0.25, gamma=2.0, reduction="none"):
-    """torchvision.ops.sigmoid_focal_loss, line for line (torchvision cannot be imported)."""
-    import torch
-    p = torch.sigmoid(x)
-    ce = torch.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="none")
-    p_t = p * t + (1 - p) * (1 - t)
-    loss = ce * ((1 - p_t) ** gamma)
-    if alpha >= 0:
-        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
-    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+    """torchvision.ops.sigmoid_focal_loss, line for line (torchvision cannot be imported); the
+    same expression ``python -m cnnbook.verify`` compares with."""
+    from cnnbook.verify import _torch_sigmoid_focal_loss
+    return _torch_sigmoid_focal_loss(x, t, alpha, gamma, reduction)
 
 
 def test_focal_known_answers():
