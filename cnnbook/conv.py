@@ -215,10 +215,13 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *,
         w = w[:, :, ::-1, ::-1]       # true convolution: kernel turned 180°
     N, C_out, (H_out, W_out) = len(x), len(w), g.out
     L, K = H_out * W_out, w[0].size   # positions; weights per filter
-    cols = unfold(x, g)               # im2col: (N, C_in*KH*KW, L)
     # one weight matrix per group, applied to that group's rows of the columns
     w_mat = w.reshape(G, C_out // G, K)                # (G, C_out/G, K)
-    out = np.matmul(w_mat, cols.reshape(N, G, K, L))   # (N, G, C_out/G, L)
+    if fast.conv2d_matmul_applies(L, G):     # small planes: fast.py
+        cols, out = fast.conv2d_small_planes(x, w_mat[0], g)
+    else:
+        cols = unfold(x, g)           # im2col: (N, C_in*KH*KW, L)
+        out = np.matmul(w_mat, cols.reshape(N, G, K, L))  # (N, G, C_out/G, L)
     out = out.reshape(N, C_out, H_out, W_out)
     if b is not None:
         out += b[:, None, None]
@@ -246,11 +249,14 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     L, K = H_out * W_out, w[0].size   # positions; weights per filter
     w_mat = w.reshape(G, C_out // G, K)                # (G, C_out/G, K)
     dout_mat = dout.reshape(N, G, C_out // G, L)       # (N, G, C_out/G, L)
-    cols_g = cols.reshape(N, G, K, L)                  # (N, G, K, L)
     # dw = dout cols^T summed over examples, computed as its transpose
     # cols dout^T: the order in which BLAS multiplies these shapes faster
-    dwT = np.matmul(cols_g, dout_mat.swapaxes(2, 3)).sum(axis=0)
-    dw = dwT.swapaxes(1, 2).reshape(w.shape)  # (C_out, C_in/groups, KH, KW)
+    if fast.conv2d_weight_grad_applies(w_mat.shape, L):   # small planes
+        dw = fast.conv2d_weight_grad(dout_mat[:, 0], cols).reshape(w.shape)
+    else:
+        cols_g = cols.reshape(N, G, K, L)              # (N, G, K, L)
+        dwT = np.matmul(cols_g, dout_mat.swapaxes(2, 3)).sum(axis=0)
+        dw = dwT.swapaxes(1, 2).reshape(w.shape)   # (C_out, C_in/G, KH, KW)
     if flip:                          # the forward used w[..., ::-1, ::-1]
         dw = np.ascontiguousarray(dw[:, :, ::-1, ::-1])
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None      # (C_out,)
@@ -264,7 +270,10 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
         return fast.conv2d_input_grad_wide(w_mat[0], dout, x_shape, g), dw, db
     if fast.conv2d_input_grad_applies(cols):      # a large batch: fast.py
         return fast.conv2d_input_grad(w_mat, dout_mat, x_shape, g), dw, db
-    dcols = np.matmul(w_mat.swapaxes(1, 2), dout_mat)  # (N, G, K, L)
+    if fast.conv2d_matmul_applies(L, G):     # small planes: fast.py
+        dcols = fast.conv2d_matmul(w_mat[0].T, dout_mat[:, 0])
+    else:
+        dcols = np.matmul(w_mat.swapaxes(1, 2), dout_mat)  # (N, G, K, L)
     dx = fold(dcols.reshape(cols.shape), x_shape, g)   # col2im: x's shape
     return dx, dw, db
 

@@ -16,6 +16,19 @@ them, one visible line each, where they apply:
 - ``conv2d_input_grad_wide``: with stride 1 and more output channels (LeNet's second layer),
   `col2im` on rows as wide as the padded input, one long add per tap. Bit for bit.
 
+- ``conv2d_matmul`` / ``conv2d_weight_grad``: where a layer's planes are small (ResNet-18's
+  last stages: 4x4 and 2x2 positions), the weight matrix times every example's columns as one
+  product for the whole batch, rather than one product per example that reads the whole weight
+  matrix again for 4 columns. The same dot products: equal to the reference to rounding.
+- ``keep_freed_memory``: asks the C library's allocator (glibc) to keep the memory NumPy frees
+  for the next array, rather than giving it back to the operating system and taking it again,
+  one page fault per 4 KiB page. `import cnnbook` calls it once. A training step allocates
+  the same arrays every time (LeNet-5's first layer writes 5 MB of columns per step), so this
+  is where the time of a step goes on a machine whose page faults are slow: measured in a
+  virtual machine of 2 cores, 2,833 faults and 7.2 ms of system time in a 15-ms LeNet-5 step
+  before, none after (``benchmarks/RESULTS.md``). ``CNNBOOK_KEEP_MEMORY=0`` in the environment
+  leaves the allocator alone.
+
 The tests hold each fast path equal to its reference over grids of shapes, with
 ``disabled()`` running the reference alone. Arguments arrive checked: like every inner helper,
 these functions trust them.
@@ -28,19 +41,24 @@ References:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import sys
 
 import numpy as np
 
-from .window import Window, fold, unfold
+from .window import Window, fold, unfold, window_view
 
-__all__ = ["disabled", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
+__all__ = ["disabled", "keep_freed_memory", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
            "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv",
-           "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide"]
+           "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide", "conv2d_matmul_applies",
+           "conv2d_matmul", "conv2d_small_planes", "unfold_side_by_side", "as_examples", "conv2d_weight_grad_applies", "conv2d_weight_grad"]
 
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
 _POOL_BLOCK_BYTES = 1 << 21     # the blocks of 2x2 pooling: about 2 MiB of planes
+_FEW_POSITIONS = 16             # conv2d's products for the whole batch at once, up to 4x4 planes
 
 
 @contextlib.contextmanager
@@ -60,6 +78,38 @@ def disabled():
         yield
     finally:
         _enabled = before
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 32 << 20      # the largest glibc accepts: bigger arrays are mapped afresh
+_TRIM_THRESHOLD = 512 << 20     # free memory kept at the top of the heap before it goes back
+
+
+def keep_freed_memory() -> bool:
+    """Keep freed memory in the process for the next arrays; True where it was set.
+
+    glibc's ``malloc`` maps an array of more than 128 KiB afresh and unmaps it when it is
+    freed (then raises that limit a little), and gives the top of its heap back to the system
+    once more than a few MB of it is free. NumPy frees a training step's arrays at the end of
+    the step and asks for the same sizes again at the next one: each time, every 4 KiB page is
+    faulted in and zeroed by the kernel again. ``mallopt`` sets the two limits once, so arrays
+    up to 32 MiB come from the heap and up to 512 MiB of freed heap is kept for reuse. Nothing
+    is computed differently; only where the memory comes from changes.
+
+    Does nothing (False) outside glibc, when ``CNNBOOK_KEEP_MEMORY=0`` is set, or when the
+    ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` variables already chose limits."""
+    if os.environ.get("CNNBOOK_KEEP_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):          # not glibc (musl, another C library)
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+                and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 def _blocks(n_planes: int, plane_bytes: int) -> tuple:
@@ -172,6 +222,81 @@ def max_pool2d_2x2_taps(x_shape: tuple, g: Window, wins: tuple) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
+# conv2d's products on small planes: one product for the whole batch
+# ----------------------------------------------------------------------------------------------
+
+def conv2d_matmul_applies(positions: int, groups: int) -> bool:
+    """One group and at most 16 output positions per example (4x4), in a batch (fast paths on).
+
+    Measured on ResNet-18's shapes (2 cores, float32, batch 16): with 4 positions the product
+    per example takes 5.0 ms where the product for the batch takes 2.2 ms (512 -> 512 channels,
+    3x3), and 9.5 against 3.7 ms on one core; with 16 they are level; with 64 the product per
+    example is ahead (1.7 against 2.0 ms)."""
+    return _enabled and groups == 1 and 0 < positions <= _FEW_POSITIONS
+
+
+def unfold_side_by_side(x: np.ndarray, g: Window) -> np.ndarray:
+    """im2col with the batch's columns side by side: ``(C*KH*KW, N*H_out*W_out)``.
+
+    The same numbers as ``unfold(x, g)``, in the order ``(c, kh, kw)`` by ``(n, i, j)``: one
+    copy out of the padded input, as `unfold` makes, written in the order a single product for
+    the whole batch reads. ``as_examples`` shows it as unfold's ``(N, K, L)`` without a copy."""
+    N, C = x.shape[:2]
+    (KH, KW), (H_out, W_out) = g.kernel, g.out
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(g.pads))
+    view = window_view(xp, g).transpose(1, 2, 3, 0, 4, 5)       # (C, KH, KW, N, H_out, W_out)
+    return view.copy().reshape(C * KH * KW, N * H_out * W_out)
+
+
+def as_examples(side_by_side: np.ndarray, N: int, L: int) -> np.ndarray:
+    """``(K, N*L)`` columns seen as ``(N, K, L)``, unfold's shape: a view, no copy."""
+    return side_by_side.reshape(len(side_by_side), N, L).transpose(1, 0, 2)
+
+
+def conv2d_small_planes(x: np.ndarray, w_mat: np.ndarray, g: Window) -> tuple:
+    """conv2d's forward product where the planes are small: ``(cols, out)``, the columns
+    unfolded side by side (seen as ``(N, K, L)``) and ``w_mat`` times them, ``(N, M, L)``."""
+    N, L = len(x), g.out[0] * g.out[1]
+    cols = as_examples(unfold_side_by_side(x, g), N, L)
+    return cols, conv2d_matmul(w_mat, cols)
+
+
+def conv2d_matmul(w_mat: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``w_mat @ cols[n]`` for every example n, as one product: ``(N, M, L)``.
+
+    ``np.matmul(w_mat, cols)`` runs one product per example, each reading all of `w_mat`
+    (9.4 MB in ResNet-18's last stage) to multiply it by L columns. With the batch's columns
+    side by side, ``(K, N*L)``, it is read once. `cols` made by `unfold_side_by_side` (and
+    seen through `as_examples`) are already laid out so; others are copied so first.
+
+    Shape: w_mat (M, K), cols (N, K, L) -> (N, M, L)."""
+    N, K, L = cols.shape
+    side_by_side = cols.transpose(1, 0, 2).reshape(K, N * L)     # a view if laid out so
+    out = w_mat @ side_by_side                                    # (M, N*L)
+    return np.ascontiguousarray(out.reshape(len(w_mat), N, L).transpose(1, 0, 2))
+
+
+def conv2d_weight_grad_applies(w_mat_shape: tuple, positions: int) -> bool:
+    """One group (`w_mat_shape` is ``(G, M, K)``), and fewer numbers to lay side by side (the
+    columns and `dout`, L*(K + M) per example) than the per-example products would write (a
+    K x M matrix per example, then summed) (fast paths on). ResNet-18's 4x4 and 2x2 stages:
+    8.2 -> 2.9 ms and 23 -> 3.3 ms per layer (256 and 512 channels, batch 16, 2 cores)."""
+    groups, M, K = w_mat_shape
+    return _enabled and groups == 1 and positions * (K + M) < K * M
+
+
+def conv2d_weight_grad(dout_mat: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``sum_n dout_mat[n] @ cols[n]^T`` as one product over all examples and positions.
+
+    Shape: dout_mat (N, M, L), cols (N, K, L) -> (M, K)."""
+    N, M, L = dout_mat.shape
+    K = cols.shape[1]
+    d = dout_mat.transpose(1, 0, 2).reshape(M, N * L)           # (M, N*L)
+    c = cols.transpose(1, 0, 2).reshape(K, N * L)               # (K, N*L)
+    return d @ c.T
+
+
+# ----------------------------------------------------------------------------------------------
 # conv2d's input gradient, in blocks of examples
 # ----------------------------------------------------------------------------------------------
 
@@ -242,6 +367,9 @@ def conv2d_input_grad_by_conv(w: np.ndarray, dout: np.ndarray, x_shape: tuple,
     w_mat = flipped.reshape(C_in, C_out * KH * KW)
     pads = ((dh * (KH - 1) - pt, dh * (KH - 1) - pb), (dw * (KW - 1) - pl, dw * (KW - 1) - pr))
     gd = Window((KH, KW), (1, 1), (dh, dw), pads, (H, W))
+    if conv2d_matmul_applies(H * W, 1):               # small planes: one product
+        cols = as_examples(unfold_side_by_side(dout, gd), N, H * W)
+        return conv2d_matmul(w_mat, cols).reshape(N, C_in, H, W)
     block = _examples_per_block(C_out * KH * KW * H * W * dout.itemsize)
     dx = np.empty((N, C_in, H * W), dtype=dout.dtype)
     for n in range(0, N, block):
