@@ -7,6 +7,10 @@ them, one visible line each, where they apply:
 
 - ``max_pool2d_2x2_forward`` / ``_backward``: 2x2 windows with stride 2 (LeNet's and VGG's
   pooling). Bit for bit the reference's result, ties, NaN and infinities included.
+- ``max_pool2d_scan_forward``: any other window (ResNet's 3x3 with stride 2): the reference's
+  scan over the taps with ``np.maximum`` and a one-byte tap index, in place of ``np.where`` and
+  boolean indexing into a ``np.intp`` array. Bit for bit the reference's result; a window whose
+  maximum is NaN or -inf is left to the reference (None), as these follow rules of their own.
 - ``conv2d_input_grad``: conv2d's input gradient ``col2im(w^T dout)`` in blocks of examples
   whose column gradients stay in the CPU cache while `fold` adds them up. The same products and
   sums per example, in the same order: the tests find it equal to the reference bit for bit.
@@ -20,6 +24,9 @@ them, one visible line each, where they apply:
   last stages: 4x4 and 2x2 positions), the weight matrix times every example's columns as one
   product for the whole batch, rather than one product per example that reads the whole weight
   matrix again for 4 columns. The same dot products: equal to the reference to rounding.
+- ``batch_norm2d_backward``: batch norm's training gradient with the sums of ``g = dout *
+  gamma`` taken as ``gamma`` times the sums of ``dout`` (which ``dbeta`` and ``dgamma`` need
+  anyway): five passes over the batch instead of eight, and no ``g``. Equal to rounding.
 - ``keep_freed_memory``: asks the C library's allocator (glibc) to keep the memory NumPy frees
   for the next array, rather than giving it back to the operating system and taking it again,
   one page fault per 4 KiB page. `import cnnbook` calls it once. A training step allocates
@@ -47,13 +54,13 @@ import sys
 
 import numpy as np
 
-from .window import Window, fold, unfold, window_view
+from .window import Window, fold, tap_slices, unfold, window_view
 
-__all__ = ["disabled", "keep_freed_memory", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
+__all__ = ["disabled", "keep_freed_memory", "max_pool2d_scan_applies", "max_pool2d_scan_forward", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
            "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv",
            "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide", "conv2d_matmul_applies",
-           "conv2d_matmul", "conv2d_small_planes", "unfold_side_by_side", "as_examples", "conv2d_weight_grad_applies", "conv2d_weight_grad"]
+           "batch_norm2d_backward_applies", "batch_norm2d_backward", "conv2d_matmul", "conv2d_small_planes", "unfold_side_by_side", "as_examples", "conv2d_weight_grad_applies", "conv2d_weight_grad"]
 
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
@@ -219,6 +226,76 @@ def max_pool2d_2x2_taps(x_shape: tuple, g: Window, wins: tuple) -> np.ndarray:
     bottom_won = bottom_won.reshape(N, C, H_out, W_out)
     col = np.where(bottom_won, right_won[:, :, :, 1], right_won[:, :, :, 0])
     return 2 * bottom_won.astype(np.intp) + col
+
+
+# ----------------------------------------------------------------------------------------------
+# Max pooling, any window: the reference's scan, with fewer and cheaper passes
+# ----------------------------------------------------------------------------------------------
+
+def max_pool2d_scan_applies(g: Window) -> bool:
+    """A window of at most 255 taps, so that a byte numbers them (the fast paths enabled)."""
+    return _enabled and g.kernel[0] * g.kernel[1] <= 255
+
+
+def max_pool2d_scan_forward(x: np.ndarray, g: Window):
+    """``(out, taps)`` as the reference scan computes them, or None where some window's maximum
+    is NaN or -inf (the reference's rules for those: a later NaN wins, and an all -inf window
+    points at its first tap inside the input).
+
+    For every other window the scan's answer is the first strict maximum in row-major order:
+    start from the first tap (padding counts as -inf, below every other value) and replace the
+    running maximum only where a later tap is strictly larger. ``taps`` holds the winning
+    ``kh * KW + kw`` as one byte per window (``np.uint8``)."""
+    (top, bottom), (left, right) = g.pads
+    xp = x
+    if top or bottom or left or right:
+        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)),
+                    constant_values=-np.inf)
+    KW = g.kernel[1]
+    scan = tap_slices(g)
+    _, _, sh, sw = next(scan)
+    out = xp[:, :, sh, sw].copy()                       # tap 0
+    taps = np.zeros(out.shape, np.uint8)
+    better = np.empty(out.shape, bool)
+    for kh, kw, sh, sw in scan:
+        v = xp[:, :, sh, sw]
+        np.greater(v, out, out=better)
+        np.copyto(taps, kh * KW + kw, where=better)
+        np.maximum(out, v, out=out)                     # NaN spreads: caught below
+    if np.isnan(out).any() or np.isneginf(out).any():
+        return None
+    return out, taps
+
+
+# ----------------------------------------------------------------------------------------------
+# Batch norm's training gradient, with fewer passes over the batch
+# ----------------------------------------------------------------------------------------------
+
+def batch_norm2d_backward_applies(x_hat: np.ndarray) -> bool:
+    """A non-empty batch (the fast paths enabled)."""
+    return _enabled and x_hat.size > 0
+
+
+def batch_norm2d_backward(dout, x_hat, inv_std, gamma, has_beta) -> tuple:
+    """``(dx, dgamma, dbeta)`` of batch norm in training, as the reference's
+    ``dx = inv_std / n * (n*g - sum(g) - x_hat * sum(g * x_hat))`` with ``g = dout * gamma``.
+
+    gamma is one number per channel, so ``sum(g) = gamma * sum(dout)`` and
+    ``sum(g * x_hat) = gamma * sum(dout * x_hat)``: the two sums that ``dbeta`` and
+    ``dgamma`` are. With ``a = gamma * inv_std`` per channel,
+    ``dx = a * dout - a/n * sum(dout) - x_hat * (a/n * sum(dout * x_hat))``.
+    Shape: (N, C, H, W) -> dx (N, C, H, W), dgamma and dbeta (C,) (None where absent)."""
+    N, C, H, W = x_hat.shape
+    n, axes, dt = N * H * W, (0, 2, 3), x_hat.dtype
+    sum_d = dout.sum(axis=axes)                                   # dbeta
+    prod = dout * x_hat
+    sum_dx = prod.sum(axis=axes)                                  # dgamma
+    a = inv_std if gamma is None else gamma * inv_std             # (C,)
+    dx = dout * a[None, :, None, None]
+    dx -= (a * sum_d / dt.type(n))[None, :, None, None]
+    np.multiply(x_hat, (a * sum_dx / dt.type(n))[None, :, None, None], out=prod)
+    dx -= prod
+    return dx, (None if gamma is None else sum_dx), (sum_d if has_beta else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -394,29 +471,34 @@ def conv2d_input_grad_wide_applies(w_shape: tuple, g: Window, groups: int) -> bo
 
 def conv2d_input_grad_wide(w_mat: np.ndarray, dout: np.ndarray, x_shape: tuple,
                            g: Window) -> np.ndarray:
-    """``dx = col2im(w^T dout)`` with every row as wide as the padded input.
+    """``dx = col2im(w^T dout)`` with every row as wide as the padded input and the batch
+    innermost.
 
     `col2im` adds each kernel tap's columns onto a shifted window of the padded image, row by
     row: with rows ``W_out`` numbers long (10 in LeNet's second layer) NumPy spends its time
-    starting short loops. Giving `dout` the padded width ``Wp`` (zeros in the extra columns),
-    the columns of tap (kh, kw) land on the flat padded image at offset ``kh*dh*Wp + kw*dw``
-    as one run of ``H_out*Wp`` numbers: one long add per tap and plane. The zeros add nothing.
-    The same products and sums as the reference, in the same order.
+    starting short loops. Two changes make each tap one long add per channel:
 
+    - `dout` gets the padded width ``Wp`` (zeros in the extra columns), so that the columns of
+      tap (kh, kw) land on the flat padded image at offset ``kh*dh*Wp + kw*dw`` as one run of
+      ``H_out*Wp`` positions; the zeros add nothing;
+    - the batch goes last, ``(C, Hp, Wp, N)``: a run of positions is then one contiguous run of
+      ``H_out*Wp*N`` numbers, and one product ``w^T dout`` serves the whole batch.
+
+    The same products and sums as the reference, in the same order.
     Shape: w_mat (C_out, C_in*KH*KW), dout (N, C_out, H_out, W_out) -> (N, C_in, H, W).
     """
     N, C, H, W = x_shape
     C_out = w_mat.shape[0]
     (KH, KW), (dh, dw), ((pt, pb), (pl, pr)) = g.kernel, g.dilation, g.pads
     (H_out, W_out), Hp, Wp = g.out, H + pt + pb, W + pl + pr
-    wide = np.zeros((N, C_out, H_out, Wp), dout.dtype)
-    wide[..., :W_out] = dout
-    run = H_out * Wp                                 # one tap's columns on the flat image
-    dcols = np.matmul(w_mat.T, wide.reshape(N, C_out, run)).reshape(N, C, KH, KW, run)
-    flat = np.zeros((N, C, (Hp + 1) * Wp), dout.dtype)   # a spare row for the last taps' tail
+    wide = np.zeros((C_out, H_out, Wp, N), dout.dtype)           # batch last
+    wide[:, :, :W_out] = dout.transpose(1, 2, 3, 0)
+    run = H_out * Wp * N                             # one tap's columns on the flat image
+    dcols = (w_mat.T @ wide.reshape(C_out, run)).reshape(C, KH, KW, run)
+    flat = np.zeros((C, (Hp + 1) * Wp * N), dout.dtype)   # a spare row for the last taps
     for kh in range(KH):
         for kw in range(KW):
-            offset = kh * dh * Wp + kw * dw
-            flat[:, :, offset:offset + run] += dcols[:, :, kh, kw]
-    padded = flat[:, :, :Hp * Wp].reshape(N, C, Hp, Wp)
-    return np.ascontiguousarray(padded[:, :, pt:pt + H, pl:pl + W])
+            offset = (kh * dh * Wp + kw * dw) * N
+            flat[:, offset:offset + run] += dcols[:, kh, kw]
+    padded = flat[:, :Hp * Wp * N].reshape(C, Hp, Wp, N)
+    return np.ascontiguousarray(padded[:, pt:pt + H, pl:pl + W].transpose(3, 0, 1, 2))

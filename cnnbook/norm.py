@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import fast
 from ._checks import as_float_array, check_dout, check_ndim, check_real, make_rng
 
 __all__ = [
@@ -114,7 +115,8 @@ def _batch_norm_forward(fn, x, count, gamma, beta, running_mean, running_var, tr
                              f"variance, got {count} = {n}; use a larger batch or "
                              f"training=False.")
         mean = x.mean(axis=axes)                              # (C,)
-        var = x.var(axis=axes)                                # (C,) biased: divide by n
+        centred = x - mean[None, :, None, None]
+        var = np.mean(centred * centred, axis=axes)           # (C,) biased: divide by n
         if running_mean is not None:
             m = x.dtype.type(momentum)
             running_mean = (1 - m) * running_mean + m * mean
@@ -124,10 +126,11 @@ def _batch_norm_forward(fn, x, count, gamma, beta, running_mean, running_var, tr
             raise ValueError(f"{fn}: training=False normalizes with the running statistics, but "
                              f"running_mean and running_var are None; pass them, or use "
                              f"training=True for batch statistics.")
-        mean, var = running_mean, running_var
+        var = running_var
+        centred = x - running_mean[None, :, None, None]
         running_mean, running_var = running_mean.copy(), running_var.copy()
     inv_std = 1 / np.sqrt(var + x.dtype.type(eps))            # (C,)
-    x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
+    x_hat = np.multiply(centred, inv_std[None, :, None, None], out=centred)
     out = x_hat if gamma is None else x_hat * gamma[None, :, None, None]
     if beta is not None:
         out = out + beta[None, :, None, None]
@@ -146,6 +149,8 @@ def batch_norm2d_backward(dout, cache: BatchNorm2dCache):
     x_hat, inv_std, gamma, has_beta, training = cache[:5]
     N, C, H, W = x_hat.shape
     dout = check_dout("batch_norm2d_backward", dout, x_hat.shape, x_hat.dtype)
+    if training and fast.batch_norm2d_backward_applies(x_hat):   # fast.py
+        return fast.batch_norm2d_backward(dout, x_hat, inv_std, gamma, has_beta)
     axes = (0, 2, 3)
     dgamma = np.sum(dout * x_hat, axis=axes) if gamma is not None else None
     dbeta = np.sum(dout, axis=axes) if has_beta else None

@@ -121,6 +121,10 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1,
     if fast.max_pool2d_2x2_applies(g):       # 2x2 windows, stride 2: fast.py
         out, wins = fast.max_pool2d_2x2_forward(x, g)
         return out, MaxPool2dCache(x.shape, x.dtype, g, None, wins)
+    if fast.max_pool2d_scan_applies(g):      # other windows: fast.py
+        found = fast.max_pool2d_scan_forward(x, g)   # None: NaN or -inf
+        if found is not None:
+            return found[0], MaxPool2dCache(x.shape, x.dtype, g, found[1], None)
     N, C, H, W = x.shape
     (KH, KW), (s_h, s_w), (d_h, d_w), ((p_h, _), (p_w, _)), (H_out, W_out) = g
     xp = _pad(x, g, -np.inf)
@@ -164,7 +168,7 @@ def max_pool2d_backward(dout, cache: MaxPool2dCache):
 def _taps(cache: MaxPool2dCache) -> np.ndarray:
     """The winning kernel tap ``kh * KW + kw`` of every window, ``(N, C, H_out, W_out)``."""
     if cache.wins is None:
-        return cache.argmax
+        return cache.argmax.astype(np.intp, copy=False)
     return fast.max_pool2d_2x2_taps(cache.x_shape, cache.window, cache.wins)
 
 
