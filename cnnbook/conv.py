@@ -251,7 +251,7 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     dout_mat = dout.reshape(N, G, C_out // G, L)       # (N, G, C_out/G, L)
     # dw = dout cols^T summed over examples, computed as its transpose
     # cols dout^T: the order in which BLAS multiplies these shapes faster
-    if fast.conv2d_weight_grad_applies(w_mat.shape, L):   # small planes
+    if fast.conv2d_matmul_applies(L, G):     # small planes: fast.py
         dw = fast.conv2d_weight_grad(dout_mat[:, 0], cols).reshape(w.shape)
     else:
         cols_g = cols.reshape(N, G, K, L)              # (N, G, K, L)
@@ -263,6 +263,9 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
     if not need_dx:
         return None, dw, db
     g = _cache_window(cache)
+    if fast.conv2d_matmul_applies(L, G):     # small planes: fast.py
+        dx = fast.conv2d_input_grad_small_planes(w_mat[0], dout, x_shape, g)
+        return dx, dw, db
     if fast.conv2d_input_grad_by_conv_applies(w.shape, g, G):   # stride 1
         dx = fast.conv2d_input_grad_by_conv(w, dout, x_shape, g)
         return dx, dw, db
@@ -270,10 +273,7 @@ def conv2d_backward(dout, cache: Conv2dCache, *, need_dx=True):
         return fast.conv2d_input_grad_wide(w_mat[0], dout, x_shape, g), dw, db
     if fast.conv2d_input_grad_applies(cols):      # a large batch: fast.py
         return fast.conv2d_input_grad(w_mat, dout_mat, x_shape, g), dw, db
-    if fast.conv2d_matmul_applies(L, G):     # small planes: fast.py
-        dcols = fast.conv2d_matmul(w_mat[0].T, dout_mat[:, 0])
-    else:
-        dcols = np.matmul(w_mat.swapaxes(1, 2), dout_mat)  # (N, G, K, L)
+    dcols = np.matmul(w_mat.swapaxes(1, 2), dout_mat)  # (N, G, K, L)
     dx = fold(dcols.reshape(cols.shape), x_shape, g)   # col2im: x's shape
     return dx, dw, db
 

@@ -21,9 +21,11 @@ them, one visible line each, where they apply:
   `col2im` on rows as wide as the padded input, one long add per tap. Bit for bit.
 
 - ``conv2d_matmul`` / ``conv2d_weight_grad``: where a layer's planes are small (ResNet-18's
-  last stages: 4x4 and 2x2 positions), the weight matrix times every example's columns as one
-  product for the whole batch, rather than one product per example that reads the whole weight
-  matrix again for 4 columns. The same dot products: equal to the reference to rounding.
+  last stages: 8x8, 4x4 and 2x2 positions), the weight matrix times every example's columns as
+  one product for the whole batch, rather than one product per example that reads the whole
+  weight matrix again for 4 columns; the columns are unfolded with the batch innermost
+  (``unfold_batch_last``). The forward's outputs are the reference's bit for bit; the weight
+  gradient sums over examples and positions in one product: equal to rounding.
 - ``batch_norm2d_backward``: batch norm's training gradient with the sums of ``g = dout *
   gamma`` taken as ``gamma`` times the sums of ``dout`` (which ``dbeta`` and ``dgamma`` need
   anyway): five passes over the batch instead of eight, and no ``g``. Equal to rounding.
@@ -54,18 +56,20 @@ import sys
 
 import numpy as np
 
-from .window import Window, fold, tap_slices, unfold, window_view
+from numpy.lib.stride_tricks import as_strided
+
+from .window import Window, fold, tap_slices, unfold
 
 __all__ = ["disabled", "keep_freed_memory", "max_pool2d_scan_applies", "max_pool2d_scan_forward", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
            "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv",
            "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide", "conv2d_matmul_applies",
-           "batch_norm2d_backward_applies", "batch_norm2d_backward", "conv2d_matmul", "conv2d_small_planes", "unfold_side_by_side", "as_examples", "conv2d_weight_grad_applies", "conv2d_weight_grad"]
+           "batch_norm2d_backward_applies", "batch_norm2d_backward", "conv2d_matmul", "conv2d_small_planes", "conv2d_input_grad_small_planes", "unfold_batch_last", "as_examples", "conv2d_weight_grad"]
 
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
 _POOL_BLOCK_BYTES = 1 << 21     # the blocks of 2x2 pooling: about 2 MiB of planes
-_FEW_POSITIONS = 16             # conv2d's products for the whole batch at once, up to 4x4 planes
+_FEW_POSITIONS = 64             # conv2d's products for the whole batch at once, up to 8x8 planes
 
 
 @contextlib.contextmanager
@@ -299,42 +303,56 @@ def batch_norm2d_backward(dout, x_hat, inv_std, gamma, has_beta) -> tuple:
 
 
 # ----------------------------------------------------------------------------------------------
-# conv2d's products on small planes: one product for the whole batch
+# conv2d's products on small planes: one product for the whole batch, batch innermost
 # ----------------------------------------------------------------------------------------------
 
 def conv2d_matmul_applies(positions: int, groups: int) -> bool:
-    """One group and at most 16 output positions per example (4x4), in a batch (fast paths on).
+    """One group and at most 64 output positions per example (8x8) (fast paths on).
 
-    Measured on ResNet-18's shapes (2 cores, float32, batch 16): with 4 positions the product
-    per example takes 5.0 ms where the product for the batch takes 2.2 ms (512 -> 512 channels,
-    3x3), and 9.5 against 3.7 ms on one core; with 16 they are level; with 64 the product per
-    example is ahead (1.7 against 2.0 ms)."""
+    Measured on ResNet-18's shapes (one core, float32, batch 16, forward): 512 -> 512 channels
+    on 2x2 planes 4.5 -> 3.4 ms, 256 on 4x4 4.1 -> 3.2 ms, 128 on 8x8 4.1 -> 3.6 ms; on 16x16
+    planes the product per example is ahead (4.4 against 4.8 ms), and so it is for LeNet-5's
+    10x10 (the weight gradient: 0.5 against 0.8 ms)."""
     return _enabled and groups == 1 and 0 < positions <= _FEW_POSITIONS
 
 
-def unfold_side_by_side(x: np.ndarray, g: Window) -> np.ndarray:
-    """im2col with the batch's columns side by side: ``(C*KH*KW, N*H_out*W_out)``.
+def unfold_batch_last(x: np.ndarray, g: Window) -> np.ndarray:
+    """im2col with the batch innermost: ``(C*KH*KW, H_out*W_out*N)``.
 
-    The same numbers as ``unfold(x, g)``, in the order ``(c, kh, kw)`` by ``(n, i, j)``: one
-    copy out of the padded input, as `unfold` makes, written in the order a single product for
-    the whole batch reads. ``as_examples`` shows it as unfold's ``(N, K, L)`` without a copy."""
-    N, C = x.shape[:2]
+    The same numbers as ``unfold(x, g)``, in the order ``(c, kh, kw)`` by ``(i, j, n)``. The
+    input is first copied once into a padded ``(C, Hp, Wp, N)`` array (the padding and the
+    transposition in one copy); a window's row of ``W_out`` positions is then ``W_out * N``
+    numbers in a row (with stride 1), so the copy out of the windows runs in long stretches
+    instead of stretches of ``W_out`` numbers (2 in ResNet-18's last stage: 1.1 -> 0.1 ms).
+    ``as_examples`` shows the result as unfold's ``(N, K, L)`` without a copy."""
+    N, C, H, W = x.shape
     (KH, KW), (H_out, W_out) = g.kernel, g.out
-    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(g.pads))
-    view = window_view(xp, g).transpose(1, 2, 3, 0, 4, 5)       # (C, KH, KW, N, H_out, W_out)
-    return view.copy().reshape(C * KH * KW, N * H_out * W_out)
+    (top, bottom), (left, right) = g.pads
+    xp = np.zeros((C, top + H + bottom, left + W + right, N), x.dtype)
+    xp[:, top:top + H, left:left + W] = x.transpose(1, 2, 3, 0)
+    s_c, s_h, s_w, s_n = xp.strides
+    windows = as_strided(xp, (C, KH, KW, H_out, W_out, N),
+                         (s_c, s_h * g.dilation[0], s_w * g.dilation[1],
+                          s_h * g.stride[0], s_w * g.stride[1], s_n), writeable=False)
+    return windows.reshape(C * KH * KW, H_out * W_out * N)       # the copy
 
 
-def as_examples(side_by_side: np.ndarray, N: int, L: int) -> np.ndarray:
-    """``(K, N*L)`` columns seen as ``(N, K, L)``, unfold's shape: a view, no copy."""
-    return side_by_side.reshape(len(side_by_side), N, L).transpose(1, 0, 2)
+def as_examples(batch_last: np.ndarray, N: int, L: int) -> np.ndarray:
+    """``(K, L*N)`` columns seen as ``(N, K, L)``, unfold's shape: a view, no copy."""
+    return batch_last.reshape(len(batch_last), L, N).transpose(2, 0, 1)
+
+
+def _batch_last(a: np.ndarray) -> np.ndarray:
+    """``(N, K, L)`` as ``(K, L*N)``: a view for columns from `unfold_batch_last`, else a copy."""
+    N, K, L = a.shape
+    return a.transpose(1, 2, 0).reshape(K, L * N)
 
 
 def conv2d_small_planes(x: np.ndarray, w_mat: np.ndarray, g: Window) -> tuple:
     """conv2d's forward product where the planes are small: ``(cols, out)``, the columns
-    unfolded side by side (seen as ``(N, K, L)``) and ``w_mat`` times them, ``(N, M, L)``."""
+    unfolded batch last (seen as ``(N, K, L)``) and ``w_mat`` times them, ``(N, M, L)``."""
     N, L = len(x), g.out[0] * g.out[1]
-    cols = as_examples(unfold_side_by_side(x, g), N, L)
+    cols = as_examples(unfold_batch_last(x, g), N, L)
     return cols, conv2d_matmul(w_mat, cols)
 
 
@@ -343,34 +361,44 @@ def conv2d_matmul(w_mat: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
     ``np.matmul(w_mat, cols)`` runs one product per example, each reading all of `w_mat`
     (9.4 MB in ResNet-18's last stage) to multiply it by L columns. With the batch's columns
-    side by side, ``(K, N*L)``, it is read once. `cols` made by `unfold_side_by_side` (and
-    seen through `as_examples`) are already laid out so; others are copied so first.
+    in one matrix, ``(K, L*N)``, it is read once. Each output is the same dot product over K
+    as the product per example computes.
 
     Shape: w_mat (M, K), cols (N, K, L) -> (N, M, L)."""
     N, K, L = cols.shape
-    side_by_side = cols.transpose(1, 0, 2).reshape(K, N * L)     # a view if laid out so
-    out = w_mat @ side_by_side                                    # (M, N*L)
-    return np.ascontiguousarray(out.reshape(len(w_mat), N, L).transpose(1, 0, 2))
+    out = w_mat @ _batch_last(cols)                               # (M, L*N)
+    return np.ascontiguousarray(out.reshape(len(w_mat), L, N).transpose(2, 0, 1))
 
 
-def conv2d_weight_grad_applies(w_mat_shape: tuple, positions: int) -> bool:
-    """One group (`w_mat_shape` is ``(G, M, K)``), and fewer numbers to lay side by side (the
-    columns and `dout`, L*(K + M) per example) than the per-example products would write (a
-    K x M matrix per example, then summed) (fast paths on). ResNet-18's 4x4 and 2x2 stages:
-    8.2 -> 2.9 ms and 23 -> 3.3 ms per layer (256 and 512 channels, batch 16, 2 cores)."""
-    groups, M, K = w_mat_shape
-    return _enabled and groups == 1 and positions * (K + M) < K * M
+def conv2d_input_grad_small_planes(w_mat: np.ndarray, dout: np.ndarray, x_shape: tuple,
+                                   g: Window) -> np.ndarray:
+    """``dx = col2im(w^T dout)`` on small planes, with the batch innermost.
+
+    One product ``w^T dout`` for the whole batch (``w^T`` a transposed view: BLAS reads
+    ``w`` as it is), then each tap's columns added onto its shifted window of a padded
+    ``(C, Hp, Wp, N)`` image: a window's row is then ``W_out * N`` numbers in a row (with
+    stride 1) instead of ``W_out``. Each tap adds in the reference's order; the product per
+    position is the reference's dot product over the output channels.
+
+    Shape: w_mat (C_out, C_in*KH*KW), dout (N, C_out, H_out, W_out) -> (N, C_in, H, W)."""
+    N, C, H, W = x_shape
+    (KH, KW), (H_out, W_out) = g.kernel, g.out
+    (top, bottom), (left, right) = g.pads
+    L = H_out * W_out
+    dcols = w_mat.T @ _batch_last(dout.reshape(N, len(w_mat), L))   # (C*KH*KW, L*N)
+    taps = dcols.reshape(C, KH, KW, H_out, W_out, N)
+    xp = np.zeros((C, top + H + bottom, left + W + right, N), dout.dtype)
+    for kh, kw, rows, columns in tap_slices(g):      # each tap adds back what it read
+        xp[:, rows, columns] += taps[:, kh, kw]
+    return np.ascontiguousarray(xp[:, top:top + H, left:left + W].transpose(3, 0, 1, 2))
 
 
 def conv2d_weight_grad(dout_mat: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``sum_n dout_mat[n] @ cols[n]^T`` as one product over all examples and positions.
+    """``sum_n dout_mat[n] @ cols[n]^T`` as one product over all examples and positions
+    (rather than one K x M product per example, summed afterwards).
 
     Shape: dout_mat (N, M, L), cols (N, K, L) -> (M, K)."""
-    N, M, L = dout_mat.shape
-    K = cols.shape[1]
-    d = dout_mat.transpose(1, 0, 2).reshape(M, N * L)           # (M, N*L)
-    c = cols.transpose(1, 0, 2).reshape(K, N * L)               # (K, N*L)
-    return d @ c.T
+    return _batch_last(dout_mat) @ _batch_last(cols).T
 
 
 # ----------------------------------------------------------------------------------------------
@@ -445,7 +473,7 @@ def conv2d_input_grad_by_conv(w: np.ndarray, dout: np.ndarray, x_shape: tuple,
     pads = ((dh * (KH - 1) - pt, dh * (KH - 1) - pb), (dw * (KW - 1) - pl, dw * (KW - 1) - pr))
     gd = Window((KH, KW), (1, 1), (dh, dw), pads, (H, W))
     if conv2d_matmul_applies(H * W, 1):               # small planes: one product
-        cols = as_examples(unfold_side_by_side(dout, gd), N, H * W)
+        cols = as_examples(unfold_batch_last(dout, gd), N, H * W)
         return conv2d_matmul(w_mat, cols).reshape(N, C_in, H, W)
     block = _examples_per_block(C_out * KH * KW * H * W * dout.itemsize)
     dx = np.empty((N, C_in, H * W), dtype=dout.dtype)

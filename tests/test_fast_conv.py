@@ -38,7 +38,8 @@ def test_input_grad_by_conv_equals_reference(N, c_in, c_out, H, W, KH, KW, kw, d
     assert dx.dtype == dtype and dx.shape == x.shape and dx.flags.c_contiguous
     tol = 1e-12 if dtype == np.float64 else 2e-5
     np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol * np.abs(ref_dx).max())
-    np.testing.assert_array_equal(dw, ref_dw)          # dw and db do not change path
+    # small planes: dw as one product over the batch (fast.conv2d_weight_grad), to rounding
+    np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * np.abs(ref_dw).max())
     np.testing.assert_array_equal(db, ref_db)
 
 
@@ -106,7 +107,11 @@ def test_input_grad_wide_equals_reference(N, c_in, c_out, H, W, KH, KW, kw, dtyp
     assert dx.dtype == dtype and dx.shape == x.shape and dx.flags.c_contiguous
     # the same products, added in the same order (the zero columns add exact zeros)
     np.testing.assert_array_equal(dx, ref_dx)
-    np.testing.assert_array_equal(dw, ref_dw)
+    if fast.conv2d_matmul_applies(out.shape[2] * out.shape[3], 1):   # dw: one product
+        tol = 1e-12 if dtype == np.float64 else 2e-5
+        np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * np.abs(ref_dw).max())
+    else:
+        np.testing.assert_array_equal(dw, ref_dw)
 
 
 def test_input_grad_wide_needs_output_at_least_half_the_padded_width(rng):
