@@ -7,10 +7,11 @@ them, one visible line each, where they apply:
 
 - ``max_pool2d_2x2_forward`` / ``_backward``: 2x2 windows with stride 2 (LeNet's and VGG's
   pooling). Bit for bit the reference's result, ties, NaN and infinities included.
-- ``max_pool2d_scan_forward``: any other window (ResNet's 3x3 with stride 2): the reference's
-  scan over the taps with ``np.maximum`` and a one-byte tap index, in place of ``np.where`` and
-  boolean indexing into a ``np.intp`` array. Bit for bit the reference's result; a window whose
-  maximum is NaN or -inf is left to the reference (None), as these follow rules of their own.
+- ``max_pool2d_scan_forward`` / ``_backward``: any other window (ResNet's 3x3 with stride 2):
+  the reference's scan over the taps, on the input split by stride phase so that each tap's
+  values are one contiguous run, with ``np.maximum`` and a one-byte tap index. Bit for bit the
+  reference's result; a window whose maximum is NaN or -inf is left to the reference (None),
+  as these follow rules of their own.
 - ``conv2d_input_grad``: conv2d's input gradient ``col2im(w^T dout)`` in blocks of examples
   whose column gradients stay in the CPU cache while `fold` adds them up. The same products and
   sums per example, in the same order: the tests find it equal to the reference bit for bit.
@@ -24,8 +25,10 @@ them, one visible line each, where they apply:
   last stages: 8x8, 4x4 and 2x2 positions), the weight matrix times every example's columns as
   one product for the whole batch, rather than one product per example that reads the whole
   weight matrix again for 4 columns; the columns are unfolded with the batch innermost
-  (``unfold_batch_last``). The forward's outputs are the reference's bit for bit; the weight
-  gradient sums over examples and positions in one product: equal to rounding.
+  (``unfold_batch_last``). The same dot products as the reference (BLAS may round a product
+  of another shape differently; on ResNet-18's shapes the forward and the input gradient came
+  out bit for bit the same); the weight gradient sums over examples and positions in one
+  product. Equal to the reference to rounding.
 - ``batch_norm2d_backward``: batch norm's training gradient with the sums of ``g = dout *
   gamma`` taken as ``gamma`` times the sums of ``dout`` (which ``dbeta`` and ``dgamma`` need
   anyway): five passes over the batch instead of eight, and no ``g``. Equal to rounding.
@@ -53,6 +56,7 @@ import contextlib
 import ctypes
 import os
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,7 +64,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from .window import Window, fold, tap_slices, unfold
 
-__all__ = ["disabled", "keep_freed_memory", "max_pool2d_scan_applies", "max_pool2d_scan_forward", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
+__all__ = ["disabled", "keep_freed_memory", "max_pool2d_scan_applies", "max_pool2d_scan_forward",
+           "max_pool2d_scan_backward", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
            "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv",
            "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide", "conv2d_matmul_applies",
@@ -241,6 +246,47 @@ def max_pool2d_scan_applies(g: Window) -> bool:
     return _enabled and g.kernel[0] * g.kernel[1] <= 255
 
 
+class _Phases(NamedTuple):
+    """A padded ``(N*C, Hp, Wp)`` stack split by stride phase: ``flat[rh, rw]`` holds the rows
+    ``rh, rh + s_h, ...`` and columns ``rw, rw + s_w, ...`` of every plane as a ``(Hq, Wq)``
+    grid, flattened, with a tail so that every tap's shifted run stays inside."""
+    flat: np.ndarray      # (s_h, s_w, size + tail)
+    size: int             # N*C*Hq*Wq: one run, one number per window (and some unused)
+    grid: tuple           # (Hq, Wq)
+
+
+def _phase_geometry(g: Window, Hp: int, Wp: int) -> tuple:
+    (s_h, s_w), (KH, KW), (d_h, d_w) = g.stride, g.kernel, g.dilation
+    Hq, Wq = -(-Hp // s_h), -(-Wp // s_w)
+    tail = ((d_h * (KH - 1)) // s_h) * Wq + (d_w * (KW - 1)) // s_w
+    return Hq, Wq, tail
+
+
+def _tap_runs(g: Window, Wq: int):
+    """For each tap in row-major order: ``(tap, rh, rw, offset)``: the window's tap (kh, kw) of
+    output (i, j) is element ``i*Wq + j + offset`` of phase (rh, rw)."""
+    (s_h, s_w), (KH, KW), (d_h, d_w) = g.stride, g.kernel, g.dilation
+    for kh in range(KH):
+        for kw in range(KW):
+            (qh, rh), (qw, rw) = divmod(kh * d_h, s_h), divmod(kw * d_w, s_w)
+            yield kh * KW + kw, rh, rw, qh * Wq + qw
+
+
+def _split_phases(xp: np.ndarray, g: Window, fill) -> _Phases:
+    """`xp` (P, Hp, Wp) split by stride phase (see `_Phases`); unused places hold `fill`."""
+    P, Hp, Wp = xp.shape
+    (s_h, s_w) = g.stride
+    Hq, Wq, tail = _phase_geometry(g, Hp, Wp)
+    size = P * Hq * Wq
+    flat = np.full((s_h, s_w, size + tail), fill, xp.dtype)
+    for rh in range(s_h):
+        for rw in range(s_w):
+            part = xp[:, rh::s_h, rw::s_w]
+            grid = flat[rh, rw, :size].reshape(P, Hq, Wq)
+            grid[:, :part.shape[1], :part.shape[2]] = part
+    return _Phases(flat, size, (Hq, Wq))
+
+
 def max_pool2d_scan_forward(x: np.ndarray, g: Window):
     """``(out, taps)`` as the reference scan computes them, or None where some window's maximum
     is NaN or -inf (the reference's rules for those: a later NaN wins, and an all -inf window
@@ -248,27 +294,70 @@ def max_pool2d_scan_forward(x: np.ndarray, g: Window):
 
     For every other window the scan's answer is the first strict maximum in row-major order:
     start from the first tap (padding counts as -inf, below every other value) and replace the
-    running maximum only where a later tap is strictly larger. ``taps`` holds the winning
-    ``kh * KW + kw`` as one byte per window (``np.uint8``)."""
+    running maximum only where a later tap is strictly larger. The padded input is first split
+    by stride phase (`_split_phases`): a tap's values for all windows are then one contiguous
+    run of numbers, so each step of the scan is three long NumPy loops instead of one short
+    loop per row of windows (ResNet-18's 3x3/stride-2 pooling, 16x64x32x32: 14 -> 3 ms).
+    ``taps`` holds the winning ``kh * KW + kw`` as one byte per window (``np.uint8``)."""
+    N, C, H, W = x.shape
     (top, bottom), (left, right) = g.pads
-    xp = x
-    if top or bottom or left or right:
-        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)),
-                    constant_values=-np.inf)
-    KW = g.kernel[1]
-    scan = tap_slices(g)
-    _, _, sh, sw = next(scan)
-    out = xp[:, :, sh, sw].copy()                       # tap 0
-    taps = np.zeros(out.shape, np.uint8)
-    better = np.empty(out.shape, bool)
-    for kh, kw, sh, sw in scan:
-        v = xp[:, :, sh, sw]
+    H_out, W_out = g.out
+    xp = np.full((N * C, top + H + bottom, left + W + right), -np.inf, x.dtype)
+    xp[:, top:top + H, left:left + W] = x.reshape(N * C, H, W)
+    ph = _split_phases(xp, g, -np.inf)
+    runs = _tap_runs(g, ph.grid[1])
+    _, rh, rw, offset = next(runs)
+    out = ph.flat[rh, rw, offset:offset + ph.size].copy()      # tap 0
+    taps = np.zeros(ph.size, np.uint8)
+    better = np.empty(ph.size, bool)
+    new = np.empty(ph.size, np.uint8)
+    for tap, rh, rw, offset in runs:
+        v = ph.flat[rh, rw, offset:offset + ph.size]
         np.greater(v, out, out=better)
-        np.copyto(taps, kh * KW + kw, where=better)
+        # where better, the tap becomes this one: a later tap is a larger number
+        np.maximum(taps, np.multiply(better, np.uint8(tap), out=new), out=taps)
         np.maximum(out, v, out=out)                     # NaN spreads: caught below
+    out = out.reshape(N, C, *ph.grid)[:, :, :H_out, :W_out]
     if np.isnan(out).any() or np.isneginf(out).any():
         return None
-    return out, taps
+    taps = taps.reshape(N, C, *ph.grid)[:, :, :H_out, :W_out]
+    return np.ascontiguousarray(out), np.ascontiguousarray(taps)
+
+
+def max_pool2d_scan_backward(dout: np.ndarray, x_shape: tuple, g: Window,
+                             taps: np.ndarray) -> np.ndarray:
+    """The reference's gradient: for each tap in row-major order, the windows that tap won add
+    their upstream gradient onto the pixel it read. Here each tap's pixels are one shifted run
+    of a stride phase (`_split_phases`), so each tap is three long NumPy loops; every pixel
+    still receives its windows' gradients in tap order, as in the reference (bit for bit)."""
+    N, C, H, W = x_shape
+    (top, bottom), (left, right) = g.pads
+    Hp, Wp = top + H + bottom, left + W + right
+    H_out, W_out = g.out
+    (s_h, s_w) = g.stride
+    Hq, Wq, tail = _phase_geometry(g, Hp, Wp)
+    size = N * C * Hq * Wq
+    d = np.zeros((N * C, Hq, Wq), dout.dtype)          # dout on the phase grid
+    d[:, :H_out, :W_out] = dout.reshape(N * C, H_out, W_out)
+    won = np.zeros((N * C, Hq, Wq), np.uint8)
+    won[:, :H_out, :W_out] = taps.reshape(N * C, H_out, W_out)
+    d, won = d.reshape(-1), won.reshape(-1)
+    grads = np.zeros((s_h, s_w, size + tail), dout.dtype)
+    part = np.empty(size, dout.dtype)
+    finite = np.isfinite(d).all()           # then d * False is an exact (signed) zero
+    for tap, rh, rw, offset in _tap_runs(g, Wq):
+        if finite:
+            np.multiply(d, won == tap, out=part)
+        else:
+            part = np.where(won == tap, d, np.zeros((), dout.dtype))
+        grads[rh, rw, offset:offset + size] += part
+    dxp = np.empty((N * C, Hp, Wp), dout.dtype)
+    for rh in range(s_h):
+        for rw in range(s_w):
+            part = dxp[:, rh::s_h, rw::s_w]
+            part[...] = grads[rh, rw, :size].reshape(N * C, Hq, Wq)[:, :part.shape[1],
+                                                                   :part.shape[2]]
+    return np.ascontiguousarray(dxp[:, top:top + H, left:left + W]).reshape(N, C, H, W)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -362,7 +451,7 @@ def conv2d_matmul(w_mat: np.ndarray, cols: np.ndarray) -> np.ndarray:
     ``np.matmul(w_mat, cols)`` runs one product per example, each reading all of `w_mat`
     (9.4 MB in ResNet-18's last stage) to multiply it by L columns. With the batch's columns
     in one matrix, ``(K, L*N)``, it is read once. Each output is the same dot product over K
-    as the product per example computes.
+    as the product per example computes (to rounding: BLAS may block the two differently).
 
     Shape: w_mat (M, K), cols (N, K, L) -> (N, M, L)."""
     N, K, L = cols.shape
@@ -378,7 +467,7 @@ def conv2d_input_grad_small_planes(w_mat: np.ndarray, dout: np.ndarray, x_shape:
     ``w`` as it is), then each tap's columns added onto its shifted window of a padded
     ``(C, Hp, Wp, N)`` image: a window's row is then ``W_out * N`` numbers in a row (with
     stride 1) instead of ``W_out``. Each tap adds in the reference's order; the product per
-    position is the reference's dot product over the output channels.
+    position is the reference's dot product over the output channels (to rounding).
 
     Shape: w_mat (C_out, C_in*KH*KW), dout (N, C_out, H_out, W_out) -> (N, C_in, H, W)."""
     N, C, H, W = x_shape

@@ -155,6 +155,8 @@ def max_pool2d_backward(dout, cache: MaxPool2dCache):
     if cache.wins is not None:          # the forward took the fast path
         return fast.max_pool2d_2x2_backward(dout, cache.x_shape, g,
                                             cache.wins)
+    if fast.max_pool2d_scan_applies(g):      # other windows: fast.py
+        return fast.max_pool2d_scan_backward(dout, cache.x_shape, g, cache.argmax)
     KW = g.kernel[1]
     (top, bottom), (left, right) = g.pads
     dxp = np.zeros((N, C, top + H + bottom, left + W + right), cache.dtype)

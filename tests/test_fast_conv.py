@@ -122,3 +122,59 @@ def test_input_grad_wide_needs_output_at_least_half_the_padded_width(rng):
     with fast.disabled():
         assert not fast.conv2d_input_grad_wide_applies((4, 2, 3, 3), g._replace(
             kernel=(3, 3), out=(4, 4)), 1)
+
+
+# Small planes (at most 8x8 outputs): the forward as one product for the batch with the columns
+# batch-last, the input gradient as one product and col2im on batch-last rows, the weight
+# gradient as one product over examples and positions: equal to the reference to rounding (the
+# same dot products; BLAS may block a product of another shape differently).
+SMALL = [
+    (4, 8, 8, 4, 4, 3, 3, dict(padding=1)),                      # ResNet's 4x4 stage
+    (3, 6, 10, 2, 2, 3, 3, dict(padding=1)),                     # 2x2, more out than in
+    (3, 5, 7, 8, 8, 3, 3, dict(stride=2, padding=1)),            # stride 2 into 4x4
+    (2, 4, 6, 9, 7, 3, 2, dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
+    (3, 6, 4, 4, 4, 1, 1, dict(stride=2)),                       # 1x1 downsampling
+    (2, 3, 5, 6, 6, 3, 3, dict(padding=1, flip=True)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N, c_in, c_out, H, W, KH, KW, kw", SMALL,
+                         ids=["4x4", "2x2", "s2", "rect-d12", "1x1s2", "flip"])
+def test_small_planes_equal_reference(N, c_in, c_out, H, W, KH, KW, kw, dtype, rng):
+    x = rng.standard_normal((N, c_in, H, W)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, KH, KW)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    out, cache = C.conv2d_forward(x, w, b, **kw)
+    assert fast.conv2d_matmul_applies(out.shape[2] * out.shape[3], 1)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = C.conv2d_backward(dout, cache)
+    with fast.disabled():
+        ref_out, ref_cache = C.conv2d_forward(x, w, b, **kw)
+        ref_dx, ref_dw, ref_db = C.conv2d_backward(dout, ref_cache)
+    np.testing.assert_array_equal(cache.cols, ref_cache.cols)     # the same columns (a view)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for a, ref in [(out, ref_out), (dx, ref_dx), (dw, ref_dw)]:
+        np.testing.assert_allclose(a, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    np.testing.assert_array_equal(db, ref_db)
+    assert out.flags.c_contiguous and dx.flags.c_contiguous and dx.dtype == dtype
+
+
+def test_small_planes_not_for_groups_or_large_planes(rng):
+    assert not fast.conv2d_matmul_applies(65, 1)          # more than 8x8
+    assert not fast.conv2d_matmul_applies(16, 2)          # groups keep their own products
+    assert not fast.conv2d_matmul_applies(0, 1)           # nothing to multiply
+    with fast.disabled():
+        assert not fast.conv2d_matmul_applies(16, 1)
+
+
+def test_keep_freed_memory_only_on_glibc(monkeypatch):
+    monkeypatch.setenv("CNNBOOK_KEEP_MEMORY", "0")
+    assert fast.keep_freed_memory() is False
+    monkeypatch.delenv("CNNBOOK_KEEP_MEMORY")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000")     # the user's own choice stays
+    assert fast.keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    import platform
+    if platform.libc_ver()[0] == "glibc":
+        assert fast.keep_freed_memory() is True

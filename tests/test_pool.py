@@ -252,6 +252,54 @@ def test_max_pool2d_fast_path_equals_reference_exactly(shape, kind, dtype):
         np.testing.assert_array_equal(dx, P.max_pool2d_backward(dout, ref_cache))
 
 
+# Any other window (the scan on stride phases): the reference bit for bit, over geometries
+SCAN = [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=1, padding=1),
+        dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)),
+        dict(kernel_size=3, stride=2, padding=1, dilation=2),
+        dict(kernel_size=3, stride=2, ceil_mode=True), dict(kernel_size=2, stride=3),
+        dict(kernel_size=(1, 4), stride=(3, 2), padding=(0, 2), ceil_mode=True)]
+
+
+@pytest.mark.parametrize("kw", SCAN, ids=["3s2p1", "3s1p1", "rect", "dil2", "ceil", "2s3",
+                                          "1x4-ceil"])
+@pytest.mark.parametrize("kind", ["integer", "nan", "inf", "constant"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_scan_path_equals_reference_exactly(kw, kind, dtype):
+    for shape in [(2, 3, 9, 11), (3, 2, 8, 8), (0, 3, 8, 8), (1, 1, 5, 5)]:
+        x = _special(kind, shape, dtype)
+        out, cache = P.max_pool2d_forward(x, **kw)
+        with fast.disabled():
+            ref_out, ref_cache = P.max_pool2d_forward(x, **kw)
+        if kind == "integer" and x.size:                  # NaN / -inf windows: the reference
+            assert cache.argmax.dtype == np.uint8 and ref_cache.argmax.dtype == np.intp
+        assert out.dtype == ref_out.dtype == dtype and out.shape == ref_out.shape
+        np.testing.assert_array_equal(out, ref_out)
+        np.testing.assert_array_equal(P._taps(cache), ref_cache.argmax)
+        np.testing.assert_array_equal(P._flat_indices(cache), P._flat_indices(ref_cache))
+        douts = [_dout(x, out.shape)]
+        if out.size:                                      # inf and NaN upstream
+            d = _dout(x, out.shape, seed=4)
+            d.flat[::7], d.flat[3::11] = np.inf, np.nan
+            douts.append(d)
+        for dout in douts:
+            dx = P.max_pool2d_backward(dout, cache)
+            with fast.disabled():
+                ref_dx = P.max_pool2d_backward(dout, ref_cache)
+            assert dx.dtype == dtype and dx.shape == x.shape
+            np.testing.assert_array_equal(dx, ref_dx)
+
+
+def test_max_pool2d_scan_path_ties_go_to_the_first_maximum():
+    # 3x3 windows holding their maximum 1 on every non-empty subset of the 9 pixels
+    patterns = np.array([[(m >> t) & 1 for t in range(9)] for m in range(1, 512)], float)
+    x = patterns.reshape(511, 1, 3, 3)
+    out, cache = P.max_pool2d_forward(x, 3)
+    assert cache.argmax.dtype == np.uint8                  # the scan took it
+    np.testing.assert_array_equal(cache.argmax.reshape(-1), np.argmax(patterns, axis=1))
+    dx = P.max_pool2d_backward(np.ones((511, 1, 1, 1)), cache)
+    np.testing.assert_array_equal(P.max_pool2d_backward_naive(np.ones((511, 1, 1, 1)), x, 3), dx)
+
+
 @pytest.mark.parametrize("kind", ["nan", "inf"])
 def test_max_pool2d_fast_path_non_finite_like_torch(kind):
     x = _special(kind, (2, 3, 6, 9), np.float64)
