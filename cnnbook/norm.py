@@ -133,7 +133,7 @@ def _batch_norm_forward(fn, x, count, gamma, beta, running_mean, running_var, tr
     x_hat = np.multiply(centred, inv_std[None, :, None, None], out=centred)
     out = x_hat if gamma is None else x_hat * gamma[None, :, None, None]
     if beta is not None:
-        out = out + beta[None, :, None, None]
+        out = np.add(out, beta[None, :, None, None], out=None if out is x_hat else out)
     cache = BatchNorm2dCache(x_hat, inv_std, gamma, beta is not None, bool(training),
                              running_mean, running_var)
     return out, cache
