@@ -128,3 +128,34 @@ def start_jupyterlab(root_dir, work_dir, settings: dict | None = None, pythonpat
     text = log.read()[-2000:]
     stop()
     pytest.fail(f"JupyterLab did not start: {text}")
+
+
+def twin_step_errors(model, twin, x, train, rel, seed=1, prepare=None):
+    """One forward and backward pass of a NumPy `model` and its PyTorch `twin` from the same
+    float64 weights, in training (`train=True`) or eval mode, with the same random upstream
+    gradient: ``rel(ours, theirs)`` of the logits, of the input gradient and of every parameter
+    gradient, keyed ``"logits"``, ``"dx"`` and ``"d" + name``. The twin is returned beside
+    them, for checks of its buffers. `prepare(model, twin)` runs after the forward pass of
+    `model`, before the twin's (to hand it our random decisions).
+
+    The model must already hold float64 weights (``model.astype(np.float64)``)."""
+    import torch
+    twin = twin.double()
+    twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
+                          for k, v in model.state_dict().items()})
+    model.train(train)
+    twin.train(train)
+    model.zero_grad()
+    out = model(x)
+    if prepare is not None:
+        prepare(model, twin)
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    dx = model.backward(dout)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out_t = twin(xt)
+    out_t.backward(torch.from_numpy(dout))
+    errs = {"logits": rel(out, out_t.detach().numpy()), "dx": rel(dx, xt.grad.numpy())}
+    theirs = dict(twin.named_parameters())
+    for name, p in model.named_parameters():
+        errs["d" + name] = rel(p.grad, theirs[name].grad.numpy())
+    return errs, twin

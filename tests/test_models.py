@@ -14,6 +14,8 @@ torch = pytest.importorskip("torch")
 tnn = torch.nn
 TF = torch.nn.functional
 
+from conftest import twin_step_errors  # noqa: E402
+
 from cnnbook import models as M  # noqa: E402
 from cnnbook import nn  # noqa: E402
 from cnnbook.arithmetic import count_parameters  # noqa: E402
@@ -330,22 +332,7 @@ def compare_whole(model, twin, x, train, seed=1):
     largest relative error (max |ours - torch| / max |torch|) of each."""
     model.astype(np.float64)
     _randomize(model)
-    twin = twin.double()
-    twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                          for k, v in model.state_dict().items()})
-    model.train(train)
-    twin.train(train)
-    model.zero_grad()
-    out = model(x)
-    dout = np.random.default_rng(seed).standard_normal(out.shape)
-    dx = model.backward(dout)
-    xt = torch.from_numpy(x).requires_grad_(True)
-    out_t = twin(xt)
-    out_t.backward(torch.from_numpy(dout))
-    errs = {"logits": _rel(out, out_t.detach().numpy()), "dx": _rel(dx, xt.grad.numpy())}
-    theirs = dict(twin.named_parameters())
-    for name, p in model.named_parameters():
-        errs["d" + name] = _rel(p.grad, theirs[name].grad.numpy())
+    errs, twin = twin_step_errors(model, twin, x, train, _rel, seed)
     tsd = twin.state_dict()
     for name, v in model.state_dict().items():
         if "running" in name or "num_batches" in name:

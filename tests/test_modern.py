@@ -16,6 +16,8 @@ torch = pytest.importorskip("torch")
 tnn = torch.nn
 TF = torch.nn.functional
 
+from conftest import twin_step_errors  # noqa: E402
+
 import cnnbook as cb  # noqa: E402
 from cnnbook import models as M  # noqa: E402
 from cnnbook import nn  # noqa: E402
@@ -294,30 +296,17 @@ def compare_whole(model, twin, x, train, drops=False, seed=1):
     each. With `drops`, the twin's stochastic depth takes our layers' drop decisions."""
     model.astype(np.float64)
     _randomize(model)
-    twin = twin.double()
-    twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                          for k, v in model.state_dict().items()})
-    model.train(train)
-    twin.train(train)
-    model.zero_grad()
-    out = model(x)
-    if drops:
+
+    def hand_over_drops(model, twin):
         ours = [m for m in model.modules() if isinstance(m, nn.StochasticDepth)]
         theirs = [m for m in twin.modules() if isinstance(m, TStochasticDepth)]
         for a, b in zip(ours, theirs, strict=True):
             cache = a.__dict__["_cache"]                  # None: a block without a shortcut
             mask = None if cache is None else cache.mask
             b.drops = None if mask is None else torch.from_numpy(mask)
-    dout = np.random.default_rng(seed).standard_normal(out.shape)
-    dx = model.backward(dout)
-    xt = torch.from_numpy(x).requires_grad_(True)
-    out_t = twin(xt)
-    out_t.backward(torch.from_numpy(dout))
-    errs = {"logits": _rel(out, out_t.detach().numpy()), "dx": _rel(dx, xt.grad.numpy())}
-    theirs = dict(twin.named_parameters())
-    for name, p in model.named_parameters():
-        errs["d" + name] = _rel(p.grad, theirs[name].grad.numpy())
-    return errs
+
+    return twin_step_errors(model, twin, x, train, _rel, seed,
+                            hand_over_drops if drops else None)[0]
 
 
 def _check(errs, n_params, tol=1e-10):

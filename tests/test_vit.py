@@ -12,6 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn as tnn  # noqa: E402
 
+from conftest import twin_step_errors  # noqa: E402
+
 import cnnbook as cb  # noqa: E402
 from cnnbook.arithmetic import count_flops, count_parameters  # noqa: E402
 
@@ -124,24 +126,9 @@ def _compare(model, twin, x, train, seed=1):
     rng = np.random.default_rng(7)
     for p in model.parameters():                # away from the zero head and unit LayerNorms
         p.data[:] = rng.standard_normal(p.shape) * 0.5
-    twin = twin.double()
-    twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                          for k, v in model.state_dict().items()})
-    model.train(train)
-    twin.train(train)
-    model.zero_grad()
-    out = model(x)
-    dout = np.random.default_rng(seed).standard_normal(out.shape)
-    dx = model.backward(dout)
-    xt = torch.from_numpy(x).requires_grad_(True)
-    out_t = twin(xt)
-    out_t.backward(torch.from_numpy(dout))
     rel = lambda a, b: float(np.abs(a - b).max() / np.abs(b).max())        # noqa: E731
-    errs = {"logits": rel(out, out_t.detach().numpy()), "dx": rel(dx, xt.grad.numpy())}
-    theirs = dict(twin.named_parameters())
-    assert list(theirs) == [n for n, _ in model.named_parameters()]
-    for name, p in model.named_parameters():
-        errs["d" + name] = rel(p.grad, theirs[name].grad.numpy())
+    errs, twin = twin_step_errors(model, twin, x, train, rel, seed)
+    assert list(dict(twin.named_parameters())) == [n for n, _ in model.named_parameters()]
     return errs
 
 
