@@ -159,3 +159,17 @@ def twin_step_errors(model, twin, x, train, rel, seed=1, prepare=None):
     for name, p in model.named_parameters():
         errs["d" + name] = rel(p.grad, theirs[name].grad.numpy())
     return errs, twin
+
+
+def randomize_batch_norms(model, rng):
+    """Every BatchNorm2d's scale, shift and running statistics moved away from 1 and 0, so that
+    a comparison exercises every path through them."""
+    from cnnbook import nn
+    for _, m in model.named_modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.weight.data = rng.uniform(0.5, 1.5, c)
+            m.bias.data = rng.normal(0, 0.2, c)
+            m.running_mean = rng.normal(0, 0.2, c)
+            m.running_var = rng.uniform(0.5, 2.0, c)
+    return model

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 tnn = torch.nn
 TF = torch.nn.functional
 
-from conftest import twin_step_errors  # noqa: E402
+from conftest import randomize_batch_norms, twin_step_errors  # noqa: E402
 
 from cnnbook import models as M  # noqa: E402
 from cnnbook import nn  # noqa: E402
@@ -311,15 +311,7 @@ def test_other_parameter_counts():
 # ------------------------------------------------------------------------- whole-model agreement
 def _randomize(model, seed=0):
     """BN scales, shifts and running statistics away from 1/0, so that every path is tested."""
-    rng = np.random.default_rng(seed)
-    for _, m in model.named_modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data = rng.uniform(0.5, 1.5, c)
-            m.bias.data = rng.normal(0, 0.2, c)
-            m.running_mean = rng.normal(0, 0.2, c)
-            m.running_var = rng.uniform(0.5, 2.0, c)
-    return model
+    return randomize_batch_norms(model, np.random.default_rng(seed))
 
 
 def _rel(a, b):

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 tnn = torch.nn
 TF = torch.nn.functional
 
-from conftest import twin_step_errors  # noqa: E402
+from conftest import randomize_batch_norms, twin_step_errors  # noqa: E402
 
 import cnnbook as cb  # noqa: E402
 from cnnbook import models as M  # noqa: E402
@@ -266,20 +266,13 @@ def test_the_paper_blocks_and_the_schedules():
 # ------------------------------------------------------------------------- small, twin-checked
 def _randomize(model, seed=0):
     rng = np.random.default_rng(seed)
+    randomize_batch_norms(model, rng)
     for _, m in model.named_modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data = rng.uniform(0.5, 1.5, c)
-            m.bias.data = rng.normal(0, 0.2, c)
-            m.running_mean = rng.normal(0, 0.2, c)
-            m.running_var = rng.uniform(0.5, 2.0, c)
-        elif isinstance(m, (nn.LayerNorm, M.CNBlock)) and m.weight is not None \
-                if isinstance(m, nn.LayerNorm) else isinstance(m, M.CNBlock):
-            if isinstance(m, M.CNBlock):
-                m.layer_scale.data = rng.uniform(0.3, 1.0, m.layer_scale.shape)
-            else:
-                m.weight.data = rng.uniform(0.5, 1.5, m.weight.shape)
-                m.bias.data = rng.normal(0, 0.2, m.bias.shape)
+        if isinstance(m, M.CNBlock):
+            m.layer_scale.data = rng.uniform(0.3, 1.0, m.layer_scale.shape)
+        elif isinstance(m, nn.LayerNorm) and m.weight is not None:
+            m.weight.data = rng.uniform(0.5, 1.5, m.weight.shape)
+            m.bias.data = rng.normal(0, 0.2, m.bias.shape)
     return model
 
 
