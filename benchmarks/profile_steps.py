@@ -1,7 +1,7 @@
 """Where the time of one call goes: conv2d forward + backward on the benchmark's shape, step
 by step, and the LeNet-5 training step layer by layer. A measurement, not a test.
 
-Run: ``OMP_NUM_THREADS=2 python benchmarks/profile_steps.py [--rounds 15]``. Prints Markdown:
+Run: ``OMP_NUM_THREADS=2 python benchmarks/profile_steps.py [--rounds 15] [--resnet]``. Prints Markdown:
 for each step the median wall time and the median CPU time (``time.process_time``, all
 threads) over interleaved rounds, with the fast paths on (``cnnbook.fast``) and off
 (``cnnbook.fast.disabled()``). On a shared machine the CPU times move less than the wall times.
@@ -126,12 +126,70 @@ def lenet_layers(rounds: int):
             for i, m in enumerate(model)]
 
 
+def resnet_layers(rounds: int, batch: int = 16, size: int = 64):
+    """ResNet-18 forward + backward (batch 16, 64x64, float32, training mode, a gradient for
+    the input too, as ``bench_models.py``): median wall and CPU ms per step, summed by layer
+    kind and, for convolutions, by shape. Each layer class's forward/backward is wrapped with
+    a clock for the run (the leaf layers only: a block's time is its layers'), then restored."""
+    import collections
+
+    from cnnbook import models
+    from cnnbook import nn as cnn
+    model = models.resnet18(num_classes=1000, rng=0)
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    dout = np.random.default_rng(1).standard_normal((batch, 1000)).astype(np.float32)
+    names = {}
+    for m in model.modules():
+        if isinstance(m, cnn.Conv2d):
+            names[id(m)] = (f"Conv2d {m.in_channels}->{m.out_channels} "
+                            f"{m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]}")
+    per_step = collections.defaultdict(lambda: [0.0, 0.0])
+    classes = {type(m) for m in model.modules() if not list(m.children())}   # leaves only
+    saved = {c: (vars(c).get("forward"), vars(c).get("backward")) for c in classes}
+
+    def clocked(c, which, fn):
+        def run(self, *a, **k):
+            w0, c0 = time.perf_counter(), time.process_time()
+            out = fn(self, *a, **k)
+            acc = per_step[(names.get(id(self), c.__name__), which)]
+            acc[0] += time.perf_counter() - w0
+            acc[1] += time.process_time() - c0
+            return out
+        return run
+
+    for c in classes:
+        c.forward, c.backward = clocked(c, "forward", c.forward), clocked(c, "backward", c.backward)
+    steps, totals = collections.defaultdict(list), []
+    try:
+        for r in range(rounds + 1):
+            per_step.clear()
+            t0 = time.perf_counter()
+            model(x)
+            model.backward(dout)
+            totals.append(time.perf_counter() - t0)
+            for k, (wl, cp) in per_step.items():
+                steps[k].append((wl, cp))
+    finally:
+        for c, methods in saved.items():                # as they were: own or inherited
+            for name, fn in zip(("forward", "backward"), methods):
+                if fn is None:
+                    delattr(c, name)
+                else:
+                    setattr(c, name, fn)
+    med = statistics.median
+    rows = [(k, med(v[0] for v in vals[1:]) * 1e3, med(v[1] for v in vals[1:]) * 1e3)
+            for k, vals in steps.items()]
+    return sorted(rows, key=lambda r: -r[1]), med(totals[1:]) * 1e3
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--baseline", default=None,
                     help="another cnnbook/conv.py (e.g. git show REV:cnnbook/conv.py > FILE) "
                          "whose whole call is timed in the same rounds")
+    ap.add_argument("--resnet", action="store_true",
+                    help="also ResNet-18 (batch 16, 64x64), layer kind by layer kind")
     ap.add_argument("--lenet-only", action="store_true",
                     help="only the LeNet-5 layers (also runs against an older cnnbook on "
                          "PYTHONPATH, for a before/after table)")
@@ -160,6 +218,17 @@ def main(argv=None):
     for i, name, f, b in rows:
         print(f"| {i} {name} | {f:.2f} | {b:.2f} |")
     print(f"| total | {sum(r[2] for r in rows):.2f} | {sum(r[3] for r in rows):.2f} |")
+    if args.resnet:
+        rows, total = resnet_layers(args.rounds)
+        print(f"\nResNet-18, batch 16, 64x64, float32, forward + backward (input gradient "
+              f"too): median wall and CPU ms per step over {args.rounds} steps, by layer (the "
+              f"convolutions by shape: in->out channels, kernel/stride); whole step "
+              f"{total:.1f} ms wall:\n")
+        print("| layer | pass | wall ms | CPU ms |\n|---|---|---:|---:|")
+        for (name, which), wl, cp in rows:
+            if wl >= 0.5:
+                print(f"| {name} | {which} | {wl:.1f} | {cp:.1f} |")
+        print(f"| all layers | | {sum(r[1] for r in rows):.1f} | {sum(r[2] for r in rows):.1f} |")
 
 
 if __name__ == "__main__":

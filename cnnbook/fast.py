@@ -22,16 +22,15 @@ them, one visible line each, where they apply:
   `col2im` on rows as wide as the padded input, one long add per tap. Bit for bit.
 
 - ``conv2d_matmul`` / ``conv2d_weight_grad``: where a layer's planes are small (ResNet-18's
-  last stages: 8x8, 4x4 and 2x2 positions), the weight matrix times every example's columns as
+  last stages: 4x4 and 2x2 positions), the weight matrix times every example's columns as
   one product for the whole batch, rather than one product per example that reads the whole
   weight matrix again for 4 columns; the columns are unfolded with the batch innermost
   (``unfold_batch_last``). The same dot products as the reference (BLAS may round a product
   of another shape differently; on ResNet-18's shapes the forward and the input gradient came
   out bit for bit the same); the weight gradient sums over examples and positions in one
   product. Equal to the reference to rounding.
-- ``batch_norm2d_backward``: batch norm's training gradient with the sums of ``g = dout *
-  gamma`` taken as ``gamma`` times the sums of ``dout`` (which ``dbeta`` and ``dgamma`` need
-  anyway): five passes over the batch instead of eight, and no ``g``. Equal to rounding.
+- ``batch_norm2d_backward``: batch norm's training gradient, the reference's operations in
+  its order (bit for bit), written into two batch-sized arrays rather than eight new ones.
 - ``keep_freed_memory``: asks the C library's allocator (glibc) to keep the memory NumPy frees
   for the next array, rather than giving it back to the operating system and taking it again,
   one page fault per 4 KiB page. `import cnnbook` calls it once. A training step allocates
@@ -74,7 +73,7 @@ __all__ = ["disabled", "keep_freed_memory", "max_pool2d_scan_applies", "max_pool
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
 _POOL_BLOCK_BYTES = 1 << 21     # the blocks of 2x2 pooling: about 2 MiB of planes
-_FEW_POSITIONS = 64             # conv2d's products for the whole batch at once, up to 8x8 planes
+_FEW_POSITIONS = 16             # conv2d's products for the whole batch at once, up to 4x4 planes
 
 
 @contextlib.contextmanager
@@ -370,25 +369,24 @@ def batch_norm2d_backward_applies(x_hat: np.ndarray) -> bool:
 
 
 def batch_norm2d_backward(dout, x_hat, inv_std, gamma, has_beta) -> tuple:
-    """``(dx, dgamma, dbeta)`` of batch norm in training, as the reference's
-    ``dx = inv_std / n * (n*g - sum(g) - x_hat * sum(g * x_hat))`` with ``g = dout * gamma``.
-
-    gamma is one number per channel, so ``sum(g) = gamma * sum(dout)`` and
-    ``sum(g * x_hat) = gamma * sum(dout * x_hat)``: the two sums that ``dbeta`` and
-    ``dgamma`` are. With ``a = gamma * inv_std`` per channel,
-    ``dx = a * dout - a/n * sum(dout) - x_hat * (a/n * sum(dout * x_hat))``.
+    """``(dx, dgamma, dbeta)`` of batch norm in training: the reference's
+    ``dx = inv_std / n * (n*g - sum(g) - x_hat * sum(g * x_hat))`` with ``g = dout * gamma``,
+    the same operations in the same order (bit for bit), written into two batch-sized arrays
+    instead of the eight the expression allocates one after another.
     Shape: (N, C, H, W) -> dx (N, C, H, W), dgamma and dbeta (C,) (None where absent)."""
     N, C, H, W = x_hat.shape
-    n, axes, dt = N * H * W, (0, 2, 3), x_hat.dtype
-    sum_d = dout.sum(axis=axes)                                   # dbeta
-    prod = dout * x_hat
-    sum_dx = prod.sum(axis=axes)                                  # dgamma
-    a = inv_std if gamma is None else gamma * inv_std             # (C,)
-    dx = dout * a[None, :, None, None]
-    dx -= (a * sum_d / dt.type(n))[None, :, None, None]
-    np.multiply(x_hat, (a * sum_dx / dt.type(n))[None, :, None, None], out=prod)
-    dx -= prod
-    return dx, (None if gamma is None else sum_dx), (sum_d if has_beta else None)
+    n, axes = N * H * W, (0, 2, 3)
+    tmp = dout * x_hat
+    dgamma = np.sum(tmp, axis=axes) if gamma is not None else None
+    dbeta = np.sum(dout, axis=axes) if has_beta else None
+    g = dout if gamma is None else dout * gamma[None, :, None, None]
+    sum_g = g.sum(axis=axes, keepdims=True)
+    sum_gx = np.sum(np.multiply(g, x_hat, out=tmp), axis=axes, keepdims=True)
+    dx = np.multiply(n, g)
+    dx -= sum_g
+    dx -= np.multiply(x_hat, sum_gx, out=tmp)
+    dx *= inv_std[None, :, None, None] / n
+    return dx, dgamma, dbeta
 
 
 # ----------------------------------------------------------------------------------------------
@@ -396,12 +394,14 @@ def batch_norm2d_backward(dout, x_hat, inv_std, gamma, has_beta) -> tuple:
 # ----------------------------------------------------------------------------------------------
 
 def conv2d_matmul_applies(positions: int, groups: int) -> bool:
-    """One group and at most 64 output positions per example (8x8) (fast paths on).
+    """One group and at most 16 output positions per example (4x4) (fast paths on).
 
     Measured on ResNet-18's shapes (one core, float32, batch 16, forward): 512 -> 512 channels
-    on 2x2 planes 4.5 -> 3.4 ms, 256 on 4x4 4.1 -> 3.2 ms, 128 on 8x8 4.1 -> 3.6 ms; on 16x16
-    planes the product per example is ahead (4.4 against 4.8 ms), and so it is for LeNet-5's
-    10x10 (the weight gradient: 0.5 against 0.8 ms)."""
+    on 2x2 planes 4.5 -> 3.4 ms, 256 on 4x4 4.1 -> 3.2 ms; the weight gradient 23 -> 3.3 ms
+    on 2x2 planes (2 cores). On 8x8 planes the two ways are level within the noise of this
+    machine (forward 4.1 -> 3.6 ms, weight gradient 3.8 -> 3.5 ms, whole ResNet-18 step alike),
+    and on 16x16 planes the product per example is ahead (4.4 against 4.8 ms), as it is for
+    LeNet-5's 10x10 (the weight gradient: 0.5 against 0.8 ms)."""
     return _enabled and groups == 1 and 0 < positions <= _FEW_POSITIONS
 
 
