@@ -14,10 +14,12 @@ tmp=$(mktemp)
   echo "interleaved rounds with a pause between the libraries (\`benchmarks/timing.py\`)."
   echo "They are measurements, not tests: nothing in CI times anything."
   echo
-  for b in bench_conv bench_pool bench_lenet bench_epoch bench_models profile_steps; do
+  for b in bench_conv bench_pool bench_lenet bench_epoch bench_models; do
     "$py" "benchmarks/$b.py"
     echo
   done
+  "$py" benchmarks/profile_steps.py --resnet
+  echo
   echo "## Verification against PyTorch"
   echo
   echo "- command: \`python -m cnnbook.verify --markdown FILE\`"
