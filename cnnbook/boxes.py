@@ -251,6 +251,12 @@ def _weights(fn: str, weights) -> tuple:
                  for i, w in enumerate(weights))
 
 
+def _centres_sizes(b: np.ndarray) -> tuple:
+    """``(cx, cy, w, h)`` of corner boxes ``(N, 4)``, as torchvision's box coder computes them."""
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    return b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h, w, h
+
+
 def encode(boxes, anchors, weights=(1.0, 1.0, 1.0, 1.0)) -> np.ndarray:
     """The regression targets of `boxes` ``(N, 4)`` against `anchors` ``(N, 4)`` (one anchor per
     box), Faster R-CNN's parameterisation as torchvision's ``BoxCoder.encode_single``:
@@ -274,10 +280,8 @@ def encode(boxes, anchors, weights=(1.0, 1.0, 1.0, 1.0)) -> np.ndarray:
             i = int(np.flatnonzero(flat)[0])
             raise ValueError(f"{fn}: {name}[{i}] = {v[i].tolist()} has zero width or height; "
                              f"the log-space size needs w > 0 and h > 0.")
-    aw, ah = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
-    acx, acy = a[:, 0] + 0.5 * aw, a[:, 1] + 0.5 * ah
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    bcx, bcy = b[:, 0] + 0.5 * bw, b[:, 1] + 0.5 * bh
+    acx, acy, aw, ah = _centres_sizes(a)
+    bcx, bcy, bw, bh = _centres_sizes(b)
     return np.stack([wx * (bcx - acx) / aw, wy * (bcy - acy) / ah,
                      ww * np.log(bw / aw), wh * np.log(bh / ah)], axis=1)
 
@@ -299,8 +303,7 @@ def decode(deltas, anchors, weights=(1.0, 1.0, 1.0, 1.0)) -> np.ndarray:
                          f"the same shape (N, 4), one anchor per row.")
     if not np.isfinite(d).all():
         raise ValueError(f"{fn}: deltas hold NaN or infinity; check the network's output.")
-    aw, ah = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
-    acx, acy = a[:, 0] + 0.5 * aw, a[:, 1] + 0.5 * ah
+    acx, acy, aw, ah = _centres_sizes(a)
     dx, dy = d[:, 0] / wx, d[:, 1] / wy
     dw = np.minimum(d[:, 2] / ww, BBOX_XFORM_CLIP)
     dh = np.minimum(d[:, 3] / wh, BBOX_XFORM_CLIP)
