@@ -82,8 +82,9 @@ def main(argv=None):
     if not np.allclose(a, c, rtol=1e-6):
         raise SystemExit(f"bench_epoch: input_grad changed the losses: {a} vs {c}")
 
-    t = timing.interleaved({"cnnbook": run_ours, "torch": run_torch,
-                            "cnnbook, input_grad=True": run_ours_dx}, rounds=args.rounds, repeat=1)
+    stats = timing.interleaved_stats({"cnnbook": run_ours, "torch": run_torch,
+                                    "cnnbook, input_grad=True": run_ours_dx}, rounds=args.rounds, repeat=1)
+    t = {k: med for k, (med, _) in stats.items()}
     per_epoch = math.ceil(60_000 / args.batch)
     ratio = t["cnnbook"] / t["torch"]
     print("## LeNet-5 training, an epoch-equivalent: cnnbook vs PyTorch\n")
@@ -103,6 +104,7 @@ def main(argv=None):
               f"{per_epoch * t[k] / args.steps:.0f} |")
     print(f"\ncnnbook / torch = {ratio:.2f}x (goal <= 1.4x: {'met' if ratio <= 1.4 else 'not met'}); "
           f"with input_grad=True {t['cnnbook, input_grad=True'] / t['torch']:.2f}x.")
+    print(timing.spread_note(stats))
 
 
 if __name__ == "__main__":

@@ -64,8 +64,9 @@ def main(argv=None):
         if not math.isclose(a, b, rel_tol=1e-4):
             raise SystemExit(f"bench_lenet: losses differ, cnnbook {a} vs torch {b}")
 
-    t = timing.interleaved({"cnnbook": step_ours, "torch": step_torch,
-                            "cnnbook, input_grad=True": step_ours_dx}, rounds=args.rounds)
+    stats = timing.interleaved_stats({"cnnbook": step_ours, "torch": step_torch,
+                                    "cnnbook, input_grad=True": step_ours_dx}, rounds=args.rounds)
+    t = {k: med for k, (med, _) in stats.items()}
     steps = math.ceil(60_000 / args.batch)
     ratio = t["cnnbook"] / t["torch"]
     print("## LeNet-5 training step: cnnbook.nn vs PyTorch\n")
@@ -81,6 +82,7 @@ def main(argv=None):
         print(f"| {k} | {1e3 * t[k]:.2f} | {steps * t[k]:.1f} |")
     print(f"\ncnnbook / torch = {ratio:.2f}x (goal <= 1.3x: {'met' if ratio <= 1.3 else 'not met'}); "
           f"with input_grad=True {t['cnnbook, input_grad=True'] / t['torch']:.2f}x.")
+    print(timing.spread_note(stats))
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ def main(argv=None):
     if not err < 1e-9:
         raise SystemExit(f"bench_models: input gradients differ (relative {err:.1e})")
     del m64, t64
-    t = timing.interleaved({"cnnbook": ours, "torch": theirs}, rounds=args.rounds)
+    stats = timing.interleaved_stats({"cnnbook": ours, "torch": theirs}, rounds=args.rounds)
+    t = {k: med for k, (med, _) in stats.items()}
     ratio = t["cnnbook"] / t["torch"]
     print("## ResNet-18 forward + backward: cnnbook.models vs PyTorch\n")
     print(timing.header(f"python benchmarks/bench_models.py --batch {args.batch} --size "
@@ -125,6 +126,7 @@ def main(argv=None):
     for k in ("cnnbook", "torch"):
         print(f"| {k} | {1e3 * t[k]:.1f} |")
     print(f"\ncnnbook / torch = {ratio:.2f}x (goal <= 1.5x: {'met' if ratio <= 1.5 else 'not met'}).")
+    print(timing.spread_note(stats))
 
 
 if __name__ == "__main__":

@@ -59,3 +59,12 @@ def header(command: str) -> str:
     return (f"- command: `{command}`\n- date: {datetime.date.today().isoformat()}\n"
             f"- machine: {machine()}\n- numpy {np.__version__}, torch {torch.__version__}, "
             f"torch threads {torch.get_num_threads()}\n")
+
+
+def spread_note(stats: dict, ours: str = "cnnbook", theirs: str = "torch") -> str:
+    """One sentence for a result: the ratio of the fastest rounds (each side's minimum) beside
+    the ratio of medians, and the load average. On a machine whose speed drifts within minutes
+    the two ratios bracket what a single run can say."""
+    (m_o, lo_o), (m_t, lo_t) = stats[ours], stats[theirs]
+    return (f"Ratio of medians {m_o / m_t:.2f}x, of the fastest rounds {lo_o / lo_t:.2f}x; "
+            f"1-minute load average after the run {os.getloadavg()[0]:.2f}.")
