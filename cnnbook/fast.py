@@ -29,8 +29,6 @@ them, one visible line each, where they apply:
   of another shape differently; on ResNet-18's shapes the forward and the input gradient came
   out bit for bit the same); the weight gradient sums over examples and positions in one
   product. Equal to the reference to rounding.
-- ``batch_norm2d_backward``: batch norm's training gradient, the reference's operations in
-  its order (bit for bit), written into two batch-sized arrays rather than eight new ones.
 - ``keep_freed_memory``: asks the C library's allocator (glibc) to keep the memory NumPy frees
   for the next array, rather than giving it back to the operating system and taking it again,
   one page fault per 4 KiB page. `import cnnbook` calls it once. A training step allocates
@@ -59,16 +57,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from numpy.lib.stride_tricks import as_strided
-
-from .window import Window, fold, tap_slices, unfold
+from .window import Window, fold, tap_slices, unfold, window_view
 
 __all__ = ["disabled", "keep_freed_memory", "max_pool2d_scan_applies", "max_pool2d_scan_forward",
            "max_pool2d_scan_backward", "max_pool2d_2x2_applies", "max_pool2d_2x2_forward",
            "max_pool2d_2x2_backward", "max_pool2d_2x2_taps", "conv2d_input_grad_applies",
            "conv2d_input_grad", "conv2d_input_grad_by_conv_applies", "conv2d_input_grad_by_conv",
            "conv2d_input_grad_wide_applies", "conv2d_input_grad_wide", "conv2d_matmul_applies",
-           "batch_norm2d_backward_applies", "batch_norm2d_backward", "conv2d_matmul", "conv2d_small_planes", "conv2d_input_grad_small_planes", "unfold_batch_last", "as_examples", "conv2d_weight_grad"]
+           "conv2d_matmul", "conv2d_small_planes", "conv2d_input_grad_small_planes",
+           "unfold_batch_last", "as_examples", "conv2d_weight_grad"]
 
 _enabled = True
 _CACHE_BYTES = 4 << 20          # the blocks of conv2d's input gradient: a 4 MB L2/L3 share
@@ -360,36 +357,6 @@ def max_pool2d_scan_backward(dout: np.ndarray, x_shape: tuple, g: Window,
 
 
 # ----------------------------------------------------------------------------------------------
-# Batch norm's training gradient, with fewer passes over the batch
-# ----------------------------------------------------------------------------------------------
-
-def batch_norm2d_backward_applies(x_hat: np.ndarray) -> bool:
-    """A non-empty batch (the fast paths enabled)."""
-    return _enabled and x_hat.size > 0
-
-
-def batch_norm2d_backward(dout, x_hat, inv_std, gamma, has_beta) -> tuple:
-    """``(dx, dgamma, dbeta)`` of batch norm in training: the reference's
-    ``dx = inv_std / n * (n*g - sum(g) - x_hat * sum(g * x_hat))`` with ``g = dout * gamma``,
-    the same operations in the same order (bit for bit), written into two batch-sized arrays
-    instead of the eight the expression allocates one after another.
-    Shape: (N, C, H, W) -> dx (N, C, H, W), dgamma and dbeta (C,) (None where absent)."""
-    N, C, H, W = x_hat.shape
-    n, axes = N * H * W, (0, 2, 3)
-    tmp = dout * x_hat
-    dgamma = np.sum(tmp, axis=axes) if gamma is not None else None
-    dbeta = np.sum(dout, axis=axes) if has_beta else None
-    g = dout if gamma is None else dout * gamma[None, :, None, None]
-    sum_g = g.sum(axis=axes, keepdims=True)
-    sum_gx = np.sum(np.multiply(g, x_hat, out=tmp), axis=axes, keepdims=True)
-    dx = np.multiply(n, g)
-    dx -= sum_g
-    dx -= np.multiply(x_hat, sum_gx, out=tmp)
-    dx *= inv_std[None, :, None, None] / n
-    return dx, dgamma, dbeta
-
-
-# ----------------------------------------------------------------------------------------------
 # conv2d's products on small planes: one product for the whole batch, batch innermost
 # ----------------------------------------------------------------------------------------------
 
@@ -419,11 +386,8 @@ def unfold_batch_last(x: np.ndarray, g: Window) -> np.ndarray:
     (top, bottom), (left, right) = g.pads
     xp = np.zeros((C, top + H + bottom, left + W + right, N), x.dtype)
     xp[:, top:top + H, left:left + W] = x.transpose(1, 2, 3, 0)
-    s_c, s_h, s_w, s_n = xp.strides
-    windows = as_strided(xp, (C, KH, KW, H_out, W_out, N),
-                         (s_c, s_h * g.dilation[0], s_w * g.dilation[1],
-                          s_h * g.stride[0], s_w * g.stride[1], s_n), writeable=False)
-    return windows.reshape(C * KH * KW, H_out * W_out * N)       # the copy
+    windows = window_view(xp.transpose(3, 0, 1, 2), g)           # (N, C, KH, KW, H_out, W_out)
+    return windows.transpose(1, 2, 3, 4, 5, 0).reshape(C * KH * KW, H_out * W_out * N)  # copy
 
 
 def as_examples(batch_last: np.ndarray, N: int, L: int) -> np.ndarray:
@@ -561,9 +525,6 @@ def conv2d_input_grad_by_conv(w: np.ndarray, dout: np.ndarray, x_shape: tuple,
     w_mat = flipped.reshape(C_in, C_out * KH * KW)
     pads = ((dh * (KH - 1) - pt, dh * (KH - 1) - pb), (dw * (KW - 1) - pl, dw * (KW - 1) - pr))
     gd = Window((KH, KW), (1, 1), (dh, dw), pads, (H, W))
-    if conv2d_matmul_applies(H * W, 1):               # small planes: one product
-        cols = as_examples(unfold_batch_last(dout, gd), N, H * W)
-        return conv2d_matmul(w_mat, cols).reshape(N, C_in, H, W)
     block = _examples_per_block(C_out * KH * KW * H * W * dout.itemsize)
     dx = np.empty((N, C_in, H * W), dtype=dout.dtype)
     for n in range(0, N, block):

@@ -29,7 +29,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import fast
 from ._checks import as_float_array, check_dout, check_ndim, check_real, make_rng
 
 __all__ = [
@@ -133,6 +132,7 @@ def _batch_norm_forward(fn, x, count, gamma, beta, running_mean, running_var, tr
     x_hat = np.multiply(centred, inv_std[None, :, None, None], out=centred)
     out = x_hat if gamma is None else x_hat * gamma[None, :, None, None]
     if beta is not None:
+        # in place, except on x_hat itself (gamma None), which the cache keeps
         out = np.add(out, beta[None, :, None, None], out=None if out is x_hat else out)
     cache = BatchNorm2dCache(x_hat, inv_std, gamma, beta is not None, bool(training),
                              running_mean, running_var)
@@ -149,8 +149,6 @@ def batch_norm2d_backward(dout, cache: BatchNorm2dCache):
     x_hat, inv_std, gamma, has_beta, training = cache[:5]
     N, C, H, W = x_hat.shape
     dout = check_dout("batch_norm2d_backward", dout, x_hat.shape, x_hat.dtype)
-    if training and fast.batch_norm2d_backward_applies(x_hat):   # fast.py
-        return fast.batch_norm2d_backward(dout, x_hat, inv_std, gamma, has_beta)
     axes = (0, 2, 3)
     dgamma = np.sum(dout * x_hat, axis=axes) if gamma is not None else None
     dbeta = np.sum(dout, axis=axes) if has_beta else None
