@@ -53,12 +53,25 @@ def interleaved(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5)
     return {k: med for k, (med, _) in interleaved_stats(fns, rounds, repeat, pause).items()}
 
 
+def allocator() -> str:
+    """Which memory allocator settings both libraries share in this process: `import cnnbook`
+    asks glibc to keep freed memory (``cnnbook.fast.keep_freed_memory``), and PyTorch's
+    temporaries come from the same heap. Measured: PyTorch's float64 conv2d in
+    ``bench_conv.py`` took 195 ms with glibc's defaults and 103 ms with cnnbook's settings."""
+    import cnnbook  # noqa: F401  (the import is what sets them)
+    from cnnbook import fast
+    if os.environ.get("CNNBOOK_KEEP_MEMORY", "1") == "0":
+        return "glibc's defaults for both libraries (CNNBOOK_KEEP_MEMORY=0)"
+    return ("cnnbook's (`fast.keep_freed_memory`: freed memory kept), for both libraries"
+            if fast.keep_freed_memory() else "the C library's defaults for both libraries")
+
+
 def header(command: str) -> str:
     import numpy as np
     import torch
     return (f"- command: `{command}`\n- date: {datetime.date.today().isoformat()}\n"
             f"- machine: {machine()}\n- numpy {np.__version__}, torch {torch.__version__}, "
-            f"torch threads {torch.get_num_threads()}\n")
+            f"torch threads {torch.get_num_threads()}\n- memory allocator: {allocator()}\n")
 
 
 def spread_note(stats: dict, ours: str = "cnnbook", theirs: str = "torch") -> str:
