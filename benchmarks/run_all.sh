@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes benchmarks/RESULTS.md (each script prints its own Markdown
 # section with the command, the date and the machine). Run on an otherwise idle machine:
-#   bash benchmarks/run_all.sh
+#   OMP_NUM_THREADS=2 bash benchmarks/run_all.sh   (2 threads for the main sections; the
+#   section "One thread each" sets 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
@@ -20,6 +21,17 @@ tmp=$(mktemp)
   done
   "$py" benchmarks/profile_steps.py --resnet
   echo
+  echo "## One thread each"
+  echo
+  echo "The four goal benchmarks again with \`OMP_NUM_THREADS=1\`: NumPy's BLAS and torch on one"
+  echo "thread each. torch runs every kernel on all its threads, where cnnbook's copies and"
+  echo "element-wise passes run on one whatever the setting, so this compares the two libraries'"
+  echo "work core for core; the sections above compare them as a reader with two cores runs them."
+  echo
+  for b in bench_conv bench_lenet bench_epoch bench_models; do
+    OMP_NUM_THREADS=1 "$py" "benchmarks/$b.py" | sed 's/^## /### /'
+    echo
+  done
   echo "## Verification against PyTorch"
   echo
   echo "- command: \`python -m cnnbook.verify --markdown FILE\`"
