@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", action="append", default=[],
                         help="another conv.py to time in the same rounds (repeatable)")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     load = os.getloadavg()[0]
     # torch as many threads as NumPy's BLAS (OMP_NUM_THREADS, 2 when unset: both cores)

@@ -1,6 +1,6 @@
 """A LeNet-5 training epoch-equivalent on Fashion-MNIST: cnnbook.training vs the PyTorch twin.
 
-Run: ``python benchmarks/bench_epoch.py [--steps 200] [--batch 64] [--rounds 3]``. Both
+Run: ``python benchmarks/bench_epoch.py [--steps 200] [--batch 64] [--rounds 5]``. Both
 implementations take the same `steps` mini-batches (the shuffled order of
 ``cnnbook.training.batch_indices``) with Adam and a one-cycle schedule, in one process; the
 timings are interleaved medians (``timing.interleaved``). Prints a Markdown section with the
@@ -25,7 +25,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
 
     import torch

@@ -1,6 +1,6 @@
 """One LeNet-5 training step (batch 64, float32, SGD with momentum): cnnbook.nn vs its PyTorch twin.
 
-Run: ``python benchmarks/bench_lenet.py [--batch 64] [--rounds 7]``. Prints a Markdown section
+Run: ``python benchmarks/bench_lenet.py [--batch 64] [--rounds 15]``. Prints a Markdown section
 with the interleaved median step times, the ratio, and the time of one Fashion-MNIST epoch
 (60,000 images) estimated as steps per epoch times step time. The step goes back with
 ``model.backward(dout, input_grad=False)``, as ``cnnbook.training`` does: like PyTorch, whose
@@ -23,7 +23,7 @@ import timing  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=15)
     args = ap.parse_args(argv)
 
     import torch
