@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from timing import header, interleaved_stats  # noqa: E402
+from timing import header, interleaved_stats, medians  # noqa: E402
 
 import cnnbook.conv as conv  # noqa: E402
 
@@ -83,7 +83,7 @@ def main() -> None:
             fns[label], theirs = make_pair(dtype, module)
         fns["torch"] = theirs
         stats = interleaved_stats(fns, rounds=args.rounds, repeat=3)
-        t = {k: med for k, (med, _) in stats.items()}
+        t = medians(stats)
         goal = GOALS[dtype]
         for label in versions:
             ratio = t[label] / t["torch"]

@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_epoch.py [--steps 200] [--batch 64] [--rounds 5]``. Both
 implementations take the same `steps` mini-batches (the shuffled order of
 ``cnnbook.training.batch_indices``) with Adam and a one-cycle schedule, in one process; the
-timings are interleaved medians (``timing.interleaved``). Prints a Markdown section with the
+timings are interleaved medians (``timing.interleaved_stats``). Prints a Markdown section with the
 time per step, the estimated time of a full 60,000-image epoch and the ratio (goal <= 1.4x).
 ``train_step`` goes back with ``input_grad=False`` (PyTorch computes no gradient for an input
 that does not require grad either); a run that computes it anyway is timed for reference.
@@ -82,9 +82,9 @@ def main(argv=None):
     if not np.allclose(a, c, rtol=1e-6):
         raise SystemExit(f"bench_epoch: input_grad changed the losses: {a} vs {c}")
 
-    stats = timing.interleaved_stats({"cnnbook": run_ours, "torch": run_torch,
-                                    "cnnbook, input_grad=True": run_ours_dx}, rounds=args.rounds, repeat=1)
-    t = {k: med for k, (med, _) in stats.items()}
+    runs = {"cnnbook": run_ours, "torch": run_torch, "cnnbook, input_grad=True": run_ours_dx}
+    stats = timing.interleaved_stats(runs, rounds=args.rounds, repeat=1)
+    t = timing.medians(stats)
     per_epoch = math.ceil(60_000 / args.batch)
     ratio = t["cnnbook"] / t["torch"]
     print("## LeNet-5 training, an epoch-equivalent: cnnbook vs PyTorch\n")

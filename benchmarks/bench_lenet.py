@@ -64,9 +64,9 @@ def main(argv=None):
         if not math.isclose(a, b, rel_tol=1e-4):
             raise SystemExit(f"bench_lenet: losses differ, cnnbook {a} vs torch {b}")
 
-    stats = timing.interleaved_stats({"cnnbook": step_ours, "torch": step_torch,
-                                    "cnnbook, input_grad=True": step_ours_dx}, rounds=args.rounds)
-    t = {k: med for k, (med, _) in stats.items()}
+    fns = {"cnnbook": step_ours, "torch": step_torch, "cnnbook, input_grad=True": step_ours_dx}
+    stats = timing.interleaved_stats(fns, rounds=args.rounds)
+    t = timing.medians(stats)
     steps = math.ceil(60_000 / args.batch)
     ratio = t["cnnbook"] / t["torch"]
     print("## LeNet-5 training step: cnnbook.nn vs PyTorch\n")

@@ -110,7 +110,7 @@ def main(argv=None):
         raise SystemExit(f"bench_models: input gradients differ (relative {err:.1e})")
     del m64, t64
     stats = timing.interleaved_stats({"cnnbook": ours, "torch": theirs}, rounds=args.rounds)
-    t = {k: med for k, (med, _) in stats.items()}
+    t = timing.medians(stats)
     ratio = t["cnnbook"] / t["torch"]
     print("## ResNet-18 forward + backward: cnnbook.models vs PyTorch\n")
     print(timing.header(f"python benchmarks/bench_models.py --batch {args.batch} --size "

@@ -50,7 +50,12 @@ def interleaved_stats(fns: dict, rounds: int = 7, repeat: int = 3, pause: float 
 def interleaved(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5) -> dict:
     """Median seconds per call for each callable in `fns`, over interleaved rounds (see
     `interleaved_stats`)."""
-    return {k: med for k, (med, _) in interleaved_stats(fns, rounds, repeat, pause).items()}
+    return medians(interleaved_stats(fns, rounds, repeat, pause))
+
+
+def medians(stats: dict) -> dict:
+    """``{name: median seconds}`` from `interleaved_stats`' ``{name: (median, minimum)}``."""
+    return {k: med for k, (med, _) in stats.items()}
 
 
 def allocator() -> str:
@@ -58,12 +63,10 @@ def allocator() -> str:
     asks glibc to keep freed memory (``cnnbook.fast.keep_freed_memory``), and PyTorch's
     temporaries come from the same heap. Measured: PyTorch's float64 conv2d in
     ``bench_conv.py`` took 195 ms with glibc's defaults and 103 ms with cnnbook's settings."""
-    import cnnbook  # noqa: F401  (the import is what sets them)
-    from cnnbook import fast
-    if os.environ.get("CNNBOOK_KEEP_MEMORY", "1") == "0":
-        return "glibc's defaults for both libraries (CNNBOOK_KEEP_MEMORY=0)"
-    return ("cnnbook's (`fast.keep_freed_memory`: freed memory kept), for both libraries"
-            if fast.keep_freed_memory() else "the C library's defaults for both libraries")
+    from cnnbook import fast          # the import sets them; asking again changes nothing
+    if fast.keep_freed_memory():
+        return "cnnbook's (`fast.keep_freed_memory`: freed memory kept), for both libraries"
+    return "the C library's defaults for both libraries (CNNBOOK_KEEP_MEMORY=0, or not glibc)"
 
 
 def header(command: str) -> str:
