@@ -15,7 +15,7 @@ tmp=$(mktemp)
   echo "interleaved rounds with a pause between the libraries (\`benchmarks/timing.py\`)."
   echo "They are measurements, not tests: nothing in CI times anything."
   echo
-  for b in bench_conv bench_pool bench_lenet bench_epoch bench_models; do
+  for b in bench_conv bench_pool bench_lenet bench_epoch bench_models bench_threads; do
     "$py" "benchmarks/$b.py"
     echo
   done

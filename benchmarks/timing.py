@@ -24,19 +24,25 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
-def interleaved_stats(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5) -> dict:
+def interleaved_stats(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5,
+                      before: dict | None = None) -> dict:
     """``{name: (median, minimum)}`` seconds per call for each callable in `fns`, over
     interleaved rounds.
 
     Each round calls every function `repeat` times (after one warm-up call on the first round)
     and keeps the best of those; rounds alternate between the functions with a pause between.
     On a shared machine the minimum is the round least disturbed by other programs.
+    ``before[name]``, where given, is called untimed ahead of that function's calls (to set a
+    thread count, say).
     """
+    before = before or {}
     times = {k: [] for k in fns}
-    for f in fns.values():
+    for k, f in fns.items():
+        before.get(k, _nothing)()
         f()
     for _ in range(rounds):
         for k, f in fns.items():
+            before.get(k, _nothing)()
             time.sleep(pause)
             best = float("inf")
             for _ in range(repeat):
@@ -45,6 +51,10 @@ def interleaved_stats(fns: dict, rounds: int = 7, repeat: int = 3, pause: float 
                 best = min(best, time.perf_counter() - t0)
             times[k].append(best)
     return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+
+
+def _nothing():
+    pass
 
 
 def interleaved(fns: dict, rounds: int = 7, repeat: int = 3, pause: float = 0.5) -> dict:
