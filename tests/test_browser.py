@@ -4,7 +4,8 @@ shows exactly as many images as its executed notebook produced; every slider of 
 changes the figure, and explorer text is legible; every live explorer (computed in the page)
 starts once scrolled to, with its engine and data fetched from files, never inline; MathJax renders; the page weighs at most
 `MAX_PAGE_BYTES` on a cold load; at phone width (390 px) no code or output block scrolls
-sideways and the explorer read-outs stay on screen.
+sideways, a table that scrolls inside its box fades at the edge where it goes on (and no other
+table fades), and the explorer read-outs stay on screen.
 
 Needs the built book (`make book`), Debian's `chromium` at /usr/bin/chromium and pip's
 `playwright` (its own browser downloads are never used). Skipped, with the reason, when any
@@ -325,14 +326,65 @@ def test_page_reads_on_a_phone(browser, site, path):
         off = page.evaluate(f"""() => [...document.querySelectorAll('.cnnbook-explorer output, .cnnbook-live output')]
             .filter(o => o.getBoundingClientRect().right > {PHONE_WIDTH})
             .map(o => o.textContent)""")
+        unmarked = [t for t in _table_boxes(page) if t["scrolls"] != t["fades"]]
     finally:
         context.close()
     assert pan <= 0, f"{path}: the page pans {pan} px sideways at {PHONE_WIDTH} px"
+    assert not unmarked, (f"{path}: at {PHONE_WIDTH} px a table box fades at its edge where it "
+                          f"does not scroll, or scrolls without fading: {unmarked[:3]}")
     if scrolling_math:
         print(f"{path}: {len(scrolling_math)} display equations still scroll at {PHONE_WIDTH} px "
               f"(by {scrolling_math} px, at 60 % size)")
     assert not wide, f"{path}: {len(wide)} code/output blocks scroll sideways at {PHONE_WIDTH} px: {wide[:5]}"
     assert not off, f"{path}: explorer read-outs off screen at {PHONE_WIDTH} px: {off[:5]}"
+
+
+_TABLE_BOXES_JS = """() => [...document.querySelectorAll('article table')].map(t => {
+    let box = t.parentElement;
+    while (box && box.tagName !== 'ARTICLE'
+           && !['auto', 'scroll'].includes(getComputedStyle(box).overflowX)) box = box.parentElement;
+    if (!box || box.tagName === 'ARTICLE') return null;
+    const style = getComputedStyle(box), mask = style.maskImage || style.webkitMaskImage || 'none';
+    return {table: (t.rows[0] || {innerText: ''}).innerText.replace(/\\s+/g, ' ').slice(0, 50),
+            scrolls: box.scrollWidth - box.clientWidth > 1, fades: mask !== 'none',
+            right: box.classList.contains('cnnbook-more-right'),
+            left: box.classList.contains('cnnbook-more-left')};
+}).filter(Boolean)"""
+
+
+def _table_boxes(page) -> list[dict]:
+    """Every table in the article that sits in a box of its own that can scroll sideways:
+    whether it does scroll, and whether it fades at an edge (cnnbook.js and cnnbook.css)."""
+    page.wait_for_timeout(200)          # cnnbook.js marks the boxes again once MathJax is done
+    return page.evaluate(_TABLE_BOXES_JS)
+
+
+def test_a_table_wider_than_a_phone_shows_that_it_scrolls(browser, site):
+    """A table cut off by the phone's column fades out at its right edge; scrolled to its end,
+    at its left edge only; on a wide screen, where it fits, it does not fade."""
+    path = "book/07_activations.html"
+    if path not in PAGES:
+        pytest.fail(f"{path} is not in the built book: point this test at a page whose table "
+                    f"is wider than {PHONE_WIDTH} px")
+    context, page, log = _open(browser, site + path, width=PHONE_WIDTH)
+    try:
+        _check_math(page, log)
+        first = _table_boxes(page)
+        page.evaluate("""() => document.querySelectorAll('.cnnbook-more-right')
+                                       .forEach(b => { b.scrollLeft = b.scrollWidth; })""")
+        page.wait_for_timeout(200)
+        after = _table_boxes(page)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_timeout(500)                       # the resize handler waits 150 ms
+        wide = _table_boxes(page)
+    finally:
+        context.close()
+    cut = [t for t in first if t["scrolls"]]
+    assert cut, f"{path}: no table scrolls at {PHONE_WIDTH} px; this test needs one that does"
+    assert all(t["right"] and not t["left"] and t["fades"] for t in cut), cut
+    assert all(t["left"] and not t["right"] and t["fades"] for t in after if t["scrolls"]), after
+    assert all(not t["scrolls"] and not t["fades"] for t in wide), wide
+    assert not log.problems(), log.problems()
 
 
 def _pages_containing(marker: str) -> list[str]:

@@ -100,3 +100,48 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", open);
   else open();
 })();
+
+/* Tables wider than the column scroll inside their own box. On a phone nothing shows that they
+   do (scrollbars are hidden until touched), and a reader takes the cut-off table for the whole
+   one. A box with more table to its right fades out at its right edge (more to its left: at its
+   left edge), and the fade goes once the reader has scrolled to that end. The fade is a mask on
+   the box, so it shows the page's own background in the light and the dark theme alike. */
+(function () {
+  "use strict";
+  function boxOf(table) {
+    for (var e = table.parentElement; e && e.tagName !== "ARTICLE"; e = e.parentElement) {
+      var x = getComputedStyle(e).overflowX;
+      if (x === "auto" || x === "scroll") return e;
+    }
+    return null;
+  }
+  function mark(box) {
+    var more = box.scrollWidth - box.clientWidth;
+    box.classList.toggle("cnnbook-more-right", more > 1 && box.scrollLeft < more - 1);
+    box.classList.toggle("cnnbook-more-left", more > 1 && box.scrollLeft > 1);
+  }
+  var boxes = [];
+  function setup() {
+    document.querySelectorAll("article table").forEach(function (t) {
+      var box = boxOf(t);
+      if (!box || boxes.indexOf(box) >= 0) return;
+      boxes.push(box);
+      box.classList.add("cnnbook-scroll-box");
+      box.addEventListener("scroll", function () { mark(box); }, { passive: true });
+    });
+    boxes.forEach(mark);
+  }
+  var timer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () { boxes.forEach(mark); }, 150);
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
+  else setup();
+  window.addEventListener("load", function () {          // fonts and MathJax change widths
+    boxes.forEach(mark);
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise)
+      mj.startup.promise.then(function () { boxes.forEach(mark); });
+  });
+})();
