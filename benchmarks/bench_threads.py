@@ -1,7 +1,7 @@
 """What a second thread buys each library: the LeNet-5 training step and conv2d forward +
 backward, cnnbook and PyTorch, each on one thread and on two, in one process.
 
-Run: ``python benchmarks/bench_threads.py [--rounds 9]``. Prints a Markdown section: per case the
+Run: ``OMP_NUM_THREADS=2 python benchmarks/bench_threads.py [--rounds 9]``. Prints a Markdown section: per case the
 interleaved median times of the four variants, each library's gain from its second thread, and
 the ratio cnnbook / torch at one thread and at two.
 
@@ -57,6 +57,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
     args = ap.parse_args(argv)
+    if torch.get_num_threads() < 2:
+        # measured (float32 conv2d forward, 16x64x32x32, 3x3): PyTorch started on one thread
+        # and set to two at run time took 9.8-23.9 ms against 11.3 on one; started on two, 5.5
+        raise SystemExit("bench_threads: PyTorch started with one thread, and one set to two at "
+                         "run time does not use the second fully; run it with OMP_NUM_THREADS=2")
     from bench_conv import make_pair
 
     blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
@@ -74,7 +79,8 @@ def main(argv=None):
     print("## What a second thread buys each library\n")
     print(timing.header(f"python benchmarks/bench_threads.py --rounds {args.rounds}"))
     print("Each variant runs with the thread count in its name for NumPy's BLAS "
-          "(`threadpoolctl`) and for PyTorch (`torch.set_num_threads`), set between rounds and followed by 5 untimed calls; "
+          "(`threadpoolctl`) and for PyTorch (`torch.set_num_threads`), set between rounds and "
+          "followed by 5 untimed calls; "
           f"medians of {args.rounds} interleaved rounds (best of 3 each). cnnbook's copies and "
           "element-wise passes run on one thread in both settings.\n")
     print("| case | cnnbook, 1 thread (ms) | cnnbook, 2 (ms) | torch, 1 (ms) | torch, 2 (ms) "
