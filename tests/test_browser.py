@@ -310,7 +310,7 @@ def test_page_is_self_contained_and_works(browser, site, path):
 @pytest.mark.parametrize("path", PAGES or [None], ids=lambda p: p or "no-book")
 def test_page_reads_on_a_phone(browser, site, path):
     """At 390 px the page never pans sideways, nothing in the article scrolls sideways except
-    tables (display equations fit, scaled to no less than 60 % by cnnbook.js), and every
+    tables (display equations fit, at no less than 75 % of their size), and every
     explorer's slider read-out is on screen (live explorers once scrolled to, when started)."""
     context, page, log = _open(browser, site + path, width=PHONE_WIDTH)
     try:
@@ -320,6 +320,8 @@ def test_page_reads_on_a_phone(browser, site, path):
         pan = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         scrolling_math = page.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
             .filter(m => m.scrollWidth > m.clientWidth + 1).map(m => m.scrollWidth - m.clientWidth)""")
+        shrunk = page.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+            .map(m => parseFloat(m.style.fontSize) || 100).filter(p => p < 75)""")
         wide = page.evaluate("""() => [...document.querySelectorAll('article pre')]
             .filter(p => p.scrollWidth > p.clientWidth + 1)
             .map(p => p.textContent.trim().split('\\n')[0].slice(0, 60))""")
@@ -335,6 +337,8 @@ def test_page_reads_on_a_phone(browser, site, path):
     assert not scrolling_math, (f"{path}: {len(scrolling_math)} display equations scroll at "
                                 f"{PHONE_WIDTH} px even at 60 % size (by {scrolling_math} px): "
                                 f"break them into lines (aligned, gathered)")
+    assert not shrunk, (f"{path}: display equations shrunk to {shrunk} % to fit {PHONE_WIDTH} px "
+                        f"(at least 75 % keeps them legible): break them into lines")
     assert not wide, f"{path}: {len(wide)} code/output blocks scroll sideways at {PHONE_WIDTH} px: {wide[:5]}"
     assert not off, f"{path}: explorer read-outs off screen at {PHONE_WIDTH} px: {off[:5]}"
 
