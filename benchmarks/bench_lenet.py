@@ -20,12 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import timing  # noqa: E402
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=15)
-    args = ap.parse_args(argv)
-
+def make_steps(batch: int = 64):
+    """``(step_ours, step_torch)``: one LeNet-5 training step (SGD with momentum) of cnnbook and
+    of its PyTorch twin from the same weights, on one fixed batch; ``step_ours(input_grad=True)``
+    also computes the gradient with respect to the images. Each returns its loss."""
     import torch
 
     import cnnbook.functional as F
@@ -33,8 +31,8 @@ def main(argv=None):
     from cnnbook.optim import SGD
 
     rng = np.random.default_rng(0)
-    x = rng.random((args.batch, 1, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, args.batch)
+    x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
     model = LeNet5(seed=0)
     twin = model.to_torch()
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -48,15 +46,25 @@ def main(argv=None):
         opt.zero_grad()
         return loss
 
-    def step_ours_dx():
-        return step_ours(input_grad=True)
-
     def step_torch():
         loss = torch.nn.functional.cross_entropy(twin(xt), yt)
         loss.backward()
         opt_t.step()
         opt_t.zero_grad()
         return loss.detach()
+    return step_ours, step_torch
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=15)
+    args = ap.parse_args(argv)
+
+    step_ours, step_torch = make_steps(args.batch)
+
+    def step_ours_dx():
+        return step_ours(input_grad=True)
 
     # the two start from the same weights: check that the first steps agree before timing
     for i in range(3):

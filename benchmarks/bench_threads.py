@@ -1,15 +1,15 @@
 """What a second thread buys each library: the LeNet-5 training step and conv2d forward +
 backward, cnnbook and PyTorch, each on one thread and on two, in one process.
 
-Run: ``OMP_NUM_THREADS=2 python benchmarks/bench_threads.py [--rounds 9]``. Prints a Markdown section: per case the
-interleaved median times of the four variants, each library's gain from its second thread, and
-the ratio cnnbook / torch at one thread and at two.
+Run: ``OMP_NUM_THREADS=2 python benchmarks/bench_threads.py [--rounds 9]``. Prints a Markdown
+section: per case the interleaved median times of the four variants, each library's gain from
+its second thread, and the ratio cnnbook / torch at one thread and at two.
 
 The thread counts are changed between rounds, outside the timed calls: NumPy's BLAS with
 ``threadpoolctl`` (the library scikit-learn uses for the same purpose), PyTorch with
 ``torch.set_num_threads``. Only NumPy's BLAS has threads: its copies and element-wise passes run
 on one thread whatever the setting, where each PyTorch kernel runs on all of PyTorch's threads.
-The cases are ``bench_lenet.py``'s step (batch 64) and ``bench_conv.py``'s conv2d (float32).
+The cases are ``bench_lenet.py``'s step (batch 64, ``make_steps``) and ``bench_conv.py``'s conv2d (float32).
 """
 from __future__ import annotations
 
@@ -26,33 +26,6 @@ import torch  # noqa: E402
 import timing  # noqa: E402
 
 
-def lenet_pair(batch: int = 64):
-    """(cnnbook step, torch step) for LeNet-5, as in ``bench_lenet.py``."""
-    import cnnbook.functional as F
-    from cnnbook.nn import LeNet5
-    from cnnbook.optim import SGD
-    rng = np.random.default_rng(0)
-    x = rng.random((batch, 1, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, batch)
-    model = LeNet5(seed=0)
-    twin = model.to_torch()
-    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
-    opt_t = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def ours():
-        loss, c = F.cross_entropy_forward(model(x), y)
-        model.backward(F.cross_entropy_backward(1.0, c), input_grad=False)
-        opt.step()
-        opt.zero_grad()
-
-    def theirs():
-        torch.nn.functional.cross_entropy(twin(xt), yt).backward()
-        opt_t.step()
-        opt_t.zero_grad()
-    return ours, theirs
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
@@ -63,6 +36,7 @@ def main(argv=None):
         raise SystemExit("bench_threads: PyTorch started with one thread, and one set to two at "
                          "run time does not use the second fully; run it with OMP_NUM_THREADS=2")
     from bench_conv import make_pair
+    from bench_lenet import make_steps
 
     blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
 
@@ -74,7 +48,7 @@ def main(argv=None):
                 warm()
         return set_threads
 
-    cases = {"LeNet-5 training step, batch 64": lenet_pair(),
+    cases = {"LeNet-5 training step, batch 64": make_steps(64),
              "conv2d f+b, N=32, 64->64, 3x3, 32x32, float32": make_pair(np.float32)[:2]}
     print("## What a second thread buys each library\n")
     print(timing.header(f"python benchmarks/bench_threads.py --rounds {args.rounds}"))
@@ -95,7 +69,6 @@ def main(argv=None):
               f"{ms['torch', 1]:.2f} | {ms['torch', 2]:.2f} | "
               f"{ms['cnnbook', 1] / ms['cnnbook', 2]:.2f}x | {ms['torch', 1] / ms['torch', 2]:.2f}x"
               f" | {ms['cnnbook', 1] / ms['torch', 1]:.2f}x | {ms['cnnbook', 2] / ms['torch', 2]:.2f}x |")
-    threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))()
     print("\nGain: a library's time on one thread over its time on two. Ratio: cnnbook / torch "
           f"at the same thread count. 1-minute load average after the run "
           f"{os.getloadavg()[0]:.2f}.")

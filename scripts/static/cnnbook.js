@@ -126,7 +126,6 @@
       var box = boxOf(t);
       if (!box || boxes.indexOf(box) >= 0) return;
       boxes.push(box);
-      box.classList.add("cnnbook-scroll-box");
       box.addEventListener("scroll", function () { mark(box); }, { passive: true });
     });
     boxes.forEach(mark);
